@@ -1,1 +1,25 @@
-export {};
+export { type Access, type AccessBatch, AccessPattern, type CommonParams, createAccessBatch } from "./access-pattern.js";
+export { BFS_EDGE_BYTES, BFS_LEVEL_BYTES, BFS_OFFSET_BYTES, BfsPattern, type BfsParams } from "./bfs.js";
+export type { PatternContext, PatternDefinition } from "./pattern-definition.js";
+export { type RandomSource, Xoshiro128, uniformInt } from "./prng.js";
+export { RandomPattern, type RandomParams } from "./random.js";
+export { formatSize, parseSize } from "./size.js";
+export { StencilPattern, type StencilParams } from "./stencil.js";
+export { StridedPattern, type StridedParams } from "./strided.js";
+export { StreamingPattern, type StreamingParams } from "./streaming.js";
+export { type Trace, TraceParseError, TracePattern, type TraceRule, formatTrace, parseTrace } from "./trace.js";
+export {
+  PATTERN_KINDS,
+  PATTERNS,
+  type PatternKind,
+  type PhaseTarget,
+  WORKLOAD_KINDS,
+  type Workload,
+  type WorkloadPhase,
+  type WorkloadSpec,
+  createPattern,
+  createWorkload,
+  validatePattern,
+  validateWorkload,
+} from "./workload.js";
+export { type ParamIssue, WorkloadParamError } from "./workload-param-error.js";
