@@ -26,7 +26,7 @@ export function readSeed(r: ParamReader, ctx: PatternContext): number {
   if (r.has("seed")) return r.int("seed", { min: 0 });
   r.raw("seed");
   if (ctx.seed !== undefined) return ctx.seed;
-  if (ctx.rng) return ctx.rng.nextUint32();
+  if (ctx.rng) return ctx.rng.nextU32();
   r.issue("seed", "required (no seed in the params and none given by the caller)");
   return NaN;
 }

@@ -2,12 +2,12 @@
  * A small seeded PRNG for access-pattern generators: xoshiro128** (Blackman & Vigna), seeded through
  * splitmix32 so that nearby seeds give unrelated streams. Never Math.random: a run is reproducible from its seed.
  *
- * Generators take either a seed or any object with `nextUint32()` (e.g. an adapter over the engine's Rng).
+ * Generators take either a seed or any object with `nextU32()` (e.g. the engine's Rng).
  */
 
 /** Anything that yields uniformly distributed unsigned 32-bit integers. */
 export interface RandomSource {
-  nextUint32(): number;
+  nextU32(): number;
 }
 
 export class Xoshiro128 implements RandomSource {
@@ -34,7 +34,7 @@ export class Xoshiro128 implements RandomSource {
     if ((this.a | this.b | this.c | this.d) === 0) this.d = 1;
   }
 
-  nextUint32(): number {
+  nextU32(): number {
     const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
     const t = this.b << 9;
     this.c ^= this.a;
@@ -59,10 +59,10 @@ export function uniformInt(rng: RandomSource, n: number): number {
   if (n <= 0x20_0000) {
     const threshold = (0x1_0000_0000 - n) % n;
     for (;;) {
-      const m = rng.nextUint32() * n; // exact: < 2^53
+      const m = rng.nextU32() * n; // exact: < 2^53
       if (m % 0x1_0000_0000 >= threshold) return Math.floor(m / 0x1_0000_0000);
     }
   }
-  const x = (rng.nextUint32() >>> 11) * 0x1_0000_0000 + rng.nextUint32(); // uniform in [0, 2^53)
+  const x = (rng.nextU32() >>> 11) * 0x1_0000_0000 + rng.nextU32(); // uniform in [0, 2^53)
   return Math.min(n - 1, Math.floor((x / 2 ** 53) * n));
 }
