@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { SpecError, parseMachineSpec } from "./machine-spec.js";
+
+const good = `
+name: a100-pcie4
+seed: 7
+bytes: off
+cpus: { count: 16, frequency: 3GHz }
+ram: { size: 64GiB }
+links:
+  - { name: pcie0, kind: pcie4x16 }
+devices:
+  - { kind: gpu, name: gpu0, memory: 40GiB, link: pcie0 }
+workload: { kind: random, on: gpu0, params: { bytes: 8GiB, count: 1000 } }
+`;
+
+function issuesOf(input: string | object) {
+  try {
+    parseMachineSpec(input);
+  } catch (e) {
+    expect(e).toBeInstanceOf(SpecError);
+    return (e as SpecError).issues;
+  }
+  throw new Error("expected a SpecError");
+}
+
+describe("parseMachineSpec", () => {
+  it("parses YAML and normalizes units and defaults", () => {
+    const s = parseMachineSpec(good);
+    expect(s).toEqual({
+      name: "a100-pcie4",
+      seed: 7,
+      bytes: false,
+      cpus: { count: 16, frequency: 3e9 },
+      ram: { size: 64 * 2 ** 30 },
+      links: [{ name: "pcie0", kind: "pcie4x16" }],
+      devices: [{ kind: "gpu", name: "gpu0", memory: 40 * 2 ** 30, memoryType: "private", driver: "gpu", policy: "on-demand", link: "pcie0" }],
+      workload: { kind: "random", on: "gpu0", params: { bytes: "8GiB", count: 1000 } },
+    });
+    expect(parseMachineSpec(s)).toEqual(s); // a normalized spec parses to itself
+    expect(parseMachineSpec(JSON.stringify(s))).toEqual(s);
+  });
+
+  it("lists every error at once, each with its path", () => {
+    const issues = issuesOf({
+      cpus: { count: 0 },
+      ram: { size: "lots" },
+      links: [
+        { name: "pcie0", kind: "pcie9x16" },
+        { name: "c", kind: "custom", h2dBandwidth: "25GB/s", alpha: "1.5us", coherent: false },
+        { name: "p", kind: "pcie4x16", cpuAccessLatency: "80ns" },
+      ],
+      devices: [
+        { kind: "gpu", name: "gpu0", memory: "40 gigs", link: "pcie1", colour: "green" },
+        { kind: "tpu", name: "gpu0", memory: 0, link: "c", memoryType: "coherent" },
+      ],
+      workload: { kind: "random", on: "gpu7", params: { bytes: "1GiB", stride: 4 } },
+      extra: 1,
+    });
+    const byPath = Object.fromEntries(issues.map((i) => [i.path, i.message]));
+    expect(byPath["devices[0].memory"]).toBe('expected a size like "16GiB", got "40 gigs"');
+    expect(byPath["devices[0].colour"]).toBe("unknown key");
+    expect(byPath["devices[0].link"]).toBe('no link named "pcie1" (declared: pcie0, c, p)');
+    expect(byPath["devices[1].kind"]).toBe("expected one of gpu, fpga, dmirror");
+    expect(byPath["devices[1].name"]).toBe('duplicate device name "gpu0"');
+    expect(byPath["devices[1].memory"]).toBe("must be > 0");
+    expect(byPath["devices[1].memoryType"]).toMatch(/^DEVICE_COHERENT memory needs a coherent link .* link "c" is custom$/);
+    expect(byPath["cpus.count"]).toBe("must be >= 1");
+    expect(byPath["ram.size"]).toBe('expected a size like "16GiB", got "lots"');
+    expect(byPath["links[0].kind"]).toMatch(/pcie3x16/);
+    expect(byPath["links[1].d2hBandwidth"]).toBe("required");
+    expect(byPath["links[2].cpuAccessLatency"]).toMatch(/^only coherent links/);
+    expect(byPath["workload.on"]).toMatch(/got "gpu7"/);
+    expect(byPath["workload.params.stride"]).toBe("unknown field");
+    expect(byPath["extra"]).toBe("unknown key");
+    expect(issues.length).toBe(Object.keys(byPath).length);
+    expect(issues.length).toBe(15);
+  });
+
+  it("SpecError's message lists the issues", () => {
+    expect(() => parseMachineSpec({ cpus: { count: 1 }, ram: { size: "3MiB" } })).toThrowError(
+      "invalid machine spec (1 problem):\n  ram.size: must be a positive multiple of 2MiB, got 3145728",
+    );
+  });
+
+  it("reports YAML syntax errors and non-objects", () => {
+    expect(issuesOf("cpus: [1, 2")[0]!.message).toMatch(/^not valid YAML\/JSON/);
+    expect(issuesOf("42")).toEqual([{ path: "", message: "expected an object (a mapping), got 42" }]);
+  });
+
+  it("accepts custom and coherent links with units", () => {
+    const s = parseMachineSpec({
+      cpus: { count: 4 },
+      ram: { size: "8GiB" },
+      links: [
+        { name: "c2c", kind: "nvlink-c2c" },
+        { name: "x", kind: "custom", h2dBandwidth: "10GiB/s", d2hBandwidth: 1e9, alpha: "2us", coherent: true, cpuAccessLatency: "100ns" },
+      ],
+      devices: [{ kind: "gpu", name: "g", memory: "1GiB", link: "x", memoryType: "coherent" }],
+    });
+    expect(s.links[1]).toEqual({ name: "x", kind: "custom", h2dBandwidth: 10 * 2 ** 30, d2hBandwidth: 1e9, alpha: 2_000_000, coherent: true, cpuAccessLatency: 100_000 });
+    expect(s.bytes).toBe(true);
+    expect(s.workload).toBeNull();
+  });
+});

@@ -1,0 +1,316 @@
+/**
+ * The machine spec: what a simulated machine is made of (CPUs, RAM, devices, links, workload, seed, bytes
+ * mode), written in YAML or JSON and validated by a zod schema that reports every problem at once, each with
+ * its path (`devices[0].memory: expected a size like "16GiB"`). Unknown keys are errors. Quantities are
+ * normalized to base units (bytes, ps, B/s, Hz); a normalized spec parses to itself.
+ */
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { type WorkloadSpec, validateWorkload } from "@hmmsim/workloads";
+import { parseBandwidth, parseDuration, parseFrequency, parseSize } from "./units.js";
+
+export const DEVICE_KINDS = ["gpu", "fpga", "dmirror"] as const;
+export type DeviceKind = (typeof DEVICE_KINDS)[number];
+
+export const LINK_KINDS = ["pcie3x16", "pcie4x16", "pcie5x16", "nvlink-c2c", "cxl", "custom"] as const;
+export type LinkKind = (typeof LINK_KINDS)[number];
+/** Preset kinds whose device memory the CPU can load/store coherently (DEVICE_COHERENT possible). */
+export const COHERENT_LINK_KINDS: readonly LinkKind[] = ["nvlink-c2c", "cxl"];
+
+/** MEMORY_DEVICE_PRIVATE (behind any link) or MEMORY_DEVICE_COHERENT (needs a coherent link). */
+export type DeviceMemoryType = "private" | "coherent";
+
+export interface CpuSpec {
+  count: number;
+  /** Hz. */
+  frequency: number;
+}
+
+export interface DeviceSpec {
+  kind: DeviceKind;
+  name: string;
+  /** Device memory, bytes (> 0, a multiple of 4 KiB). */
+  memory: number;
+  memoryType: DeviceMemoryType;
+  /** Driver plugin that runs the device (default: the kind). */
+  driver: string;
+  /** Migration policy plugin (default "on-demand"). */
+  policy: string;
+  /** Name of the link the device sits behind. */
+  link: string;
+}
+
+/**
+ * A link. Preset kinds take their figures from the interconnect plugin's presets; any field given here
+ * overrides the preset. `custom` must give `h2dBandwidth`, `d2hBandwidth`, `alpha` and `coherent`.
+ */
+export interface LinkSpec {
+  name: string;
+  kind: LinkKind;
+  /** PCIe lanes (default 16): bandwidth scales by lanes/16. */
+  lanes?: number;
+  /** Per-transfer fixed cost, ps. */
+  alpha?: number;
+  /** B/s. */
+  h2dBandwidth?: number;
+  d2hBandwidth?: number;
+  /** Custom links: does the CPU access device memory coherently? */
+  coherent?: boolean;
+  /** Coherent links: added latency of a CPU load from device memory, ps. */
+  cpuAccessLatency?: number;
+  /** Coherent links: CPU load/store bandwidth to device memory, B/s. */
+  cpuAccessBandwidth?: number;
+}
+
+export interface MachineSpec {
+  name: string;
+  seed: number;
+  /** Keep page bytes (true) or timing-only mode with content tags (false). */
+  bytes: boolean;
+  cpus: CpuSpec;
+  ram: { size: number };
+  devices: DeviceSpec[];
+  links: LinkSpec[];
+  workload: WorkloadSpec | null;
+}
+
+export interface SpecIssue {
+  /** e.g. "devices[0].memory" ("" for the whole spec). */
+  path: string;
+  message: string;
+}
+
+/** A machine spec with problems; `issues` lists every one, each with its path. */
+export class SpecError extends Error {
+  override readonly name = "SpecError";
+  constructor(readonly issues: readonly SpecIssue[]) {
+    super(`invalid machine spec (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` + issues.map((i) => `  ${i.path || "(spec)"}: ${i.message}`).join("\n"));
+  }
+}
+
+function unit<T>(parse: (v: unknown) => T | undefined, expected: string) {
+  return z.unknown().transform((v, ctx): T => {
+    const r = v === undefined ? undefined : parse(v);
+    if (r === undefined) {
+      ctx.addIssue({ code: "custom", message: v === undefined ? "required" : `${expected}, got ${show(v)}` });
+      return z.NEVER;
+    }
+    return r;
+  });
+}
+
+const size = unit(parseSize, 'expected a size like "16GiB"');
+const duration = unit(parseDuration, 'expected a duration like "1.5us" (whole ps)');
+const bandwidth = unit(parseBandwidth, 'expected a bandwidth like "25GB/s"');
+const frequency = unit(parseFrequency, 'expected a frequency like "3GHz"');
+const name = z.string({ error: "expected a name (string)" }).regex(/^[A-Za-z0-9_.-]+$/, "expected a name of letters, digits, '_', '.', '-'");
+
+const linkFields = {
+  name,
+  lanes: z.union([z.literal(1), z.literal(2), z.literal(4), z.literal(8), z.literal(16)], { error: "expected 1, 2, 4, 8 or 16 lanes" }).optional(),
+  alpha: duration.optional(),
+  h2dBandwidth: bandwidth.optional(),
+  d2hBandwidth: bandwidth.optional(),
+  cpuAccessLatency: duration.optional(),
+  cpuAccessBandwidth: bandwidth.optional(),
+};
+
+const presetLink = z.strictObject({
+  ...linkFields,
+  kind: z.enum(["pcie3x16", "pcie4x16", "pcie5x16", "nvlink-c2c", "cxl"]),
+});
+const customLink = z.strictObject({
+  ...linkFields,
+  kind: z.literal("custom"),
+  alpha: duration,
+  h2dBandwidth: bandwidth,
+  d2hBandwidth: bandwidth,
+  coherent: z.boolean({ error: "expected true or false" }),
+});
+const link = z.discriminatedUnion("kind", [presetLink, customLink], { error: `expected kind one of ${LINK_KINDS.join(", ")}` });
+
+const device = z.strictObject({
+  kind: z.enum(DEVICE_KINDS, { error: `expected one of ${DEVICE_KINDS.join(", ")}` }),
+  name,
+  memory: size,
+  memoryType: z.enum(["private", "coherent"], { error: 'expected "private" or "coherent"' }).default("private"),
+  driver: z.string().min(1).optional(),
+  policy: z.string().min(1).default("on-demand"),
+  link: z.string({ error: "required: the name of a declared link" }),
+});
+
+const bytesMode = z
+  .union([z.boolean(), z.enum(["on", "off"])], { error: 'expected true/false or "on"/"off"' })
+  .default(true)
+  .transform((v) => v === true || v === "on");
+
+const specSchema = z.strictObject({
+  name: z.string().default("machine"),
+  seed: z.number().int("expected a non-negative integer seed").min(0, "must be >= 0").default(0),
+  bytes: bytesMode,
+  cpus: z.strictObject({
+    count: z.number().int("expected a whole number of CPUs").min(1, "must be >= 1").max(4096, "must be <= 4096"),
+    frequency: frequency.optional(),
+  }),
+  ram: z.strictObject({ size }),
+  devices: z.array(device).default([]),
+  links: z.array(link).default([]),
+  workload: z.unknown().optional(),
+});
+
+/** "devices[0].memory" from ["devices", 0, "memory"]. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out;
+}
+
+function show(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "an object";
+  return String(v);
+}
+
+function zodIssues(error: z.ZodError): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  for (const i of error.issues) {
+    if (i.code === "unrecognized_keys") {
+      for (const k of i.keys) out.push({ path: formatPath([...i.path, k]), message: "unknown key" });
+    } else if (i.code === "invalid_type" && i.input === undefined) {
+      out.push({ path: formatPath(i.path), message: "required" });
+    } else {
+      out.push({ path: formatPath(i.path), message: i.message });
+    }
+  }
+  return out;
+}
+
+const MiB2 = 2 * 1024 * 1024;
+type Raw = Record<string, unknown>;
+const isObj = (v: unknown): v is Raw => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Checks that need several fields, run on the raw input (guarded) so they are reported with the shape errors. */
+function crossFieldIssues(raw: Raw): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  const links = Array.isArray(raw.links) ? raw.links : [];
+  const devices = Array.isArray(raw.devices) ? raw.devices : [];
+  const linkByName = new Map<string, Raw>();
+  links.forEach((l, i) => {
+    if (!isObj(l) || typeof l.name !== "string") return;
+    if (linkByName.has(l.name)) out.push({ path: `links[${i}].name`, message: `duplicate link name ${JSON.stringify(l.name)}` });
+    else linkByName.set(l.name, l);
+    const coherent = COHERENT_LINK_KINDS.includes(l.kind as LinkKind) || (l.kind === "custom" && l.coherent === true);
+    if (!coherent && typeof l.kind === "string" && (LINK_KINDS as readonly string[]).includes(l.kind)) {
+      for (const f of ["cpuAccessLatency", "cpuAccessBandwidth"]) {
+        if (l[f] !== undefined) out.push({ path: `links[${i}].${f}`, message: `only coherent links (nvlink-c2c, cxl, custom with coherent: true) have CPU access; ${JSON.stringify(l.name)} is ${l.kind}` });
+      }
+    }
+    if (l.lanes !== undefined && typeof l.kind === "string" && !l.kind.startsWith("pcie") && l.kind !== "custom") {
+      out.push({ path: `links[${i}].lanes`, message: `only PCIe links have lanes; ${JSON.stringify(l.name)} is ${l.kind}` });
+    }
+  });
+  const deviceNames = new Set<string>();
+  devices.forEach((d, i) => {
+    if (!isObj(d)) return;
+    if (typeof d.name === "string") {
+      if (deviceNames.has(d.name)) out.push({ path: `devices[${i}].name`, message: `duplicate device name ${JSON.stringify(d.name)}` });
+      deviceNames.add(d.name);
+    }
+    const mem = parseSize(d.memory);
+    if (mem !== undefined && mem === 0) out.push({ path: `devices[${i}].memory`, message: "must be > 0" });
+    else if (mem !== undefined && mem % 4096 !== 0) out.push({ path: `devices[${i}].memory`, message: `must be a multiple of 4KiB, got ${mem}` });
+    if (typeof d.link === "string") {
+      const l = linkByName.get(d.link);
+      if (!l) {
+        const declared = [...linkByName.keys()];
+        out.push({ path: `devices[${i}].link`, message: `no link named ${JSON.stringify(d.link)} (declared: ${declared.length ? declared.join(", ") : "none"})` });
+      } else if (d.memoryType === "coherent") {
+        const coherent = COHERENT_LINK_KINDS.includes(l.kind as LinkKind) || (l.kind === "custom" && l.coherent === true);
+        if (!coherent) {
+          out.push({ path: `devices[${i}].memoryType`, message: `DEVICE_COHERENT memory needs a coherent link (nvlink-c2c, cxl, or custom with coherent: true); link ${JSON.stringify(d.link)} is ${String(l.kind)}` });
+        }
+      }
+    }
+  });
+  if (isObj(raw.ram)) {
+    const ram = parseSize(raw.ram.size);
+    if (ram !== undefined && (ram === 0 || ram % MiB2 !== 0)) out.push({ path: "ram.size", message: `must be a positive multiple of 2MiB, got ${ram}` });
+  }
+  if (raw.workload !== undefined) {
+    const seed = typeof raw.seed === "number" ? raw.seed : 0;
+    for (const i of validateWorkload(raw.workload, { seed })) out.push({ path: formatPath(["workload"]) + (i.path ? (i.path.startsWith("[") ? "" : ".") + i.path : ""), message: i.message });
+    const targets = workloadTargets(raw.workload);
+    for (const { path, on } of targets) {
+      if (on === "cpu") continue;
+      if (on === "device") {
+        if (devices.length === 0) out.push({ path, message: '"device" needs at least one device in devices' });
+      } else if (!deviceNames.has(on)) {
+        out.push({ path, message: `expected "cpu", "device" or a device name (${[...deviceNames].join(", ") || "no devices declared"}), got ${JSON.stringify(on)}` });
+      }
+    }
+  }
+  return out;
+}
+
+function workloadTargets(w: unknown): { path: string; on: string }[] {
+  if (!isObj(w)) return [];
+  if (w.kind === "phases" && isObj(w.params) && Array.isArray(w.params.phases)) {
+    return w.params.phases.flatMap((p, i) =>
+      isObj(p) && typeof p.on === "string" ? [{ path: `workload.params.phases[${i}].on`, on: p.on }] : [],
+    );
+  }
+  return typeof w.on === "string" ? [{ path: "workload.on", on: w.on }] : [];
+}
+
+/**
+ * Parses and validates a machine spec given as YAML/JSON text or as an object. Returns the normalized spec
+ * (bytes, ps, B/s, Hz); throws SpecError listing every problem with its path.
+ */
+export function parseMachineSpec(input: string | object): MachineSpec {
+  let raw: unknown = input;
+  if (typeof input === "string") {
+    try {
+      raw = parseYaml(input, { prettyErrors: true }); // YAML 1.2 is a superset of JSON
+    } catch (e) {
+      throw new SpecError([{ path: "", message: `not valid YAML/JSON: ${(e as Error).message}` }]);
+    }
+  }
+  if (!isObj(raw)) throw new SpecError([{ path: "", message: `expected an object (a mapping), got ${show(raw)}` }]);
+  const parsed = specSchema.safeParse(raw, { reportInput: true });
+  const issues = parsed.success ? [] : zodIssues(parsed.error);
+  issues.push(...crossFieldIssues(raw));
+  if (issues.length || !parsed.success) throw new SpecError(dedupe(issues));
+  const s = parsed.data;
+  return {
+    name: s.name,
+    seed: s.seed,
+    bytes: s.bytes,
+    cpus: { count: s.cpus.count, frequency: s.cpus.frequency ?? 3e9 },
+    ram: { size: s.ram.size },
+    devices: s.devices.map((d) => ({ ...d, driver: d.driver ?? d.kind })),
+    links: s.links.map((l) => stripUndefined({ ...l }) as LinkSpec),
+    workload: (s.workload as WorkloadSpec | undefined) ?? null,
+  };
+}
+
+function dedupe(issues: SpecIssue[]): SpecIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = i.path + "\0" + i.message;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+/** True if a link's kind (or custom `coherent: true`) gives the CPU coherent access to device memory. */
+export function isCoherentLinkSpec(l: LinkSpec): boolean {
+  return COHERENT_LINK_KINDS.includes(l.kind) || (l.kind === "custom" && l.coherent === true);
+}
