@@ -7,11 +7,13 @@
 //    following microtasks until it blocks on an engine primitive or finishes, which "reports back" by queueing
 //    the pump again (one queueMicrotask). So a run is a single chain of microtasks and never yields to the event
 //    loop.
-//  - Foreign-await detection: run() arms ONE setImmediate watchdog. A macrotask can only run once every microtask
-//    has drained; while the engine is healthy the microtask chain never breaks until run() settles. If the
-//    watchdog fires while run() is pending, the task being stepped neither blocked on an engine primitive nor
-//    finished: it awaited something foreign (a timer, I/O, a promise nobody in the engine will settle). run()
-//    then rejects with ForeignAwaitError naming the task. Cost: one setImmediate per run() call, nothing per step.
+//  - Foreign-await detection: run() arms one setImmediate and one setTimeout(0) watchdog. A macrotask can only run
+//    once every microtask has drained; while the engine is healthy the microtask chain never breaks until run()
+//    settles. If a watchdog fires while run() is pending, the task being stepped neither blocked on an engine
+//    primitive nor finished: it awaited something foreign (a timer, I/O, a promise nobody in the engine will
+//    settle). run() then rejects with ForeignAwaitError naming the task. Cost: two timers per run() call, nothing
+//    per step. Limit: a foreign promise that settles in an earlier macrotask than both watchdogs (I/O completing in
+//    the poll phase right after run() was called from a check-phase callback) lets the task go on unnoticed.
 //  - Ordering among events at the same time: "fifo" (schedule order), "random" (a seeded 32-bit key, so the seed
 //    decides which ready task proceeds at a yield point) or PCT priorities (explorer, see explore.ts).
 import {
@@ -158,6 +160,7 @@ export class Engine {
   private runResolve: (() => void) | null = null;
   private runReject: ((e: unknown) => void) | null = null;
   private watchdog: ReturnType<typeof setImmediate> | null = null;
+  private watchdogTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly live = new Set<Task>();
   private nextTaskId = 0;
   private failed = false;
@@ -330,7 +333,7 @@ export class Engine {
       this.running = true;
       this.limit = limit;
       this.advanceTo = advanceTo;
-      this.watchdog = setImmediate(this.onWatchdog);
+      this.armWatchdogs();
       this.pump();
     });
   }
@@ -474,8 +477,7 @@ export class Engine {
     if (this.advanceTo > this._now) this._now = this.advanceTo;
     this.running = false;
     this.current = null;
-    if (this.watchdog !== null) clearImmediate(this.watchdog);
-    this.watchdog = null;
+    this.disarmWatchdogs();
     const r = this.runResolve!;
     this.runResolve = this.runReject = null;
     r();
@@ -487,8 +489,7 @@ export class Engine {
     this.failure = e;
     this.running = false;
     if (this.traceOn) this._trace.push(`${this._now} run failed: ${errorMessage(e)}`);
-    if (this.watchdog !== null) clearImmediate(this.watchdog);
-    this.watchdog = null;
+    this.disarmWatchdogs();
     const r = this.runReject!;
     this.runResolve = this.runReject = null;
     r(e);
@@ -496,17 +497,37 @@ export class Engine {
 
   private livelock(): void {
     const tasks: string[] = [];
-    for (const t of this.live) if (t._lastStepTime === this._now) tasks.push(t.name);
+    // Tasks that ran at this virtual time, except those that went to sleep past it (they are not part of the loop).
+    for (const t of this.live) {
+      if (t._lastStepTime !== this._now) continue;
+      if (t.state === "blocked" && t.blockedOn === SLEEP && t._sleepUntil > this._now) continue;
+      tasks.push(t.name);
+    }
     this.fail(new LivelockError(tasks, this.sameTime, this._now, this.livelockBound));
   }
 
-  private readonly onWatchdog = (): void => {
+  // Two watchdogs per run() call: a setImmediate (check phase) and a setTimeout(0) (timers phase, armed before any
+  // task can arm a timer, so it expires no later than a task's own timer). Either one firing while run() is
+  // pending means the microtask chain broke: the task being stepped awaits something foreign.
+  private armWatchdogs(): void {
+    this.watchdog = setImmediate(this.onWatchdog);
+    this.watchdogTimer = setTimeout(this.onWatchdog, 0);
+  }
+
+  private disarmWatchdogs(): void {
+    if (this.watchdog !== null) clearImmediate(this.watchdog);
+    if (this.watchdogTimer !== null) clearTimeout(this.watchdogTimer);
     this.watchdog = null;
+    this.watchdogTimer = null;
+  }
+
+  private readonly onWatchdog = (): void => {
     if (!this.running) return;
     const t = this.stepping;
     if (t === null) {
       // Not reachable while the engine is healthy (the pump is queued as a microtask); re-arm defensively.
-      this.watchdog = setImmediate(this.onWatchdog);
+      this.disarmWatchdogs();
+      this.armWatchdogs();
       return;
     }
     const from = t._resumedFrom === null ? "at its start" : `after ${describe(t._resumedFrom, t)}`;

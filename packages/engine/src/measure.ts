@@ -19,7 +19,7 @@ export function measure(name: string, fn: () => number | void, opts: MeasureOpti
   while (performance.now() - warm < minMs / 3);
   let ops = 0;
   const t0 = performance.now();
-  let t = t0;
+  let t: number;
   do {
     const n = fn();
     ops += typeof n === "number" ? n : 1;
@@ -40,7 +40,7 @@ export async function measureAsync(
   while (performance.now() - warm < minMs / 3);
   let ops = 0;
   const t0 = performance.now();
-  let t = t0;
+  let t: number;
   do {
     const n = await fn();
     ops += typeof n === "number" ? n : 1;
