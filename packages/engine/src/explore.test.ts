@@ -57,6 +57,14 @@ describe("explore", () => {
     });
   }
 
+  it("pct depth matters: depth 1 (no change point) never preempts the race; depth 2 does", async () => {
+    const d1 = await explore(racyBank, { runs: 100, seed: 5, strategy: "pct", depth: 1, steps: 4 });
+    expect(d1.ok).toBe(true);
+    const d2 = await explore(racyBank, { runs: 100, seed: 5, strategy: "pct", depth: 2, steps: 4 });
+    expect(d2.ok).toBe(false);
+    expect(d2.failure!.message).toMatch(/balance went negative/);
+  });
+
   it("some schedules of the racy scenario pass: the seed really decides the interleaving", async () => {
     let passed = 0;
     let failed = 0;
