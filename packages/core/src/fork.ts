@@ -1,0 +1,172 @@
+/**
+ * fork (kernel/fork.c dup_mm / dup_mmap; mm/memory.c copy_page_range, copy_pte_range, copy_present_ptes,
+ * copy_nonpresent_pte; mm/huge_memory.c copy_huge_pmd).
+ *
+ * - VMAs are copied (VM_DONTCOPY skipped); the child shares the parent's anon_vmas and files.
+ * - Page tables are copied only where a fault could not rebuild them (vma_needs_copy: an anon_vma, or
+ *   VM_PFNMAP/VM_MIXEDMAP). For a COW mapping the parent's range gets MMU_NOTIFY_PROTECTION_PAGE.
+ * - Present pages: a reference, rmap dup (AnonExclusive cleared), rss++; write-protected in both for COW
+ *   mappings; the child's copy is old (and clean for shared mappings).
+ * - Device-private entries: a reference, rmap dup, rss[mm_counter]++; a writable entry in a COW mapping becomes
+ *   readable in BOTH parent and child.
+ * - Device-exclusive entries: the parent's present PTE is restored first (try_restore_exclusive_pte), then copied
+ *   as a present PTE.
+ * - Migration entries: rss++ in the child; writable ones become readable in both for COW mappings.
+ */
+import { KernelRuleError } from "./errors.js";
+import { restoreExclusivePte, vmNormalPage } from "./memory.js";
+import { addMmCounter, incMmCounter, mmCounter, mmCounterFile, MM_ANONPAGES } from "./mm-counters.js";
+import { invalidateEnd, invalidateStart } from "./mm-notify.js";
+import type { Mm } from "./mm.js";
+import { MMU_NOTIFY_PROTECTION_PAGE } from "./mmu-notifier-range.js";
+import { insertVma } from "./mmap.js";
+import { HPAGE_PMD_NR, PAGE_SIZE, PG_anon, PMD_SIZE, alignDown } from "./page-flags.js";
+import { folioTrylock, folioUnlock } from "./page-ref.js";
+import {
+  isDeviceExclusiveEntry,
+  isDevicePrivateEntry,
+  isMigrationEntry,
+  isWritableDevicePrivateEntry,
+  isWritableMigrationEntry,
+  makeDevicePrivateEntry,
+  makeMigrationEntry,
+  pmdMkhuge,
+  pmdTransHuge,
+  pteMkclean,
+  pteMkold,
+  ptePfn,
+  ptePresent,
+  pteWrite,
+  pteWrprotect,
+} from "./pgtable.js";
+import { pageAddFileRmap, pageTryDupAnonRmap } from "./rmap.js";
+import { VM_DONTCOPY, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, isCowMapping, type VmAreaStruct } from "./vma.js";
+
+export function dupMm(parent: Mm): Mm {
+  const child = parent.kernel.createMm({ memcg: parent.memcg });
+  for (const src of parent.vmas) {
+    if (src.vmFlags & VM_DONTCOPY) continue;
+    const dst: VmAreaStruct = { ...src, vmMm: child };
+    if (src.anonVma !== null) src.anonVma.mms.add(child);
+    insertVma(child, dst);
+    if (src.anonVma !== null || (src.vmFlags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0) copyPageRange(dst, src);
+  }
+  return child;
+}
+
+/** copy_page_range(). */
+function copyPageRange(dst: VmAreaStruct, src: VmAreaStruct): void {
+  const srcMm = src.vmMm;
+  const cow = isCowMapping(src.vmFlags);
+  const range = cow ? invalidateStart(srcMm, MMU_NOTIFY_PROTECTION_PAGE, src.vmStart, src.vmEnd) : null;
+  const k = srcMm.kernel;
+  let updated = 0;
+  for (let addr = src.vmStart; addr < src.vmEnd; ) {
+    const next = Math.min(src.vmEnd, alignDown(addr, PMD_SIZE) + PMD_SIZE);
+    const pmd = srcMm.pgtable.pmdGet(addr);
+    if (pmd !== 0) {
+      copyHugePmd(dst, src, alignDown(addr, PMD_SIZE), pmd, cow);
+      updated++;
+      addr = next;
+      continue;
+    }
+    const t = srcMm.pgtable.pteTable(addr, false);
+    if (t !== null) {
+      for (let a = addr; a < next; a += PAGE_SIZE) {
+        const i = Math.floor(a / PAGE_SIZE) % 512;
+        if (t[i] === 0) continue;
+        if (!ptePresent(t[i]!)) copyNonpresentPte(dst, src, a, t, i, cow);
+        if (ptePresent(t[i]!)) copyPresentPte(dst, src, a, t, i, cow);
+        updated++;
+      }
+    }
+    addr = next;
+  }
+  if (k.charge !== null && updated > 0) {
+    k.charge("pteUpdate", updated * 2);
+    if (cow) k.charge("tlbShootdown", updated);
+  }
+  if (range !== null) invalidateEnd(range);
+}
+
+/** copy_present_ptes() for one PTE (srcTable[i] at addr). */
+function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, addr: number, srcTable: Float64Array, i: number, cow: boolean): void {
+  const k = src.vmMm.kernel;
+  const s = k.store;
+  let pte = srcTable[i]!;
+  const pfn = vmNormalPage(k, pte);
+  if (pfn >= 0) {
+    s.refAdd(pfn, 1);
+    if (s.test(s.folioHead(pfn), PG_anon)) {
+      pageTryDupAnonRmap(k, pfn);
+      incMmCounter(dst.vmMm, MM_ANONPAGES);
+    } else {
+      pageAddFileRmap(k, pfn);
+      incMmCounter(dst.vmMm, mmCounterFile(k, pfn));
+    }
+  }
+  if (cow && pteWrite(pte)) {
+    srcTable[i] = pteWrprotect(pte);
+    pte = pteWrprotect(pte);
+  }
+  if (src.vmFlags & VM_SHARED) pte = pteMkclean(pte);
+  dst.vmMm.pgtable.pteSet(addr, pteMkold(pte));
+}
+
+/** copy_nonpresent_pte(). May turn srcTable[i] present (device-exclusive restore); the caller then copies it. */
+function copyNonpresentPte(dst: VmAreaStruct, src: VmAreaStruct, addr: number, srcTable: Float64Array, i: number, cow: boolean): void {
+  const srcMm = src.vmMm;
+  const k = srcMm.kernel;
+  const e = srcTable[i]!;
+  const pfn = ptePfn(e);
+  let out = e;
+  if (isMigrationEntry(e)) {
+    incMmCounter(dst.vmMm, mmCounter(k, pfn));
+    if (isWritableMigrationEntry(e) && cow) {
+      out = makeMigrationEntry(pfn, "read", { young: (e & 8) !== 0, dirty: (e & 4) !== 0 });
+      srcTable[i] = out;
+    }
+  } else if (isDevicePrivateEntry(e)) {
+    k.store.refAdd(pfn, 1);
+    incMmCounter(dst.vmMm, mmCounter(k, pfn));
+    pageTryDupAnonRmap(k, pfn);
+    if (isWritableDevicePrivateEntry(e) && cow) {
+      out = makeDevicePrivateEntry(pfn, false);
+      srcTable[i] = out;
+    }
+  } else if (isDeviceExclusiveEntry(e)) {
+    if (!cow) throw new KernelRuleError("copy_nonpresent_pte_exclusive_not_cow", `0x${addr.toString(16)}`);
+    // try_restore_exclusive_pte(): a single-threaded simulator always gets the folio lock.
+    if (!folioTrylock(k, pfn)) throw new KernelRuleError("fork_exclusive_folio_locked", `pfn ${pfn} (fork would fail -ENOMEM)`);
+    restoreExclusivePte(srcMm, src, addr, e);
+    folioUnlock(k, pfn);
+    return;
+  }
+  dst.vmMm.pgtable.pteSet(addr, out);
+}
+
+/** copy_huge_pmd(). */
+function copyHugePmd(dst: VmAreaStruct, src: VmAreaStruct, haddr: number, pmd: number, cow: boolean): void {
+  const srcMm = src.vmMm;
+  const k = srcMm.kernel;
+  const pfn = ptePfn(pmd);
+  let out = pmd;
+  if (isMigrationEntry(pmd)) {
+    addMmCounter(dst.vmMm, mmCounter(k, pfn), HPAGE_PMD_NR);
+    if (isWritableMigrationEntry(pmd) && cow) out = pmdMkhuge(makeMigrationEntry(pfn, "read"));
+    srcMm.pgtable.pmdSet(haddr, out);
+  } else if (isDevicePrivateEntry(pmd) || pmdTransHuge(pmd)) {
+    k.store.refAdd(pfn, 1);
+    pageTryDupAnonRmap(k, pfn, { pmd: true });
+    addMmCounter(dst.vmMm, mmCounter(k, pfn), HPAGE_PMD_NR);
+    if (pmdTransHuge(pmd)) {
+      if (cow && pteWrite(pmd)) out = pteWrprotect(pmd);
+      srcMm.pgtable.pmdSet(haddr, out);
+      out = pteMkold(out);
+    } else if (isWritableDevicePrivateEntry(pmd) && cow) {
+      out = pmdMkhuge(makeDevicePrivateEntry(pfn, false));
+      srcMm.pgtable.pmdSet(haddr, out);
+    }
+  }
+  dst.vmMm.pgtable.pmdSet(haddr, out);
+}

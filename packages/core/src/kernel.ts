@@ -1,0 +1,122 @@
+/**
+ * One simulated machine's kernel mm state: the struct page store, the RAM allocator, page bytes, the pgmap
+ * registry, memcgs, the object table page->mapping points into, the list of mms, the cost sink and trace points.
+ * (The kernel's globals: mem_map/vmemmap, the buddy allocator, pgmap_array, root_mem_cgroup, init_mm's list.)
+ */
+import { PgmapRegistry } from "./dev-pagemap.js";
+import { InvalidArgumentError } from "./errors.js";
+import { AddressSpace } from "./filemap.js";
+import { MemcgRegistry, type MemCgroup } from "./memcontrol.js";
+import { Mm } from "./mm.js";
+import { emptyTracepoints, type CostSink, type KernelTracepoints } from "./cost.js";
+import { PageAllocator } from "./page-alloc.js";
+import { PageBytesPool } from "./page-bytes.js";
+import { HPAGE_PMD_NR, PAGE_SIZE, PG_reserved, PMD_SIZE, ZONE_NORMAL, alignUp } from "./page-flags.js";
+import { MAX_PFN, PageStore } from "./page-store.js";
+import { AnonVma } from "./rmap.js";
+
+/**
+ * Transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled): "always" = every anonymous private VMA,
+ * "madvise" = VMAs with MADV_HUGEPAGE, "never". hmmsim runs with use_zero_page = 0: a read fault in a
+ * THP-eligible extent allocates a THP too (no huge zero folio).
+ */
+export type ThpMode = "always" | "madvise" | "never";
+
+export interface KernelOptions {
+  /** System RAM in bytes: a positive multiple of 2 MiB. */
+  ramBytes: number;
+  /** Keep page bytes (default true); false = timing-only mode, only content tags. */
+  bytes?: boolean;
+  thp?: ThpMode;
+}
+
+export class Kernel {
+  readonly store = new PageStore();
+  readonly allocator: PageAllocator;
+  readonly pageBytes: PageBytesPool;
+  readonly pgmaps: PgmapRegistry;
+  readonly memcgs = new MemcgRegistry();
+  readonly nrRamPages: number;
+  /** The shared zero page (ZERO_PAGE(0)): reserved, never freed, never written. */
+  readonly zeroPfn: number;
+  thp: ThpMode;
+  /** Cost sink for the timing plane; null (the default) costs nothing. */
+  charge: CostSink | null = null;
+  readonly tracepoints: KernelTracepoints = emptyTracepoints();
+  /** Live mms by id. */
+  readonly mms = new Map<number, Mm>();
+  private nextMmId = 1;
+  /** page->mapping targets by id. */
+  readonly objects = new Map<number, AnonVma | AddressSpace>();
+  private nextObjectId = 1;
+
+  constructor(opts: KernelOptions) {
+    const { ramBytes } = opts;
+    if (!Number.isInteger(ramBytes) || ramBytes <= 0 || ramBytes % PMD_SIZE !== 0)
+      throw new InvalidArgumentError("ramBytes", "must be a positive multiple of 2 MiB", ramBytes);
+    const nr = ramBytes / PAGE_SIZE;
+    if (nr > MAX_PFN / 2) throw new InvalidArgumentError("ramBytes", "must be below 8 TiB", ramBytes);
+    if (opts.thp !== undefined && opts.thp !== "always" && opts.thp !== "madvise" && opts.thp !== "never")
+      throw new InvalidArgumentError("thp", "must be always, madvise or never", opts.thp);
+    if (opts.bytes !== undefined && typeof opts.bytes !== "boolean")
+      throw new InvalidArgumentError("bytes", "must be a boolean", opts.bytes);
+    this.nrRamPages = nr;
+    this.thp = opts.thp ?? "madvise";
+    this.allocator = new PageAllocator(nr);
+    this.store.initRange(0, nr, ZONE_NORMAL);
+    this.zeroPfn = nr;
+    this.store.initRange(this.zeroPfn, 1, ZONE_NORMAL);
+    this.store.setFlagsWord(this.zeroPfn, PG_reserved);
+    this.store.setRefcount(this.zeroPfn, 1);
+    this.pageBytes = new PageBytesPool(this.store, opts.bytes ?? true);
+    this.pgmaps = new PgmapRegistry(this.store, alignUp(nr + 1, HPAGE_PMD_NR));
+  }
+
+  /** Bytes mode (false: timing-only). */
+  get bytes(): boolean {
+    return this.pageBytes.enabled;
+  }
+
+  /** A new process address space (mm_alloc), charged to `memcg` (default root). */
+  createMm(opts?: { memcg?: MemCgroup }): Mm {
+    const memcg = opts?.memcg ?? this.memcgs.root;
+    if (this.memcgs.byId(memcg.id) !== memcg) throw new InvalidArgumentError("memcg", "belongs to another kernel");
+    const mm = new Mm(this, this.nextMmId++, memcg);
+    this.mms.set(mm.id, mm);
+    return mm;
+  }
+
+  /** A memcg with a limit in bytes (rounded down to pages). */
+  createMemcg(name: string, limitBytes: number): MemCgroup {
+    if (!(limitBytes >= 0)) throw new InvalidArgumentError("limitBytes", "must be >= 0", limitBytes);
+    return this.memcgs.create(name, limitBytes === Infinity ? Infinity : Math.floor(limitBytes / PAGE_SIZE));
+  }
+
+  /** An in-memory file of `size` bytes with an empty page cache (reads as zeroes). */
+  createFile(size: number, opts?: { shmem?: boolean; name?: string }): AddressSpace {
+    if (!Number.isInteger(size) || size < 0) throw new InvalidArgumentError("size", "must be an integer >= 0", size);
+    const id = this.nextObjectId++;
+    const f = new AddressSpace(id, size, opts?.shmem ?? false, opts?.name ?? `file${id}`);
+    this.objects.set(id, f);
+    return f;
+  }
+
+  /** anon_vma_alloc(). */
+  createAnonVma(): AnonVma {
+    const id = this.nextObjectId++;
+    const a = new AnonVma(id);
+    this.objects.set(id, a);
+    return a;
+  }
+
+  /** is_zero_pfn(). */
+  isZeroPfn(pfn: number): boolean {
+    return pfn === this.zeroPfn;
+  }
+}
+
+/** Create a simulated machine's kernel. */
+export function createKernel(opts: KernelOptions): Kernel {
+  if (opts === null || typeof opts !== "object") throw new InvalidArgumentError("opts", "must be an object");
+  return new Kernel(opts);
+}

@@ -1,0 +1,121 @@
+/**
+ * Page contents (include/linux/highmem.h: clear_highpage, copy_highpage, memcpy_to_page/memcpy_from_page).
+ * Bytes live in a sparse pool of 4 KiB buffers carved from 1 MiB slabs and allocated on a page's first
+ * non-zero write; a page with no buffer reads as zeroes (the shared zero page has none, ever). Every page also
+ * has a content tag (a number, 0 = zero-filled) kept in the page store, in bytes-off (timing-only) mode too:
+ * copying a page copies both, clearing sets both to the zero state, so content can be traced through
+ * migration, COW, fork and exit without bytes.
+ */
+import { KernelRuleError } from "./errors.js";
+import { PAGE_SIZE } from "./page-flags.js";
+import type { PageStore } from "./page-store.js";
+
+const SLAB_PAGES = 256;
+
+export class PageBytesPool {
+  private readonly slabs: Uint8Array[] = [];
+  private freeSlots: number[] = [];
+  private nextSlot = 0;
+  /** Buffers currently in use. */
+  inUse = 0;
+  /** Tags handed out by nextTag(). */
+  private tagCounter = 0;
+
+  constructor(
+    private readonly store: PageStore,
+    /** false: timing-only mode; only tags are kept and reads return zeroes. */
+    readonly enabled: boolean,
+  ) {}
+
+  /** A fresh, never-used content tag (deterministic: a counter). */
+  nextTag(): number {
+    return ++this.tagCounter;
+  }
+
+  private allocSlot(): number {
+    const s = this.freeSlots.pop();
+    if (s !== undefined) return s;
+    const slot = this.nextSlot++;
+    if (slot % SLAB_PAGES === 0) this.slabs.push(new Uint8Array(SLAB_PAGES * PAGE_SIZE));
+    return slot;
+  }
+  private view(slot: number): Uint8Array {
+    const slab = this.slabs[Math.floor(slot / SLAB_PAGES)]!;
+    const off = (slot % SLAB_PAGES) * PAGE_SIZE;
+    return slab.subarray(off, off + PAGE_SIZE);
+  }
+  /** The page's buffer, allocating it (zeroed) if needed. */
+  private bufferFor(pfn: number): Uint8Array {
+    const s = this.store.bufSlot(pfn);
+    if (s !== 0) return this.view(s - 1);
+    const slot = this.allocSlot();
+    this.store.setBufSlot(pfn, slot + 1);
+    this.inUse++;
+    const v = this.view(slot);
+    v.fill(0);
+    return v;
+  }
+  private dropBuffer(pfn: number): void {
+    const s = this.store.bufSlot(pfn);
+    if (s === 0) return;
+    this.freeSlots.push(s - 1);
+    this.store.setBufSlot(pfn, 0);
+    this.inUse--;
+  }
+
+  /** memcpy_from_page(): copy `len` bytes at `offset` of the page into out[outOff..]. */
+  read(pfn: number, offset: number, len: number, out: Uint8Array, outOff = 0): void {
+    checkSpan(offset, len);
+    const s = this.store.bufSlot(pfn);
+    if (s === 0 || !this.enabled) {
+      out.fill(0, outOff, outOff + len);
+      return;
+    }
+    out.set(this.view(s - 1).subarray(offset, offset + len), outOff);
+  }
+
+  /** memcpy_to_page(): write bytes at `offset`; sets the content tag (a fresh one unless given). */
+  write(pfn: number, offset: number, src: Uint8Array, tag?: number): void {
+    checkSpan(offset, src.length);
+    if (this.enabled) this.bufferFor(pfn).set(src, offset);
+    this.store.setTag(pfn, tag ?? this.nextTag());
+  }
+
+  /** A write that only changes the content tag (bytes-off accesses, touch()). */
+  setTag(pfn: number, tag: number): void {
+    this.store.setTag(pfn, tag);
+  }
+
+  /** clear_highpage(): zero bytes, tag 0. */
+  clear(pfn: number): void {
+    this.dropBuffer(pfn);
+    this.store.setTag(pfn, 0);
+  }
+
+  /** copy_highpage(dst, src): bytes and tag. */
+  copy(dst: number, src: number): void {
+    if (dst === src) return;
+    const s = this.store.bufSlot(src);
+    if (s === 0) this.dropBuffer(dst);
+    else if (this.enabled) this.bufferFor(dst).set(this.view(s - 1));
+    this.store.setTag(dst, this.store.tag(src));
+  }
+
+  /** The page is being freed: drop its buffer (the tag is reset by the caller's clear of the page). */
+  release(pfn: number): void {
+    this.dropBuffer(pfn);
+    this.store.setTag(pfn, 0);
+  }
+
+  /** A copy of the page's 4 KiB (zeroes when no buffer or bytes off). */
+  snapshot(pfn: number): Uint8Array {
+    const out = new Uint8Array(PAGE_SIZE);
+    this.read(pfn, 0, PAGE_SIZE, out);
+    return out;
+  }
+}
+
+function checkSpan(offset: number, len: number): void {
+  if (!(offset >= 0 && len >= 0 && offset + len <= PAGE_SIZE))
+    throw new KernelRuleError("page_access_out_of_bounds", `offset ${offset} len ${len}`);
+}

@@ -1,0 +1,156 @@
+/**
+ * Folio references, allocation and freeing (include/linux/mm.h folio_get/folio_put/folio_try_get,
+ * mm/swap.c __folio_put, mm/page_alloc.c alloc_pages/free_unref_folios, mm/memremap.c free_zone_device_folio),
+ * and the folio lock (include/linux/pagemap.h folio_trylock/folio_unlock).
+ *
+ * A normal folio whose refcount drops to 0 goes back to the allocator (memcg uncharged, bytes dropped). A
+ * ZONE_DEVICE folio at refcount 0 runs free_zone_device_folio: clear AnonExclusive, memcg uncharge, clear
+ * mapping, call pgmap.ops.pageFree(pfn), put pgmap->ref ×nr. The zero page is reserved and never freed.
+ */
+import {
+  MEMORY_DEVICE_COHERENT,
+  MEMORY_DEVICE_PRIVATE,
+} from "./dev-pagemap.js";
+import { KernelRuleError } from "./errors.js";
+import type { Kernel } from "./kernel.js";
+import { memcgUncharge } from "./memcontrol.js";
+import {
+  PG_anon,
+  PG_anon_exclusive,
+  PG_dirty,
+  PG_head,
+  PG_locked,
+  PG_lru,
+  PG_reserved,
+  PG_swapbacked,
+  PG_tail,
+  ZONE_DEVICE,
+  ZONE_NONE,
+} from "./page-flags.js";
+
+/**
+ * alloc_pages(GFP_HIGHUSER_MOVABLE, order): a RAM folio with refcount 1, or -1 when RAM is exhausted (the
+ * caller returns -ENOMEM / VM_FAULT_OOM). Order 9 preps a compound folio (PG_head + PG_tail). Not zeroed unless
+ * `zero` (clear_highpage on each page, charged as pageZero).
+ */
+export function allocPages(k: Kernel, order: number, zero = false): number {
+  const pfn = k.allocator.alloc(order);
+  if (pfn < 0) return -1;
+  const s = k.store;
+  const nr = 2 ** order;
+  for (let p = pfn; p < pfn + nr; p++) {
+    s.setFlagsWord(p, order === 0 ? 0 : p === pfn ? PG_head : PG_tail);
+    s.setOrder(p, order);
+    s.setMapcount(p, 0);
+    s.setMapping(p, 0);
+    s.setIndex(p, 0);
+  }
+  s.setRefcount(pfn, 1);
+  if (zero) {
+    for (let p = pfn; p < pfn + nr; p++) k.pageBytes.clear(p);
+    if (k.charge !== null) k.charge("pageZero", nr);
+  }
+  if (k.tracepoints.pageAlloc !== null) k.tracepoints.pageAlloc(pfn, order);
+  return pfn;
+}
+
+/** folio_get(page_folio(pfn)). Getting a free folio is a kernel bug. */
+export function getPage(k: Kernel, pfn: number): void {
+  const s = k.store;
+  if (s.zone(pfn) === ZONE_NONE) throw new KernelRuleError("get_page_invalid_pfn", `pfn ${pfn}`);
+  if (s.refcount(pfn) <= 0) throw new KernelRuleError("get_page_on_free_folio", `pfn ${pfn}`);
+  s.refAdd(pfn, 1);
+}
+
+/** folio_try_get(): take a reference unless the folio is free (refcount 0). */
+export function folioTryGet(k: Kernel, pfn: number): boolean {
+  if (k.store.refcount(pfn) <= 0) return false;
+  k.store.refAdd(pfn, 1);
+  return true;
+}
+
+/** folio_put(page_folio(pfn)): drop a reference; at 0 the folio is freed (see the file comment). */
+export function putPage(k: Kernel, pfn: number): void {
+  putPages(k, pfn, 1);
+}
+
+/** folio_put_refs(). */
+export function putPages(k: Kernel, pfn: number, n: number): void {
+  const s = k.store;
+  const head = s.folioHead(pfn);
+  const v = s.refcount(head) - n;
+  if (v < 0) throw new KernelRuleError("folio_put_underflow", `pfn ${head} refcount ${v + n} - ${n}`);
+  s.setRefcount(head, v);
+  if (v > 0) return;
+  if (s.test(head, PG_reserved)) {
+    throw new KernelRuleError("put_page_reserved", `pfn ${head} (zero page) reached refcount 0`);
+  }
+  if (s.zone(head) === ZONE_DEVICE) freeZoneDeviceFolio(k, head);
+  else freeFolio(k, head);
+}
+
+/** __folio_put → free_unref_folios for a RAM folio. */
+function freeFolio(k: Kernel, head: number): void {
+  const s = k.store;
+  const order = s.order(head);
+  const nr = 2 ** order;
+  for (let p = head; p < head + nr; p++) {
+    if (s.mapcount(p) !== 0) throw new KernelRuleError("bad_page_nonzero_mapcount", `pfn ${p}`);
+  }
+  if (s.entireMapcount(head) !== 0) throw new KernelRuleError("bad_page_nonzero_entire_mapcount", `pfn ${head}`);
+  if (s.test(head, PG_locked)) throw new KernelRuleError("bad_page_locked", `pfn ${head}`);
+  memcgUncharge(s, k.memcgs, head);
+  for (let p = head; p < head + nr; p++) {
+    k.pageBytes.release(p);
+    s.setFlagsWord(p, 0);
+    s.setMapping(p, 0);
+    s.setIndex(p, 0);
+    s.setOrder(p, 0);
+  }
+  k.allocator.free(head, order);
+  if (k.tracepoints.pageFree !== null) k.tracepoints.pageFree(head, order);
+}
+
+/** free_zone_device_folio() (mm/memremap.c). */
+function freeZoneDeviceFolio(k: Kernel, head: number): void {
+  const s = k.store;
+  const nr = s.folioNr(head);
+  const rec = k.pgmaps.recordById(s.pgmapId(head));
+  if (rec === undefined) throw new KernelRuleError("free_zone_device_folio_no_pgmap", `pfn ${head}`);
+  for (let p = head; p < head + nr; p++) {
+    if (s.mapcount(p) !== 0) throw new KernelRuleError("bad_page_nonzero_mapcount", `pfn ${p}`);
+    s.clear(p, PG_anon_exclusive);
+  }
+  memcgUncharge(s, k.memcgs, head);
+  s.setMapping(head, 0);
+  s.clear(head, PG_anon | PG_dirty | PG_lru | PG_swapbacked);
+  const type = rec.pgmap.type;
+  if (type === MEMORY_DEVICE_PRIVATE || type === MEMORY_DEVICE_COHERENT) {
+    if (typeof rec.pgmap.ops.pageFree !== "function")
+      throw new KernelRuleError("free_zone_device_folio_no_folio_free", `pgmap ${rec.id}`);
+    rec.pgmap.ops.pageFree(head);
+    for (let p = head; p < head + nr; p++) k.pageBytes.release(p);
+    rec.refs -= nr;
+  } else {
+    // FS_DAX / GENERIC / P2PDMA: the page stays in use by its owner at refcount 0 (wake_up_var / p2pdma free).
+    rec.refs -= nr;
+  }
+}
+
+/** folio_trylock(). */
+export function folioTrylock(k: Kernel, pfn: number): boolean {
+  const h = k.store.folioHead(pfn);
+  if (k.store.test(h, PG_locked)) return false;
+  k.store.set(h, PG_locked);
+  return true;
+}
+/** folio_unlock(): unlocking an unlocked folio is a kernel bug. */
+export function folioUnlock(k: Kernel, pfn: number): void {
+  const h = k.store.folioHead(pfn);
+  if (!k.store.test(h, PG_locked)) throw new KernelRuleError("folio_unlock_not_locked", `pfn ${h}`);
+  k.store.clear(h, PG_locked);
+}
+/** folio_test_locked(). */
+export function folioTestLocked(k: Kernel, pfn: number): boolean {
+  return k.store.test(k.store.folioHead(pfn), PG_locked);
+}

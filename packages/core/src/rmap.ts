@@ -1,0 +1,129 @@
+/**
+ * Reverse mapping (mm/rmap.c). An anon folio's mapping is an AnonVma; hmmsim keeps one AnonVma per anonymous
+ * VMA lineage and records every mm that may map its pages (the parent and, after fork, its children), in place of
+ * the kernel's anon_vma_chain. Since hmmsim has no mremap, an anon page is at address index << PAGE_SHIFT in every
+ * mm that maps it; a file page at vma.vmStart + (index - vma.vmPgoff) << PAGE_SHIFT in each mapping VMA.
+ */
+import { KernelRuleError } from "./errors.js";
+import type { Kernel } from "./kernel.js";
+import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked } from "./page-flags.js";
+import type { VmAreaStruct } from "./vma.js";
+import type { Mm } from "./mm.js";
+
+export class AnonVma {
+  readonly kind = "anon" as const;
+  /** Mms that may map pages of this anon_vma. */
+  readonly mms = new Set<Mm>();
+  constructor(
+    /** Id in Kernel.objects, stored in page->mapping. */
+    readonly id: number,
+  ) {}
+}
+
+/** anon_vma_prepare(): give an anonymous (or private file) VMA its anon_vma on first anon page. */
+export function anonVmaPrepare(vma: VmAreaStruct): AnonVma {
+  if (vma.anonVma === null) {
+    vma.anonVma = vma.vmMm.kernel.createAnonVma();
+    vma.anonVma.mms.add(vma.vmMm);
+  }
+  return vma.anonVma;
+}
+
+/**
+ * folio_add_new_anon_rmap(folio, vma, address, RMAP_EXCLUSIVE?): a freshly allocated folio becomes anon, mapped
+ * once (PTE: page mapcount 1; `pmd`: entire mapcount 1), mapping = the VMA's anon_vma, index = address >> 12.
+ * Exclusive (the default) marks every page PageAnonExclusive. The caller holds the folio's reference for the map.
+ */
+export function pageAddNewAnonRmap(
+  k: Kernel,
+  pfn: number,
+  vma: VmAreaStruct,
+  address: number,
+  opts?: { pmd?: boolean; exclusive?: boolean },
+): void {
+  const s = k.store;
+  const head = s.folioHead(pfn);
+  const nr = opts?.pmd ? s.folioNr(head) : 1;
+  const av = anonVmaPrepare(vma);
+  s.set(head, PG_anon);
+  s.clear(head, PG_swapbacked);
+  s.setMapping(head, av.id);
+  const first = opts?.pmd ? head : pfn;
+  const base = Math.floor(address / PAGE_SIZE);
+  for (let i = 0; i < nr; i++) {
+    s.setIndex(first + i, base + i);
+    if (opts?.exclusive ?? true) s.set(first + i, PG_anon_exclusive);
+    else s.clear(first + i, PG_anon_exclusive);
+  }
+  if (opts?.pmd) s.entireMapcountAdd(head, 1);
+  else s.mapcountAdd(pfn, 1);
+}
+
+/**
+ * folio_add_anon_rmap_pte/pmd / folio_dup_anon_rmap_*: one more mapping of an existing anon page (or, `pmd`, of
+ * the whole folio). `exclusive` sets PageAnonExclusive (restore of an exclusive mapping).
+ */
+export function pageAddAnonRmap(k: Kernel, pfn: number, opts?: { pmd?: boolean; exclusive?: boolean }): void {
+  const s = k.store;
+  if (!s.test(s.folioHead(pfn), PG_anon)) throw new KernelRuleError("folio_add_anon_rmap_not_anon", `pfn ${pfn}`);
+  if (opts?.pmd) s.entireMapcountAdd(pfn, 1);
+  else s.mapcountAdd(pfn, 1);
+  if (opts?.exclusive) s.set(pfn, PG_anon_exclusive);
+}
+
+/** folio_add_file_rmap_pte/pmd: one more mapping of a page-cache page. */
+export function pageAddFileRmap(k: Kernel, pfn: number, opts?: { pmd?: boolean }): void {
+  if (opts?.pmd) k.store.entireMapcountAdd(pfn, 1);
+  else k.store.mapcountAdd(pfn, 1);
+}
+
+/** folio_remove_rmap_pte/pmd: one mapping fewer. The caller puts the mapping's reference afterwards. */
+export function pageRemoveRmap(k: Kernel, pfn: number, opts?: { pmd?: boolean }): void {
+  if (opts?.pmd) k.store.entireMapcountAdd(pfn, -1);
+  else k.store.mapcountAdd(pfn, -1);
+}
+
+/**
+ * folio_try_dup_anon_rmap_pte (fork): share an anon page with a child. Clears PageAnonExclusive. Fails (returns
+ * false) when the page may be pinned (refcount beyond mappings + the caller's); hmmsim has no GUP pins, so it
+ * fails only when extra references exist and the page is exclusive, as folio_maybe_dma_pinned would.
+ */
+export function pageTryDupAnonRmap(k: Kernel, pfn: number, opts?: { pmd?: boolean }): boolean {
+  const s = k.store;
+  if (opts?.pmd) {
+    s.entireMapcountAdd(pfn, 1);
+    const h = s.folioHead(pfn);
+    for (let i = 0; i < s.folioNr(h); i++) s.clear(h + i, PG_anon_exclusive);
+  } else {
+    s.mapcountAdd(pfn, 1);
+    s.clear(pfn, PG_anon_exclusive);
+  }
+  return true;
+}
+
+/**
+ * rmap_walk (mm/rmap.c): call `fn(mm, vma, address)` for every place that may map `pfn`; the callee checks the
+ * entry there (present, device-private, device-exclusive or migration entry with this pfn). Stops when fn
+ * returns false.
+ */
+export function rmapWalk(k: Kernel, pfn: number, fn: (mm: Mm, vma: VmAreaStruct, address: number) => boolean): void {
+  const s = k.store;
+  const head = s.folioHead(pfn);
+  const id = s.mapping(head);
+  if (id === 0) return;
+  const obj = k.objects.get(id);
+  if (obj === undefined) return;
+  const index = s.index(pfn);
+  if (obj.kind === "anon") {
+    const address = index * PAGE_SIZE;
+    for (const mm of [...obj.mms]) {
+      const vma = mm.vmaLookup(address);
+      if (vma !== null && vma.anonVma === obj && !fn(mm, vma, address)) return;
+    }
+    return;
+  }
+  for (const vma of [...obj.mappers]) {
+    const address = vma.vmStart + (index - vma.vmPgoff) * PAGE_SIZE;
+    if (address >= vma.vmStart && address < vma.vmEnd && !fn(vma.vmMm, vma, address)) return;
+  }
+}
