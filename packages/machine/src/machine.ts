@@ -1,0 +1,182 @@
+/**
+ * One simulated machine: its spec, engine, kernel, links, cost models and lifecycle hooks. Built by
+ * createMachine (the composition root); two machines share nothing (each has its own child container, engine,
+ * kernel, hooks).
+ *
+ * Lifecycle: createMachine → (plugins register) → components attach → plugins apply → `hooks.init` →
+ * `run()`: `hooks.beforeRun` → engine.run() → `hooks.afterRun` → `dispose()`: `hooks.dispose`, components
+ * disposed, container disposed.
+ */
+import type { DependencyContainer } from "tsyringe";
+import { AsyncSeriesHook, SyncHook } from "tapable";
+import type { Engine as EngineClass, SpawnOptions, Task } from "@hmmsim/engine";
+import { type PatternContext, type Workload, createWorkload } from "@hmmsim/workloads";
+import type { CostLedger } from "./cost-ledger.js";
+import type { CostModel, DmaCost } from "./cost-model.js";
+import type { Interconnect, LinkRegistry } from "./interconnect.js";
+import type { MachineKernel } from "./kernel-wiring.js";
+import type { DeviceSpec, MachineSpec } from "./machine-spec.js";
+import type { MachineComponent } from "./plugin.js";
+
+export interface RunResult {
+  /** Virtual time when run() started and ended, ps. */
+  startPs: number;
+  endPs: number;
+  /** endPs − startPs. */
+  simulatedPs: number;
+  /** Engine events processed during the run. */
+  events: number;
+  /** Charged time no task settled (a task that forgot `await machine.settle()`), ps. */
+  unsettledPs: number;
+}
+
+export interface MachineHooks {
+  /** After every plugin applied: the machine is complete. */
+  readonly init: SyncHook<[Machine]>;
+  /** Before the engine runs (spawn the workload's tasks here). App-level, may do I/O. */
+  readonly beforeRun: AsyncSeriesHook<[Machine]>;
+  /** After the engine ran dry. */
+  readonly afterRun: AsyncSeriesHook<[Machine, RunResult]>;
+  /** At dispose(), before the container is disposed. */
+  readonly dispose: SyncHook<[Machine]>;
+}
+
+/** Misuse of a machine (run after dispose, unknown device/link name, …). */
+export class MachineError extends Error {
+  override readonly name = "MachineError";
+}
+
+/** Parts createMachine hands to the Machine it builds. */
+export interface MachineParts {
+  container: DependencyContainer;
+  spec: MachineSpec;
+  engine: EngineClass;
+  kernel: MachineKernel | null;
+  ledger: CostLedger;
+  costs: CostModel;
+  links: LinkRegistry;
+  dma: DmaCost;
+}
+
+export class Machine {
+  readonly hooks: MachineHooks = Object.freeze({
+    init: new SyncHook<[Machine]>(["machine"]),
+    beforeRun: new AsyncSeriesHook<[Machine]>(["machine"]),
+    afterRun: new AsyncSeriesHook<[Machine, RunResult]>(["machine", "result"]),
+    dispose: new SyncHook<[Machine]>(["machine"]),
+  });
+  readonly spec: MachineSpec;
+  readonly engine: EngineClass;
+  /** The kernel mm model (null only if @hmmsim/core could not build one; see kernel-wiring.ts). */
+  readonly kernel: MachineKernel | null;
+  readonly ledger: CostLedger;
+  readonly costs: CostModel;
+  readonly links: LinkRegistry;
+  readonly dma: DmaCost;
+  readonly #container: DependencyContainer;
+  #components: readonly MachineComponent[] = [];
+  #disposed = false;
+  #running = false;
+
+  constructor(parts: MachineParts) {
+    this.#container = parts.container;
+    this.spec = parts.spec;
+    this.engine = parts.engine;
+    this.kernel = parts.kernel;
+    this.ledger = parts.ledger;
+    this.costs = parts.costs;
+    this.links = parts.links;
+    this.dma = parts.dma;
+  }
+
+  /** @internal createMachine sets the resolved components. */
+  _setComponents(components: readonly MachineComponent[]): void {
+    this.#components = Object.freeze([...components]);
+  }
+
+  get components(): readonly MachineComponent[] {
+    return this.#components;
+  }
+
+  /** The component that is an instance of `ctor` (registered by a plugin), or undefined. */
+  component<T extends MachineComponent>(ctor: abstract new (...args: never[]) => T): T | undefined {
+    return this.#components.find((c): c is T => c instanceof ctor);
+  }
+
+  get now(): number {
+    return this.engine.now;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  device(name: string): DeviceSpec {
+    const d = this.spec.devices.find((x) => x.name === name);
+    if (!d) throw new MachineError(`no device named ${JSON.stringify(name)} (devices: ${this.spec.devices.map((x) => x.name).join(", ") || "none"})`);
+    return d;
+  }
+
+  link(name: string): Interconnect {
+    return this.links.get(name);
+  }
+
+  /** Spawns an engine task that settles its pending cost when `fn` returns. */
+  spawn(name: string, fn: () => Promise<void> | void, opts?: SpawnOptions): Task {
+    return this.engine.spawn(
+      name,
+      async () => {
+        await fn();
+        await this.ledger.settle();
+      },
+      opts,
+    );
+  }
+
+  /** Sleeps the current task's pending charged cost (see cost-ledger.ts). */
+  settle(): Promise<void> {
+    return this.ledger.settle();
+  }
+
+  /** Builds the spec's workload (seeded by the spec's seed), or null if the spec has none. */
+  createWorkload(ctx: PatternContext = {}): Workload | null {
+    return this.spec.workload ? createWorkload(this.spec.workload, { seed: this.spec.seed, ...ctx }) : null;
+  }
+
+  /** beforeRun → engine.run() → afterRun. */
+  async run(): Promise<RunResult> {
+    if (this.#disposed) throw new MachineError("run(): the machine is disposed");
+    if (this.#running) throw new MachineError("run(): already running");
+    this.#running = true;
+    try {
+      await this.hooks.beforeRun.promise(this);
+      const startPs = this.engine.now;
+      const events0 = this.engine.events;
+      await this.engine.run();
+      const endPs = this.engine.now;
+      const result: RunResult = Object.freeze({
+        startPs,
+        endPs,
+        simulatedPs: endPs - startPs,
+        events: this.engine.events - events0,
+        unsettledPs: this.ledger.unsettledPs,
+      });
+      await this.hooks.afterRun.promise(this, result);
+      return result;
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Fires hooks.dispose, disposes the components and the machine's container. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.hooks.dispose.call(this);
+    for (const c of [...this.#components].reverse()) await c.dispose?.();
+    if (this.kernel) {
+      this.kernel.charge = null;
+    }
+    await this.#container.dispose();
+  }
+}
