@@ -84,8 +84,7 @@ export class PgmapRegistry {
     const id = this.records.length;
     if (id > 0xffff) throw new InvalidArgumentError("pgmap", "too many pgmaps (65535)");
     const startPfn = alignUp(this.nextPfn, HPAGE_PMD_NR);
-    this.store.initRange(startPfn, nrPages, ZONE_DEVICE);
-    for (let p = startPfn; p < startPfn + nrPages; p++) this.store.setPgmapId(p, id);
+    this.store.initRange(startPfn, nrPages, ZONE_DEVICE, id);
     this.nextPfn = startPfn + nrPages;
     pgmap.range = { start: startPfn * PAGE_SIZE, end: (startPfn + nrPages) * PAGE_SIZE - 1 };
     const rec: PgmapRecord = { id, pgmap, startPfn, nrPages, refs: 0 };

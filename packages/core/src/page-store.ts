@@ -58,21 +58,35 @@ export class PageStore {
   /** One past the highest pfn that has a struct page (RAM, zero page, device ranges). */
   maxPfn = 0;
 
-  /** Give pfns [start, start+nr) struct pages in `zone` (sparse_add_section / memmap_init_range). */
-  initRange(start: number, nr: number, zone: number): void {
+  /** Zone ranges (memmap sections): chunks are filled from these when first allocated. */
+  private readonly zoneRanges: { start: number; end: number; zone: number; pgmapId: number }[] = [];
+
+  /** Give pfns [start, start+nr) struct pages in `zone` (sparse_add_section / memmap_init_range). Lazy. */
+  initRange(start: number, nr: number, zone: number, pgmapId = 0): void {
     if (start + nr > MAX_PFN) throw new InvalidArgumentError("pfn", `must stay below 2^32 pages`, start + nr);
+    this.zoneRanges.push({ start, end: start + nr, zone, pgmapId });
     for (let pfn = start; pfn < start + nr; ) {
-      const c = this.chunk(pfn);
       const off = pfn & CHUNK_MASK;
       const n = Math.min(CHUNK_SIZE - off, start + nr - pfn);
-      c.zone.fill(zone, off, off + n);
+      const c = this.chunks[pfn >>> CHUNK_SHIFT];
+      if (c !== undefined) {
+        c.zone.fill(zone, off, off + n);
+        c.pgmapId.fill(pgmapId, off, off + n);
+      }
       pfn += n;
     }
     if (start + nr > this.maxPfn) this.maxPfn = start + nr;
   }
 
+  private rangeOf(pfn: number): { zone: number; pgmapId: number } | undefined {
+    for (const r of this.zoneRanges) if (pfn >= r.start && pfn < r.end) return r;
+    return undefined;
+  }
+
   /** Remove struct pages of [start, start+nr) (memunmap_pages). Every field returns to its default. */
   clearRange(start: number, nr: number): void {
+    const i = this.zoneRanges.findIndex((r) => r.start === start && r.end === start + nr);
+    if (i >= 0) this.zoneRanges.splice(i, 1);
     for (let pfn = start; pfn < start + nr; ) {
       const off = pfn & CHUNK_MASK;
       const n = Math.min(CHUNK_SIZE - off, start + nr - pfn);
@@ -100,6 +114,15 @@ export class PageStore {
     let c = this.chunks[i];
     if (c === undefined) {
       c = new PageChunk();
+      const base = i * CHUNK_SIZE;
+      for (const r of this.zoneRanges) {
+        const a = Math.max(r.start, base);
+        const b = Math.min(r.end, base + CHUNK_SIZE);
+        if (a < b) {
+          c.zone.fill(r.zone, a - base, b - base);
+          c.pgmapId.fill(r.pgmapId, a - base, b - base);
+        }
+      }
       this.chunks[i] = c;
     }
     return c;
@@ -233,7 +256,7 @@ export class PageStore {
   // --- plain fields ------------------------------------------------------------------------------------------
   zone(pfn: number): number {
     const c = this.chunks[pfn >>> CHUNK_SHIFT];
-    return c === undefined ? ZONE_NONE : c.zone[pfn & CHUNK_MASK]!;
+    return c === undefined ? (this.rangeOf(pfn)?.zone ?? ZONE_NONE) : c.zone[pfn & CHUNK_MASK]!;
   }
   order(pfn: number): number {
     const c = this.chunks[pfn >>> CHUNK_SHIFT];
@@ -244,7 +267,7 @@ export class PageStore {
   }
   pgmapId(pfn: number): number {
     const c = this.chunks[pfn >>> CHUNK_SHIFT];
-    return c === undefined ? 0 : c.pgmapId[pfn & CHUNK_MASK]!;
+    return c === undefined ? (this.rangeOf(pfn)?.pgmapId ?? 0) : c.pgmapId[pfn & CHUNK_MASK]!;
   }
   setPgmapId(pfn: number, v: number): void {
     this.chunk(pfn).pgmapId[pfn & CHUNK_MASK] = v;

@@ -1,0 +1,163 @@
+/**
+ * Test helpers shared by this package's tests (not exported from index.ts): a notifier recorder and a tiny
+ * device that installs device-private / device-exclusive entries the way migrate_vma_* / make_device_exclusive
+ * would, so the core's handling of those entries can be tested before @hmmsim/migrate exists.
+ */
+import { MEMORY_DEVICE_PRIVATE, type DevPagemap } from "./dev-pagemap.js";
+import type { Kernel } from "./kernel.js";
+import { memcgMigrate } from "./memcontrol.js";
+import { registerPgmap, zoneDevicePageInit } from "./memremap.js";
+import { MMU_NOTIFY_EVENT_NAMES, type MmuNotifierRange, type MmuNotifierSubscriptionsOps } from "./mmu-notifier-range.js";
+import type { Mm } from "./mm.js";
+import { PG_anon, PG_anon_exclusive, PG_lru, PG_uptodate } from "./page-flags.js";
+import { allocPages, folioUnlock, putPage } from "./page-ref.js";
+import {
+  isDevicePrivateEntry,
+  isWritableDevicePrivateEntry,
+  makeDeviceExclusiveEntry,
+  makeDevicePrivateEntry,
+  pfnPte,
+  ptePfn,
+  ptePresent,
+  pteWrite,
+} from "./pgtable.js";
+import { pageRemoveRmap, rmapWalk } from "./rmap.js";
+import { VM_FAULT_OOM, type VmFault } from "./vm-fault.js";
+
+export interface RecordedEvent {
+  kind: "start" | "end" | "release";
+  event: string;
+  start: number;
+  end: number;
+  owner: unknown;
+  mmId: number;
+}
+
+export class NotifierRecorder implements MmuNotifierSubscriptionsOps<Mm> {
+  readonly log: RecordedEvent[] = [];
+  invalidateRangeStart(r: MmuNotifierRange<Mm>): number {
+    this.log.push({ kind: "start", event: MMU_NOTIFY_EVENT_NAMES[r.event], start: r.start, end: r.end, owner: r.owner, mmId: r.mm.id });
+    return 0;
+  }
+  invalidateRangeEnd(r: MmuNotifierRange<Mm>): void {
+    this.log.push({ kind: "end", event: MMU_NOTIFY_EVENT_NAMES[r.event], start: r.start, end: r.end, owner: r.owner, mmId: r.mm.id });
+  }
+  release(mm: Mm): void {
+    this.log.push({ kind: "release", event: "MMU_NOTIFY_RELEASE", start: 0, end: Number.MAX_SAFE_INTEGER, owner: null, mmId: mm.id });
+  }
+  starts(): { event: string; start: number; end: number; owner: unknown }[] {
+    return this.log.filter((e) => e.kind !== "end").map(({ event, start, end, owner }) => ({ event, start, end, owner }));
+  }
+  clear(): void {
+    this.log.length = 0;
+  }
+}
+
+export function record(mm: Mm): NotifierRecorder {
+  const r = new NotifierRecorder();
+  mm.notifierSubscriptions = r;
+  return r;
+}
+
+/** A minimal device-private "driver": a pgmap, a free list, and a migrate_to_ram that copies back to RAM. */
+export class FakeDevice {
+  readonly owner = { name: "fake-device" };
+  readonly pgmap: DevPagemap;
+  readonly startPfn: number;
+  readonly free: number[] = [];
+  readonly freed: number[] = [];
+  readonly faults: VmFault[] = [];
+  /** Set to make migrate_to_ram fail. */
+  failWith = 0;
+
+  constructor(
+    readonly k: Kernel,
+    nrPages: number,
+  ) {
+    this.pgmap = {
+      type: MEMORY_DEVICE_PRIVATE,
+      range: { start: 0, end: -1 },
+      owner: this.owner,
+      ops: {
+        pageFree: (pfn) => {
+          this.freed.push(pfn);
+          this.free.push(pfn);
+        },
+        migrateToRam: (vmf) => this.migrateToRam(vmf),
+      },
+    };
+    this.startPfn = registerPgmap(k, this.pgmap, nrPages).startPfn;
+    for (let i = nrPages - 1; i >= 0; i--) this.free.push(this.startPfn + i);
+  }
+
+  /** Move the present anon page at addr to a device page (what migrate_vma_* does for one page). */
+  migrateToDevice(mm: Mm, addr: number): number {
+    const k = this.k;
+    const s = k.store;
+    const pte = mm.pgtable.pteGet(addr);
+    if (!ptePresent(pte)) throw new Error("not present");
+    const src = ptePfn(pte);
+    const dpfn = this.free.pop()!;
+    zoneDevicePageInit(k, dpfn);
+    k.pageBytes.copy(dpfn, src);
+    s.set(dpfn, PG_anon);
+    s.setMapping(dpfn, s.mapping(src));
+    s.setIndex(dpfn, s.index(src));
+    if (s.test(src, PG_anon_exclusive)) s.set(dpfn, PG_anon_exclusive);
+    s.setMapcount(dpfn, s.mapcount(src));
+    memcgMigrate(s, k.memcgs, src, dpfn);
+    // Every mapping of src (after fork there may be several) now maps the device page.
+    const maps = s.mapcount(src);
+    rmapWalk(k, src, (m, _vma, a) => {
+      const e = m.pgtable.pteGet(a);
+      if (ptePresent(e) && ptePfn(e) === src) {
+        m.pgtable.pteSet(a, makeDevicePrivateEntry(dpfn, pteWrite(e)));
+        pageRemoveRmap(k, src);
+        putPage(k, src);
+      }
+      return true;
+    });
+    s.setRefcount(dpfn, maps);
+    folioUnlock(k, dpfn);
+    return dpfn;
+  }
+
+  /** dev_pagemap_ops.migrate_to_ram: copy back to a new system page for every mapping of the device page. */
+  migrateToRam(vmf: VmFault): number {
+    this.faults.push(vmf);
+    if (this.failWith !== 0) return this.failWith;
+    const k = this.k;
+    const s = k.store;
+    const dpfn = vmf.page;
+    const np = allocPages(k, 0);
+    if (np < 0) return VM_FAULT_OOM;
+    k.pageBytes.copy(np, dpfn);
+    s.set(np, PG_anon | PG_lru | PG_uptodate);
+    s.setMapping(np, s.mapping(dpfn));
+    s.setIndex(np, s.index(dpfn));
+    if (s.test(dpfn, PG_anon_exclusive)) s.set(np, PG_anon_exclusive);
+    memcgMigrate(s, k.memcgs, dpfn, np);
+    let maps = 0;
+    rmapWalk(k, dpfn, (m, _vma, a) => {
+      const e = m.pgtable.pteGet(a);
+      if (isDevicePrivateEntry(e) && ptePfn(e) === dpfn) {
+        m.pgtable.pteSet(a, pfnPte(np, isWritableDevicePrivateEntry(e), { dirty: isWritableDevicePrivateEntry(e) }));
+        s.mapcountAdd(np, 1);
+        pageRemoveRmap(k, dpfn);
+        putPage(k, dpfn);
+        maps++;
+      }
+      return true;
+    });
+    s.setRefcount(np, maps);
+    return 0;
+  }
+
+  /** make_device_exclusive for one present anon page (no notifier: tests check the core's side). */
+  makeExclusive(mm: Mm, addr: number): number {
+    const pte = mm.pgtable.pteGet(addr);
+    const pfn = ptePfn(pte);
+    mm.pgtable.pteSet(addr, makeDeviceExclusiveEntry(pfn));
+    return pfn;
+  }
+}
