@@ -88,7 +88,7 @@ export const COST_MODEL_PLUGIN_NAME = "CostModelPlugin";
 
 export class CostModelPlugin implements MachinePlugin {
   static readonly defaultSpec: Readonly<CostSpecT> = defaultCostSpec;
-  readonly name = COST_MODEL_PLUGIN_NAME;
+  readonly name: string = COST_MODEL_PLUGIN_NAME;
   readonly spec: Readonly<CostSpecT>;
 
   /** `spec` overrides fields of defaultCostSpec; throws RangeError naming a bad field. */
