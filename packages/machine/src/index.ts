@@ -38,7 +38,8 @@ export {
   isCoherentInterconnect,
 } from "./interconnect.js";
 export { CORE_COST_KINDS, type CoreCostKind, type MachineKernel, createMachineKernel, wireKernel } from "./kernel-wiring.js";
-export { LinkChannel } from "./link-channel.js";
+export { DuplexLink, LinkChannel } from "./link-channel.js";
+export type { DependencyContainer } from "tsyringe";
 export { MapLinkRegistry } from "./link-registry.js";
 export { Machine, MachineError, type MachineHooks, type MachineParts, type RunResult } from "./machine.js";
 export {

@@ -14,7 +14,17 @@
  * awaitable inside engine tasks. A superseded completion event is ignored by a generation check.
  */
 import { Completion, type Engine } from "@hmmsim/engine";
-import type { LinkSharing } from "./interconnect.js";
+import {
+  type Interconnect,
+  InterconnectError,
+  type LinkContext,
+  type LinkDirection,
+  type LinkDirectionStats,
+  type LinkParams,
+  type LinkSharing,
+  checkTransferArgs,
+} from "./interconnect.js";
+import type { LinkKind } from "./machine-spec.js";
 
 interface Active {
   remaining: number;
@@ -191,5 +201,56 @@ export class LinkChannel {
   private finish(a: Active): void {
     this.account(a.bytes, a.startPs);
     a.done.complete();
+  }
+}
+
+/**
+ * A link made of two independent LinkChannels (h2d, d2h): the common body of the interconnect plugins' links.
+ * Transfers in opposite directions never interfere; same-direction transfers share per `params.sharing`.
+ */
+export class DuplexLink implements Interconnect {
+  readonly params: Readonly<LinkParams>;
+  private readonly channels: Readonly<Record<LinkDirection, LinkChannel>>;
+
+  constructor(
+    readonly name: string,
+    readonly kind: LinkKind,
+    params: LinkParams,
+    readonly supportsCoherentAccess: boolean,
+    ctx: LinkContext,
+  ) {
+    this.params = Object.freeze({ ...params });
+    const mk = (dir: LinkDirection, bw: number): LinkChannel =>
+      new LinkChannel(ctx.engine, `${name}.${dir}`, bw, params.alpha, params.sharing, ctx.onTransfer && ((bytes, startPs, endPs) => ctx.onTransfer!({ link: name, dir, bytes, startPs, endPs })));
+    this.channels = Object.freeze({ h2d: mk("h2d", params.h2dBandwidth), d2h: mk("d2h", params.d2hBandwidth) });
+  }
+
+  transfer(dir: LinkDirection, bytes: number): Promise<void> {
+    checkTransferArgs(this.name, dir, bytes);
+    return this.channels[dir].transfer(bytes);
+  }
+
+  transferTime(dir: LinkDirection, bytes: number): number {
+    checkTransferArgs(this.name, dir, bytes);
+    return this.channels[dir].transferTime(bytes);
+  }
+
+  busyTime(dir: LinkDirection): number {
+    return this.channel(dir).busyTime();
+  }
+
+  bytesMoved(dir: LinkDirection): number {
+    return this.channel(dir).bytesMoved();
+  }
+
+  stats(dir: LinkDirection): LinkDirectionStats {
+    const c = this.channel(dir);
+    return { busyPs: c.busyTime(), bytes: c.bytesMoved(), transfers: c.transfers() };
+  }
+
+  private channel(dir: LinkDirection): LinkChannel {
+    const c = this.channels[dir];
+    if (!c) throw new InterconnectError(`${this.name}: dir must be "h2d" or "d2h", got ${String(dir)}`);
+    return c;
   }
 }
