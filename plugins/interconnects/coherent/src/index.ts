@@ -1,1 +1,3 @@
-export {};
+export { CoherentLink, type CoherentLinkParams, coherentLinkParams } from "./coherent-link.js";
+export { CoherentPlugin, PLUGIN_NAME } from "./plugin.js";
+export { COHERENT_PRESETS, type CoherentPreset, type CoherentSpec, defaultSpec } from "./spec.js";

@@ -1,0 +1,60 @@
+/**
+ * A cache-coherent link (NVLink-C2C, CXL): DMA like any link (α + ⌈bytes·10^12/β⌉ per transfer, two
+ * independent directions) plus coherent CPU loads/stores to device memory, so device memory behind it may be
+ * MEMORY_DEVICE_COHERENT and the CPU may use it in place instead of migrating it back.
+ * CPU access time is uncontended: cpuAccessLatency + ⌈bytes·10^12/cpuAccessBandwidth⌉ ps (it does not occupy
+ * the DMA channels).
+ */
+import { Engine } from "@hmmsim/engine";
+import { type CoherentInterconnect, DuplexLink, InterconnectError, type LinkContext, type LinkParams, type LinkSharing, type LinkSpec, bytesToPs } from "@hmmsim/machine";
+import { COHERENT_PRESETS, type CoherentPreset } from "./spec.js";
+
+export interface CoherentLinkParams extends LinkParams {
+  cpuAccessLatency: number;
+  cpuAccessBandwidth: number;
+}
+
+export class CoherentLink extends DuplexLink implements CoherentInterconnect {
+  override readonly supportsCoherentAccess = true as const;
+  readonly cpuAccessLatency: number;
+  readonly cpuAccessBandwidth: number;
+  private readonly engine: Engine;
+
+  constructor(name: string, kind: LinkSpec["kind"], params: CoherentLinkParams, ctx: LinkContext) {
+    super(name, kind, params, true, ctx);
+    this.cpuAccessLatency = params.cpuAccessLatency;
+    this.cpuAccessBandwidth = params.cpuAccessBandwidth;
+    this.engine = ctx.engine;
+  }
+
+  cpuAccessTime(bytes: number): number {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new InterconnectError(`${this.name}.cpuAccessTime: bytes must be a non-negative safe integer, got ${bytes}`);
+    return this.cpuAccessLatency + bytesToPs(bytes, this.cpuAccessBandwidth);
+  }
+
+  /** A CPU access of `bytes` to device memory; awaited inside an engine task, it sleeps cpuAccessTime(bytes). */
+  cpuAccess(bytes: number): Promise<void> {
+    return this.engine.sleep(this.cpuAccessTime(bytes));
+  }
+}
+
+/** The figures of a spec link: its preset, then the spec's overrides (custom links give all of them). */
+export function coherentLinkParams(link: LinkSpec, sharing: LinkSharing): CoherentLinkParams {
+  const preset: Partial<CoherentPreset> = link.kind === "custom" ? {} : COHERENT_PRESETS[link.kind as keyof typeof COHERENT_PRESETS];
+  if (!preset) throw new RangeError(`${link.name}: ${link.kind} is not a coherent link preset`);
+  const pick = (field: keyof CoherentPreset, fallback?: number): number => {
+    const v = link[field] ?? preset[field] ?? fallback;
+    if (v === undefined) throw new RangeError(`${link.name}.${field}: required for a custom coherent link`);
+    return v;
+  };
+  const d2h = pick("d2hBandwidth");
+  return {
+    h2dBandwidth: pick("h2dBandwidth"),
+    d2hBandwidth: d2h,
+    alpha: pick("alpha"),
+    sharing,
+    // custom coherent links without CPU-access figures: CXL's added latency and the d2h bandwidth
+    cpuAccessLatency: pick("cpuAccessLatency", COHERENT_PRESETS.cxl.cpuAccessLatency),
+    cpuAccessBandwidth: pick("cpuAccessBandwidth", d2h),
+  };
+}
