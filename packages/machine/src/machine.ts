@@ -67,7 +67,7 @@ export class Machine {
   });
   readonly spec: MachineSpec;
   readonly engine: EngineClass;
-  /** The kernel mm model (null only if @hmmsim/core could not build one; see kernel-wiring.ts). */
+  /** The kernel mm model (@hmmsim/core); null only when createMachine was given a createKernel returning null. */
   readonly kernel: MachineKernel | null;
   readonly ledger: CostLedger;
   readonly costs: CostModel;
