@@ -1,1 +1,32 @@
-export {};
+// @hmmsim/memremap public surface: ZONE_DEVICE page maps (mm/memremap.c, include/linux/memremap.h).
+export {
+  MEMORY_DEVICE_PRIVATE,
+  MEMORY_DEVICE_COHERENT,
+  MEMORY_DEVICE_FS_DAX,
+  MEMORY_DEVICE_GENERIC,
+  MEMORY_DEVICE_PCI_P2PDMA,
+  isDevicePrivatePage,
+  isDeviceCoherentPage,
+  folioIsZoneDevice,
+  folioIsDevicePrivate,
+  folioIsDeviceCoherent,
+  pagePgmap,
+  pageOwner,
+  pfnIsCpuAddressable,
+  type MemoryType,
+  type PhysRange,
+  type DevPagemap,
+  type DevPagemapOps,
+} from "./dev-pagemap.js";
+export {
+  MAX_FOLIO_ORDER,
+  isErrValue,
+  memremapPages,
+  memremapPagesCheck,
+  memunmapPages,
+  pgmapPfnRange,
+  pgmapPfnValid,
+  rangeLen,
+  rangeStartPfn,
+  zoneDevicePageInit,
+} from "./memremap.js";
