@@ -1,0 +1,100 @@
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { SpecError, parseMachineSpec, parseSize } from "@hmmsim/machine";
+import { PRESETS_DIR, PresetSpecError, UnknownPresetError, isPresetName, loadPreset, presetNames, presetPath, readPresetText } from "./index.js";
+
+const GiB = 2 ** 30;
+/** One fault batch: uvm_perf_fault_batch_count = 256 faults of 4 KiB pages (anchors.md B1 [S1]). */
+const FAULT_BATCH_BYTES = 256 * 4096;
+
+describe("presets", () => {
+  it("presetNames lists exactly the spec files in PRESETS_DIR", () => {
+    const files = readdirSync(PRESETS_DIR).filter((f) => f.endsWith(".yaml")).map((f) => f.replace(/\.yaml$/, ""));
+    expect([...files].sort()).toEqual([...presetNames].sort());
+    for (const n of presetNames) expect(presetPath(n)).toBe(join(PRESETS_DIR, `${n}.yaml`));
+  });
+
+  it.each(presetNames)("%s parses and validates, names itself, and has a seed and a default workload larger than one fault batch", (name) => {
+    const spec = loadPreset(name);
+    expect(spec.name).toBe(name);
+    expect(Number.isInteger(spec.seed)).toBe(true);
+    expect(spec.devices.length).toBeGreaterThan(0);
+    expect(spec.workload).not.toBeNull();
+    expect(spec.workload!.kind).toBe("streaming");
+    expect(parseSize((spec.workload!.params as { bytes: unknown }).bytes)).toBeGreaterThan(FAULT_BATCH_BYTES);
+    // Every device sits behind a declared link; a normalized spec parses to itself.
+    for (const d of spec.devices) expect(spec.links.map((l) => l.name)).toContain(d.link);
+    expect(parseMachineSpec(spec)).toEqual(spec);
+  });
+
+  it.each(presetNames)("%s cites its figures with anchors.md source keys [Sx]", (name) => {
+    const text = readPresetText(name);
+    const keys = new Set(text.match(/\[S\d+\]/g) ?? []);
+    expect(keys.size).toBeGreaterThanOrEqual(2);
+  });
+
+  it("a100-pcie4: A100 40 GB behind PCIe 4 x16 at 25 GB/s effective per direction, α 1.5 µs, device-private", () => {
+    const s = loadPreset("a100-pcie4");
+    expect(s.links).toEqual([{ name: "pcie0", kind: "pcie4x16", h2dBandwidth: 25e9, d2hBandwidth: 25e9, alpha: 1.5e6 }]);
+    expect(s.devices).toEqual([{ kind: "gpu", name: "gpu0", memory: 40 * GiB, memoryType: "private", driver: "gpu", policy: "on-demand", link: "pcie0" }]);
+    expect(s.workload).toEqual({ kind: "streaming", on: "gpu0", params: { bytes: "64MiB" } });
+  });
+
+  it("h100-pcie5: H100 80 GB behind PCIe 5 x16 at 52 GB/s effective per direction, device-private", () => {
+    const s = loadPreset("h100-pcie5");
+    expect(s.links[0]).toMatchObject({ kind: "pcie5x16", h2dBandwidth: 52e9, d2hBandwidth: 52e9 });
+    expect(s.devices[0]).toMatchObject({ kind: "gpu", memory: 80 * GiB, memoryType: "private" });
+  });
+
+  it("gh200-c2c: GH200 96 GB HBM3 as DEVICE_COHERENT memory over NVLink-C2C at 375 GB/s h2d / 297 GB/s d2h", () => {
+    const s = loadPreset("gh200-c2c");
+    expect(s.links[0]).toMatchObject({ kind: "nvlink-c2c", h2dBandwidth: 375e9, d2hBandwidth: 297e9 });
+    expect(s.devices[0]).toMatchObject({ kind: "gpu", memory: 96 * GiB, memoryType: "coherent", link: "c2c" });
+    expect(s.cpus).toEqual({ count: 72, frequency: 3.1e9 });
+  });
+
+  it("an unknown preset name throws UnknownPresetError listing the valid names", () => {
+    expect(isPresetName("a100-pcie4")).toBe(true);
+    expect(isPresetName("a100")).toBe(false);
+    let err: unknown;
+    try {
+      loadPreset("a100");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UnknownPresetError);
+    expect((err as UnknownPresetError).validNames).toEqual(["a100-pcie4", "h100-pcie5", "gh200-c2c"]);
+    expect((err as Error).message).toBe('unknown preset "a100": expected one of a100-pcie4, h100-pcie5, gh200-c2c');
+  });
+
+  it("a bad edit of a preset is reported with the file and every problem's path", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hmmsim-presets-"));
+    const bad = readPresetText("a100-pcie4")
+      .replace("memory: 40GiB", "memory: 40 gigs")
+      .replace("kind: pcie4x16", "kind: pcie9x16")
+      .replace("memoryType: private", "memoryType: coherent")
+      .replace("params: { bytes: 64MiB }", "params: { bytes: 64MiB, stride: 3 }");
+    writeFileSync(join(dir, "a100-pcie4.yaml"), bad);
+    let err: unknown;
+    try {
+      loadPreset("a100-pcie4", { dir });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PresetSpecError);
+    expect(err).toBeInstanceOf(SpecError);
+    const e = err as PresetSpecError;
+    expect(e.file).toBe(join(dir, "a100-pcie4.yaml"));
+    const paths = e.issues.map((i) => i.path);
+    expect(paths).toContain("devices[0].memory");
+    expect(paths).toContain("links[0].kind");
+    expect(paths).toContain("workload.params.stride");
+    expect(e.issues.find((i) => i.path === "devices[0].memory")!.message).toMatch(/expected a size like "16GiB", got "40 gigs"/);
+    expect(e.message).toContain(join(dir, "a100-pcie4.yaml"));
+    expect(e.message).toContain("devices[0].memory");
+    // The shipped file is untouched.
+    expect(loadPreset("a100-pcie4").devices[0]!.memory).toBe(40 * GiB);
+  });
+});
