@@ -91,6 +91,7 @@ describe("presets", () => {
     expect(paths).toContain("devices[0].memory");
     expect(paths).toContain("links[0].kind");
     expect(paths).toContain("workload.params.stride");
+    expect(paths).toContain("devices[0].memoryType");
     expect(e.issues.find((i) => i.path === "devices[0].memory")!.message).toMatch(/expected a size like "16GiB", got "40 gigs"/);
     expect(e.message).toContain(join(dir, "a100-pcie4.yaml"));
     expect(e.message).toContain("devices[0].memory");
