@@ -1,0 +1,180 @@
+/**
+ * The parts of mm/migrate.c (and mm/swap.c, mm/vmscan.c) device migration uses: remove_migration_ptes /
+ * remove_migration_pte, folio_migrate_mapping (__folio_migrate_mapping), folio_migrate_flags, and the LRU
+ * isolation helpers folio_isolate_lru / folio_putback_lru / folio_add_lru / lru_add_drain_all.
+ */
+import {
+  EAGAIN,
+  MEMORY_DEVICE_PRIVATE,
+  PG_active,
+  PG_anon,
+  PG_dirty,
+  PG_lru,
+  PG_referenced,
+  PG_swapbacked,
+  PG_uptodate,
+  ZONE_DEVICE,
+  getPage,
+  isMigrationEntry,
+  isMigrationEntryDirty,
+  isMigrationEntryYoung,
+  isReadableExclusiveMigrationEntry,
+  isWritableMigrationEntry,
+  makeDevicePrivateEntry,
+  memcgMigrate,
+  pageAddAnonRmap,
+  pageAddFileRmap,
+  pagePgmap,
+  pfnPte,
+  ptePfn,
+  pteSoftDirty,
+  putPage,
+  vmPageProtWrite,
+  type AddressSpace,
+  type Kernel,
+  type Mm,
+  type VmAreaStruct,
+} from "@hmmsim/core";
+import { rmapWalk } from "./rmap.js";
+
+const _PAGE_SOFT_DIRTY = 1 << 6;
+
+interface RemoveArg {
+  k: Kernel;
+  src: number;
+  dst: number;
+  dstDevicePrivate: boolean;
+  restored: number;
+}
+/** remove_migration_pte() does not call out (no notifier), so one shared argument object is safe. */
+const removeArg: RemoveArg = { k: null as unknown as Kernel, src: 0, dst: 0, dstDevicePrivate: false, restored: 0 };
+
+/**
+ * remove_migration_pte(): a migration entry for `src` at `address` becomes a mapping of `dst`: a device-private
+ * entry (writable iff the migration entry was writable) for a device-private dst, else a present PTE, writable
+ * iff the migration entry was writable (or the VMA's vm_page_prot is), old unless the entry was young, dirty iff
+ * the entry and the folio are. Anon rmap is added exclusive unless the entry was a plain readable one; the
+ * mapping takes a reference on dst. rss is unchanged (the migration entry kept it). No notifier.
+ */
+function removeMigrationPte(mm: Mm, vma: VmAreaStruct, address: number, a: RemoveArg): boolean {
+  const pt = mm.pgtable;
+  const pte = pt.pteGet(address);
+  if (!isMigrationEntry(pte) || ptePfn(pte) !== a.src) return true;
+  const k = a.k;
+  const s = k.store;
+  const dst = a.dst;
+  const writable = isWritableMigrationEntry(pte);
+  let e: number;
+  if (a.dstDevicePrivate) {
+    e = makeDevicePrivateEntry(dst, writable);
+  } else {
+    e = pfnPte(dst, writable || vmPageProtWrite(vma.vmFlags), {
+      young: isMigrationEntryYoung(pte),
+      dirty: isMigrationEntryDirty(pte) && s.test(dst, PG_dirty),
+    });
+  }
+  if (pteSoftDirty(pte)) e += _PAGE_SOFT_DIRTY;
+  getPage(k, dst);
+  if (s.test(dst, PG_anon)) {
+    pageAddAnonRmap(k, dst, { exclusive: writable || isReadableExclusiveMigrationEntry(pte) });
+  } else {
+    pageAddFileRmap(k, dst);
+  }
+  pt.pteSet(address, e);
+  a.restored++;
+  return true;
+}
+
+/**
+ * remove_migration_ptes(src, dst, 0): every migration entry for `src` (in every mm, found through dst's rmap:
+ * after folio_migrate_mapping dst has src's mapping and index) becomes a mapping of `dst`. dst === src restores
+ * the original page. Returns the number of entries replaced.
+ */
+export function removeMigrationPtes(k: Kernel, src: number, dst: number): number {
+  const a = removeArg;
+  a.k = k;
+  a.src = src;
+  a.dst = dst;
+  a.dstDevicePrivate = k.store.zone(dst) === ZONE_DEVICE && pagePgmap(k, dst)?.type === MEMORY_DEVICE_PRIVATE;
+  a.restored = 0;
+  rmapWalk(k, dst, removeMigrationPte, a);
+  const n = a.restored;
+  a.k = null as unknown as Kernel;
+  if (k.charge !== null && n > 0) k.charge("pteUpdate", n);
+  return n;
+}
+
+/**
+ * folio_migrate_mapping(mapping, newfolio, folio, extra_count): move the folio's identity (mapping, index,
+ * anon/swapbacked) to newfolio if no one else holds a reference: the folio's refcount must be exactly
+ * folio_expected_ref_count (its mapcount, plus the page cache's reference for a file folio) + extra_count + 1
+ * (the migrator's). Returns 0 or -EAGAIN (an extra reference appeared: e.g. a GUP pin taken after setup).
+ * A page-cache folio's slot and cache reference move to newfolio, and so does its dirty bit.
+ */
+export function folioMigrateMapping(k: Kernel, newPfn: number, pfn: number, extraCount: number): number {
+  const s = k.store;
+  const id = s.mapping(pfn);
+  const anon = s.test(pfn, PG_anon);
+  if (anon || id === 0) {
+    const expected = s.folioMapcount(pfn) + extraCount + 1;
+    if (s.refcount(pfn) !== expected) return -EAGAIN;
+    s.setIndex(newPfn, s.index(pfn));
+    s.setMapping(newPfn, id);
+    if (anon) s.set(newPfn, PG_anon);
+    if (s.test(pfn, PG_swapbacked)) s.set(newPfn, PG_swapbacked);
+    return 0;
+  }
+  const file = k.objects.get(id) as AddressSpace | undefined;
+  const expected = s.folioMapcount(pfn) + extraCount + 1 + 1;
+  if (file === undefined || s.refcount(pfn) !== expected) return -EAGAIN;
+  const index = s.index(pfn);
+  s.refAdd(newPfn, 1);
+  file.pages.set(index, newPfn);
+  s.setIndex(newPfn, index);
+  s.setMapping(newPfn, id);
+  if (s.test(pfn, PG_swapbacked)) s.set(newPfn, PG_swapbacked);
+  if (s.test(pfn, PG_dirty)) {
+    s.clear(pfn, PG_dirty);
+    s.set(newPfn, PG_dirty);
+  }
+  s.refAdd(pfn, -1);
+  return 0;
+}
+
+/** folio_migrate_flags(newfolio, folio): uptodate, dirty, referenced, active carried; memcg charge moved. */
+export function folioMigrateFlags(k: Kernel, newPfn: number, pfn: number): void {
+  const s = k.store;
+  const carry = s.flags(pfn) & (PG_uptodate | PG_dirty | PG_referenced | (s.zone(newPfn) === ZONE_DEVICE ? 0 : PG_active));
+  if (carry !== 0) s.set(newPfn, carry);
+  memcgMigrate(s, k.memcgs, pfn, newPfn);
+}
+
+/** folio_isolate_lru(): take the folio off the LRU with a reference; false if it is not on the LRU. */
+export function folioIsolateLru(k: Kernel, pfn: number): boolean {
+  const s = k.store;
+  if (!s.test(pfn, PG_lru)) return false;
+  s.clear(pfn, PG_lru);
+  s.refAdd(pfn, 1);
+  return true;
+}
+/** folio_putback_lru(): back on the LRU, dropping the isolation reference. */
+export function folioPutbackLru(k: Kernel, pfn: number): void {
+  k.store.set(pfn, PG_lru);
+  putPage(k, pfn);
+}
+/** folio_add_lru(). */
+export function folioAddLru(k: Kernel, pfn: number): void {
+  k.store.set(pfn, PG_lru);
+}
+
+/**
+ * lru_add_drain_all() as seen by one folio: hmmsim has no per-CPU lru_add batches, so a user folio (anon or
+ * page cache) that is not on the LRU and that the migrator holds locked (so nobody else has it isolated) is
+ * treated as sitting in such a batch, and the drain puts it on the LRU. (@hmmsim/core maps THPs without
+ * PG_lru; the kernel's map_anon_folio_pmd adds them with folio_add_lru_vma.)
+ */
+export function lruAddDrainFolio(k: Kernel, pfn: number): void {
+  const s = k.store;
+  if (s.zone(pfn) === ZONE_DEVICE || s.test(pfn, PG_lru)) return;
+  if (s.test(pfn, PG_anon) || s.mapping(pfn) !== 0) s.set(pfn, PG_lru);
+}

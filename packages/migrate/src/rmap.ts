@@ -1,0 +1,171 @@
+/**
+ * The parts of mm/rmap.c migration needs: folio_maybe_dma_pinned (include/linux/mm.h),
+ * folio_try_share_anon_rmap_pte (include/linux/rmap.h), rmap_walk over anon_vma / i_mmap, and try_to_migrate /
+ * try_to_migrate_one. @hmmsim/core's rmapWalk allocates a closure and an array per call; this one takes a
+ * static callback plus an argument so the per-page migration path allocates nothing.
+ */
+import {
+  EBUSY,
+  MMU_NOTIFY_CLEAR,
+  PAGE_SIZE,
+  PG_anon,
+  PG_anon_exclusive,
+  PG_dirty,
+  ZONE_DEVICE,
+  invalidateEnd,
+  invalidateStart,
+  isDeviceExclusiveEntry,
+  isDevicePrivateEntry,
+  isWritableDevicePrivateEntry,
+  makeMigrationEntry,
+  pagePgmap,
+  pageRemoveRmap,
+  pteDirty,
+  ptePfn,
+  ptePresent,
+  pteSoftDirty,
+  pteSpecial,
+  pteWrite,
+  pteYoung,
+  putPage,
+  MEMORY_DEVICE_COHERENT,
+  MEMORY_DEVICE_PRIVATE,
+  type Kernel,
+  type Mm,
+  type VmAreaStruct,
+} from "@hmmsim/core";
+
+/** GUP_PIN_COUNTING_BIAS (include/linux/mm.h): a FOLL_PIN adds this many references to a small folio. */
+export const GUP_PIN_COUNTING_BIAS = 1024;
+const _PAGE_SOFT_DIRTY = 1 << 6;
+
+/** folio_maybe_dma_pinned(): a small folio with refcount >= GUP_PIN_COUNTING_BIAS may be pinned. */
+export function folioMaybeDmaPinned(k: Kernel, pfn: number): boolean {
+  return k.store.refcount(pfn) >= GUP_PIN_COUNTING_BIAS;
+}
+
+/**
+ * folio_try_share_anon_rmap_pte() (__folio_try_share_anon_rmap): clear PageAnonExclusive of an anon page that
+ * is being unmapped for migration. -EBUSY (and nothing changes) when the folio may be GUP-pinned; device-private
+ * folios cannot be pinned. The caller has already cleared and flushed the PTE.
+ */
+export function folioTryShareAnonRmapPte(k: Kernel, pfn: number): number {
+  const s = k.store;
+  const devicePrivate = s.zone(pfn) === ZONE_DEVICE && pagePgmap(k, pfn)?.type === MEMORY_DEVICE_PRIVATE;
+  if (!devicePrivate && folioMaybeDmaPinned(k, pfn)) return -EBUSY;
+  s.clear(pfn, PG_anon_exclusive);
+  return 0;
+}
+
+/** rmap_one callback: (mm, vma, address, arg) → false stops the walk. */
+export type RmapOne<A> = (mm: Mm, vma: VmAreaStruct, address: number, arg: A) => boolean;
+
+/**
+ * rmap_walk(folio, rwc): call `fn` for every VMA that may map `pfn` (anon: every mm of its anon_vma, at
+ * index << PAGE_SHIFT; file: every VMA of i_mmap covering the index). hmmsim has no mremap, so an anon page sits
+ * at the same address in every mm that maps it.
+ */
+export function rmapWalk<A>(k: Kernel, pfn: number, fn: RmapOne<A>, arg: A): void {
+  const s = k.store;
+  const id = s.mapping(pfn);
+  if (id === 0) return;
+  const obj = k.objects.get(id);
+  if (obj === undefined) return;
+  const index = s.index(pfn);
+  if (obj.kind === "anon") {
+    const address = index * PAGE_SIZE;
+    for (const mm of obj.mms) {
+      const vma = mm.vmaLookup(address);
+      if (vma !== null && vma.anonVma === obj && !fn(mm, vma, address, arg)) return;
+    }
+    return;
+  }
+  for (const vma of obj.mappers) {
+    const address = vma.vmStart + (index - vma.vmPgoff) * PAGE_SIZE;
+    if (address >= vma.vmStart && address < vma.vmEnd && !fn(vma.vmMm, vma, address, arg)) return;
+  }
+}
+
+/** The entry at `address` maps `pfn` (present normal PTE, device-private or device-exclusive entry). */
+export function pteMapsPfn(pte: number, pfn: number): boolean {
+  if (pte === 0) return false;
+  if (ptePresent(pte)) return !pteSpecial(pte) && ptePfn(pte) === pfn;
+  return (isDevicePrivateEntry(pte) || isDeviceExclusiveEntry(pte)) && ptePfn(pte) === pfn;
+}
+
+interface TryToMigrateArg {
+  k: Kernel;
+  pfn: number;
+  ok: boolean;
+}
+
+/**
+ * try_to_migrate_one(): MMU_NOTIFY_CLEAR over [address, address + PAGE_SIZE) of this mm, then replace the
+ * mapping of pfn (present PTE, device-private or device-exclusive entry) by a migration entry: writable if the
+ * PTE was writable (or a writable device-private entry), readable-exclusive if the page is anon-exclusive,
+ * readable otherwise; young/dirty/soft-dirty carried; dirty moved to the folio; rmap removed; the mapping's
+ * reference put; rss unchanged (a migration entry keeps the rss of its page). An anon-exclusive page that may
+ * be pinned is left mapped and the walk stops.
+ */
+function tryToMigrateOne(mm: Mm, _vma: VmAreaStruct, address: number, a: TryToMigrateArg): boolean {
+  const k = a.k;
+  const s = k.store;
+  const pfn = a.pfn;
+  const range = invalidateStart(mm, MMU_NOTIFY_CLEAR, address, address + PAGE_SIZE);
+  const pt = mm.pgtable;
+  const pte = pt.pteGet(address);
+  let ret = true;
+  if (pteMapsPfn(pte, pfn)) {
+    const anonExclusive = s.test(pfn, PG_anon) && s.test(pfn, PG_anon_exclusive);
+    const present = ptePresent(pte);
+    pt.pteSet(address, 0);
+    let writable: boolean;
+    if (present) {
+      if (pteDirty(pte)) s.set(pfn, PG_dirty);
+      writable = pteWrite(pte);
+    } else {
+      writable = isWritableDevicePrivateEntry(pte);
+    }
+    if (anonExclusive && folioTryShareAnonRmapPte(k, pfn) !== 0) {
+      pt.pteSet(address, pte);
+      ret = false;
+    } else {
+      let e = makeMigrationEntry(pfn, writable ? "write" : anonExclusive ? "read-exclusive" : "read", {
+        young: present && pteYoung(pte),
+        dirty: present && pteDirty(pte),
+      });
+      if (pteSoftDirty(pte)) e += _PAGE_SOFT_DIRTY;
+      pt.pteSet(address, e);
+      pageRemoveRmap(k, pfn);
+      putPage(k, pfn);
+      if (k.charge !== null) {
+        k.charge("pteUpdate", 1);
+        if (present) k.charge("tlbShootdown", 1);
+      }
+    }
+  }
+  invalidateEnd(range);
+  if (!ret) {
+    a.ok = false;
+    return false;
+  }
+  // rwc.done = folio_not_mapped
+  return s.folioMapped(pfn);
+}
+
+/**
+ * try_to_migrate(folio, 0) for an order-0 folio: replace every remaining mapping of pfn in every mm by a
+ * migration entry (see tryToMigrateOne). Returns false if a mapping could not be converted (pinned
+ * anon-exclusive page). ZONE_DEVICE folios other than private/coherent are left alone.
+ */
+export function tryToMigrate(k: Kernel, pfn: number): boolean {
+  const s = k.store;
+  if (s.zone(pfn) === ZONE_DEVICE) {
+    const t = pagePgmap(k, pfn)?.type;
+    if (t !== MEMORY_DEVICE_PRIVATE && t !== MEMORY_DEVICE_COHERENT) return true;
+  }
+  // Only pages still mapped after collect (shared after fork) get here: the per-call object is off the hot path.
+  const arg: TryToMigrateArg = { k, pfn, ok: true };
+  rmapWalk(k, pfn, tryToMigrateOne, arg);
+  return arg.ok;
+}
