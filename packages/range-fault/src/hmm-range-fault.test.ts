@@ -1,0 +1,536 @@
+import {
+  EBUSY,
+  EFAULT,
+  EINVAL,
+  EPERM,
+  FAULT_FLAG_REMOTE,
+  FAULT_FLAG_WRITE,
+  HPAGE_PMD_NR,
+  InvalidArgumentError,
+  KernelRuleError,
+  MADV_DONTNEED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MMU_NOTIFY_CLEAR,
+  MMU_NOTIFY_MIGRATE,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  SWP_SWAPFILE,
+  SWP_TYPE_SHIFT,
+  VM_MIXEDMAP,
+  allocPages,
+  makeDeviceExclusiveEntry,
+  makeDevicePrivateEntry,
+  makeHwpoisonEntry,
+  makeMigrationEntry,
+  pfnPte,
+  pmdMkhuge,
+  ptePfn,
+  ptePresent,
+  pteWrite,
+  remapPfnRange,
+  vmInsertPage,
+  zoneDeviceFolioInitK,
+} from "@hmmsim/core";
+import { describe, expect, it } from "vitest";
+import {
+  HMM_PFN_DMA_MAPPED,
+  HMM_PFN_ERROR,
+  HMM_PFN_P2PDMA,
+  HMM_PFN_P2PDMA_BUS,
+  HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
+  HMM_PFN_VALID,
+  HMM_PFN_WRITE,
+  hmmPfnFlags,
+  hmmPfnToMapOrder,
+  hmmPfnToPfn,
+  makeHmmPfn,
+} from "./hmm-pfn.js";
+import { hmmRangeFault } from "./hmm-range-fault.js";
+import { TestDevice, lockedRangeFault, makeRange, setup } from "./test-util.js";
+
+const FAULT = HMM_PFN_REQ_FAULT;
+const WRITE = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
+const VW = HMM_PFN_VALID | HMM_PFN_WRITE;
+
+describe("hmmRangeFault: present pages, holes, zero page", () => {
+  it("reports present writable pages as pfn | VALID | WRITE, order 0, without faulting", () => {
+    const t = setup({ pages: 8 });
+    const pfns: number[] = [];
+    for (let i = 0; i < 8; i++) pfns.push(t.mm.touch(t.addr + i * PAGE_SIZE, true));
+    let faults = 0;
+    t.k.tracepoints.pageFault = () => faults++;
+    const range = makeRange(t, t.addr, 8, { defaultFlags: FAULT });
+    expect(lockedRangeFault(t.mm, range)).toBe(0);
+    expect(faults).toBe(0);
+    for (let i = 0; i < 8; i++) {
+      const e = range.hmmPfns[i]!;
+      expect(hmmPfnToPfn(e)).toBe(pfns[i]);
+      expect(hmmPfnFlags(e)).toBe(VW);
+      expect(hmmPfnToMapOrder(e)).toBe(0);
+    }
+  });
+
+  it("snapshot of a hole inside the VMA is 0 and faults nothing", () => {
+    const t = setup({ pages: 4 });
+    const range = makeRange(t, t.addr, 4);
+    range.hmmPfns.fill(makeHmmPfn(123, HMM_PFN_VALID));
+    expect(lockedRangeFault(t.mm, range)).toBe(0);
+    expect(Array.from(range.hmmPfns)).toEqual([0, 0, 0, 0]);
+    expect(t.mm.pgtable.pteGet(t.addr)).toBe(0);
+  });
+
+  it("a read fault on an anonymous hole maps the zero page: VALID, never WRITE; no notifier event", () => {
+    const t = setup({ pages: 4 });
+    const flags: number[] = [];
+    t.k.tracepoints.pageFault = (_mm, _a, f) => flags.push(f);
+    const range = makeRange(t, t.addr, 4, { defaultFlags: FAULT });
+    expect(lockedRangeFault(t.mm, range)).toBe(0);
+    for (const e of range.hmmPfns) expect(e).toBe(makeHmmPfn(t.k.zeroPfn, HMM_PFN_VALID));
+    expect(flags).toEqual([FAULT_FLAG_REMOTE, FAULT_FLAG_REMOTE, FAULT_FLAG_REMOTE, FAULT_FLAG_REMOTE]);
+    expect(t.invalidations).toEqual([]);
+  });
+
+  it("a write fault on a hole allocates writable pages with FAULT_FLAG_REMOTE | FAULT_FLAG_WRITE", () => {
+    const t = setup({ pages: 3 });
+    const flags: number[] = [];
+    t.k.tracepoints.pageFault = (_mm, _a, f) => flags.push(f);
+    const range = makeRange(t, t.addr, 3, { defaultFlags: WRITE });
+    expect(lockedRangeFault(t.mm, range)).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      const pte = t.mm.pgtable.pteGet(t.addr + i * PAGE_SIZE);
+      expect(range.hmmPfns[i]).toBe(makeHmmPfn(ptePfn(pte), VW));
+      expect(ptePfn(pte)).not.toBe(t.k.zeroPfn);
+    }
+    expect(flags).toEqual([FAULT_FLAG_REMOTE | FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE | FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE | FAULT_FLAG_WRITE]);
+  });
+
+  it("a write request on the zero page COW-faults it: the CLEAR invalidation surfaces as -EBUSY, the retry sees a writable page", () => {
+    const t = setup({ pages: 2 });
+    t.mm.touch(t.addr, false); // zero page
+    const range = makeRange(t, t.addr, 2, { defaultFlags: FAULT });
+    expect(lockedRangeFault(t.mm, range)).toBe(0);
+    expect(range.hmmPfns[0]).toBe(makeHmmPfn(t.k.zeroPfn, HMM_PFN_VALID));
+    const w = makeRange(t, t.addr, 2, { defaultFlags: WRITE });
+    expect(lockedRangeFault(t.mm, w)).toBe(-EBUSY);
+    expect(t.invalidations.map((i) => i.event)).toContain(MMU_NOTIFY_CLEAR);
+    const again = makeRange(t, t.addr, 2, { defaultFlags: WRITE });
+    expect(lockedRangeFault(t.mm, again)).toBe(0);
+    const pfn = hmmPfnToPfn(again.hmmPfns[0]!);
+    expect(pfn).not.toBe(t.k.zeroPfn);
+    expect(hmmPfnFlags(again.hmmPfns[0]!)).toBe(VW);
+  });
+
+  it("faults every page from the first one needing a fault to the end of the walk chunk", () => {
+    const t = setup({ pages: 8 });
+    t.mm.touch(t.addr, true); // a PTE table exists now; pages 1..7 are pte_none
+    const range = makeRange(t, t.addr, 8, { pfnFlagsMask: HMM_PFN_REQ_FAULT });
+    range.hmmPfns[4] = HMM_PFN_REQ_FAULT;
+    const faulted: number[] = [];
+    t.k.tracepoints.pageFault = (_mm, a) => faulted.push((a - t.addr) / PAGE_SIZE);
+    expect(lockedRangeFault(t.mm, range)).toBe(0);
+    expect(faulted).toEqual([4, 5, 6, 7]);
+    expect(Array.from(range.hmmPfns.slice(1, 4))).toEqual([0, 0, 0]);
+    for (let i = 4; i < 8; i++) expect(range.hmmPfns[i]).toBe(makeHmmPfn(t.k.zeroPfn, HMM_PFN_VALID));
+    for (let i = 1; i < 4; i++) expect(t.mm.pgtable.pteGet(t.addr + i * PAGE_SIZE)).toBe(0);
+  });
+});
+
+describe("hmmRangeFault: VMAs it cannot or may not touch", () => {
+  it("outside any VMA: ERROR without a fault request, -EFAULT with one", () => {
+    const t = setup({ pages: 2 });
+    const below = t.addr - 2 * PAGE_SIZE;
+    const range = makeRange(t, below, 4);
+    t.mm.touch(t.addr, true);
+    expect(lockedRangeFault(t.mm, range)).toBe(0);
+    expect(range.hmmPfns[0]).toBe(HMM_PFN_ERROR);
+    expect(range.hmmPfns[1]).toBe(HMM_PFN_ERROR);
+    expect(hmmPfnFlags(range.hmmPfns[2]!)).toBe(VW);
+    expect(range.hmmPfns[3]).toBe(0);
+    expect(lockedRangeFault(t.mm, makeRange(t, below, 4, { defaultFlags: FAULT }))).toBe(-EFAULT);
+  });
+
+  it("PROT_NONE (no VM_READ): ERROR, and -EFAULT when a fault is requested", () => {
+    const t = setup({ pages: 2 });
+    t.mm.touch(t.addr, true);
+    expect(t.mm.mprotect(t.addr, 2 * PAGE_SIZE, PROT_NONE)).toBe(0);
+    const r = makeRange(t, t.addr, 2);
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    expect(Array.from(r.hmmPfns)).toEqual([HMM_PFN_ERROR, HMM_PFN_ERROR]);
+    expect(lockedRangeFault(t.mm, makeRange(t, t.addr, 2, { defaultFlags: FAULT }))).toBe(-EFAULT);
+  });
+
+  it("PROT_READ: a write request is -EPERM before any fault; a read request gets the zero page / VALID only", () => {
+    const t = setup({ pages: 2, prot: PROT_READ });
+    let faults = 0;
+    t.k.tracepoints.pageFault = () => faults++;
+    const w = makeRange(t, t.addr, 2, { defaultFlags: WRITE });
+    expect(lockedRangeFault(t.mm, w)).toBe(-EPERM);
+    expect(faults).toBe(0);
+    expect(t.mm.pgtable.pteGet(t.addr)).toBe(0);
+    const r = makeRange(t, t.addr, 2, { defaultFlags: FAULT });
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    expect(Array.from(r.hmmPfns)).toEqual([makeHmmPfn(t.k.zeroPfn, HMM_PFN_VALID), makeHmmPfn(t.k.zeroPfn, HMM_PFN_VALID)]);
+  });
+
+  it("mprotect(PROT_READ) over written pages: VALID without WRITE, and -EPERM for a write request", () => {
+    const t = setup({ pages: 1 });
+    const pfn = t.mm.touch(t.addr, true);
+    expect(t.mm.mprotect(t.addr, PAGE_SIZE, PROT_READ)).toBe(0);
+    const r = makeRange(t, t.addr, 1, { defaultFlags: FAULT });
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    expect(r.hmmPfns[0]).toBe(makeHmmPfn(pfn, HMM_PFN_VALID));
+    expect(lockedRangeFault(t.mm, makeRange(t, t.addr, 1, { defaultFlags: WRITE }))).toBe(-EPERM);
+  });
+
+  it("VM_IO | VM_PFNMAP (remap_pfn_range): ERROR, -EFAULT when a fault is requested", () => {
+    const t = setup({ pages: 1 });
+    const io = t.mm.mmap({ length: 4 * PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED, deviceMmap: (vma) => remapPfnRange(vma, vma.vmStart, 0x10, 4 * PAGE_SIZE) });
+    expect(io).toBeGreaterThan(0);
+    const r = makeRange(t, io, 4);
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    expect(Array.from(r.hmmPfns)).toEqual([HMM_PFN_ERROR, HMM_PFN_ERROR, HMM_PFN_ERROR, HMM_PFN_ERROR]);
+    expect(lockedRangeFault(t.mm, makeRange(t, io, 4, { defaultFlags: FAULT }))).toBe(-EFAULT);
+  });
+
+  it("a special PTE in a VM_MIXEDMAP VMA is ERROR, -EFAULT whenever a fault is requested although it is present; vm_insert_page pages are normal", () => {
+    const t = setup({ pages: 1 });
+    let page = -1;
+    const mix = t.mm.mmap({
+      length: 2 * PAGE_SIZE,
+      prot: PROT_READ,
+      flags: MAP_PRIVATE,
+      deviceMmap: (vma) => {
+        vma.vmFlags |= VM_MIXEDMAP;
+        page = allocPages(t.k, 0, true);
+        const r = vmInsertPage(vma, vma.vmStart, page);
+        vma.vmMm.pgtable.pteSet(vma.vmStart + PAGE_SIZE, pfnPte(0x20, false, { special: true }));
+        return r;
+      },
+    });
+    expect(mix).toBeGreaterThan(0);
+    const r = makeRange(t, mix, 2);
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    expect(r.hmmPfns[0]).toBe(makeHmmPfn(page, HMM_PFN_VALID));
+    expect(r.hmmPfns[1]).toBe(HMM_PFN_ERROR);
+    expect(lockedRangeFault(t.mm, makeRange(t, mix + PAGE_SIZE, 1, { defaultFlags: FAULT }))).toBe(-EFAULT);
+    expect(lockedRangeFault(t.mm, makeRange(t, mix, 1, { defaultFlags: FAULT }))).toBe(0);
+  });
+});
+
+describe("hmmRangeFault: non-present entries", () => {
+  it("device-private pages of the caller's owner are reported as is, never faulted", () => {
+    const t = setup({ pages: 2 });
+    const dev = new TestDevice(t.k, 16);
+    t.mm.touch(t.addr, true);
+    t.mm.touch(t.addr + PAGE_SIZE, true);
+    t.mm.mprotect(t.addr + PAGE_SIZE, PAGE_SIZE, PROT_READ);
+    const d0 = dev.migrateToDevice(t.mm, t.addr);
+    const d1 = dev.migrateToDevice(t.mm, t.addr + PAGE_SIZE);
+    let faults = 0;
+    t.k.tracepoints.pageFault = () => faults++;
+    const r = makeRange(t, t.addr, 2, { defaultFlags: WRITE, devPrivateOwner: dev.owner });
+    // The read-only entry is reported VALID even though write was requested: owned pages are not faulted.
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    expect(r.hmmPfns[0]).toBe(makeHmmPfn(d0, VW));
+    expect(r.hmmPfns[1]).toBe(makeHmmPfn(d1, HMM_PFN_VALID));
+    expect(faults).toBe(0);
+    expect(dev.faults).toHaveLength(0);
+  });
+
+  it("device-private pages of another owner: 0 in a snapshot; a fault migrates them to RAM (MIGRATE invalidation → -EBUSY, then VALID)", () => {
+    const t = setup({ pages: 1 });
+    const dev = new TestDevice(t.k, 16, "gpu-a");
+    t.mm.touch(t.addr, true);
+    const dpfn = dev.migrateToDevice(t.mm, t.addr);
+    const snap = makeRange(t, t.addr, 1, { devPrivateOwner: { name: "gpu-b" } });
+    expect(lockedRangeFault(t.mm, snap)).toBe(0);
+    expect(snap.hmmPfns[0]).toBe(0);
+    const nullOwner = makeRange(t, t.addr, 1, { devPrivateOwner: null });
+    expect(lockedRangeFault(t.mm, nullOwner)).toBe(0);
+    expect(nullOwner.hmmPfns[0]).toBe(0);
+
+    t.invalidations.length = 0;
+    const f = makeRange(t, t.addr, 1, { defaultFlags: FAULT, devPrivateOwner: { name: "gpu-b" } });
+    expect(lockedRangeFault(t.mm, f)).toBe(-EBUSY);
+    expect(dev.faults).toHaveLength(1);
+    expect(t.invalidations).toEqual([{ event: MMU_NOTIFY_MIGRATE, start: t.addr, end: t.addr + PAGE_SIZE, owner: dev.owner }]);
+    const pte = t.mm.pgtable.pteGet(t.addr);
+    expect(ptePresent(pte)).toBe(true);
+    expect(dev.free).toContain(dpfn);
+    const again = makeRange(t, t.addr, 1, { defaultFlags: FAULT, devPrivateOwner: { name: "gpu-b" } });
+    expect(lockedRangeFault(t.mm, again)).toBe(0);
+    expect(again.hmmPfns[0]).toBe(makeHmmPfn(ptePfn(pte), VW));
+  });
+
+  it("device-exclusive entries: 0 in a snapshot; a fault restores the PTE (CLEAR → -EBUSY), then VALID | WRITE", () => {
+    const t = setup({ pages: 1 });
+    const pfn = t.mm.touch(t.addr, true);
+    t.mm.pgtable.pteSet(t.addr, makeDeviceExclusiveEntry(pfn));
+    const snap = makeRange(t, t.addr, 1);
+    expect(lockedRangeFault(t.mm, snap)).toBe(0);
+    expect(snap.hmmPfns[0]).toBe(0);
+    const f = makeRange(t, t.addr, 1, { defaultFlags: FAULT });
+    expect(lockedRangeFault(t.mm, f)).toBe(-EBUSY);
+    expect(t.invalidations.at(-1)).toMatchObject({ event: MMU_NOTIFY_CLEAR, start: t.addr, end: t.addr + PAGE_SIZE, owner: null });
+    expect(ptePfn(t.mm.pgtable.pteGet(t.addr))).toBe(pfn);
+    const again = makeRange(t, t.addr, 1, { defaultFlags: FAULT });
+    expect(lockedRangeFault(t.mm, again)).toBe(0);
+    expect(again.hmmPfns[0]).toBe(makeHmmPfn(pfn, VW));
+  });
+
+  it("a migration entry: 0 in a snapshot; with a fault request the walk stops there and returns -EBUSY (no wait in the synchronous plane)", () => {
+    const t = setup({ pages: 3 });
+    const p0 = t.mm.touch(t.addr, true);
+    const p1 = t.mm.touch(t.addr + PAGE_SIZE, true);
+    t.mm.touch(t.addr + 2 * PAGE_SIZE, true);
+    t.mm.pgtable.pteSet(t.addr + PAGE_SIZE, makeMigrationEntry(p1, "write"));
+    const snap = makeRange(t, t.addr, 3);
+    expect(lockedRangeFault(t.mm, snap)).toBe(0);
+    expect(snap.hmmPfns[1]).toBe(0);
+    const f = makeRange(t, t.addr, 3, { defaultFlags: FAULT });
+    f.hmmPfns.fill(HMM_PFN_DMA_MAPPED);
+    expect(lockedRangeFault(t.mm, f)).toBe(-EBUSY);
+    // Entries below `last` are outputs, the others still inputs.
+    expect(f.hmmPfns[0]).toBe(makeHmmPfn(p0, VW | HMM_PFN_DMA_MAPPED));
+    expect(f.hmmPfns[1]).toBe(HMM_PFN_DMA_MAPPED);
+    expect(f.hmmPfns[2]).toBe(HMM_PFN_DMA_MAPPED);
+  });
+
+  it("hwpoison entries: 0 in a snapshot, -EFAULT without faulting when a fault is requested", () => {
+    const t = setup({ pages: 1 });
+    t.mm.pgtable.pteSet(t.addr, makeHwpoisonEntry(5));
+    let faults = 0;
+    t.k.tracepoints.pageFault = () => faults++;
+    const snap = makeRange(t, t.addr, 1);
+    expect(lockedRangeFault(t.mm, snap)).toBe(0);
+    expect(snap.hmmPfns[0]).toBe(0);
+    expect(lockedRangeFault(t.mm, makeRange(t, t.addr, 1, { defaultFlags: FAULT }))).toBe(-EFAULT);
+    expect(faults).toBe(0);
+  });
+
+  it("swap entries: 0 in a snapshot; a fault request goes to handle_mm_fault (core has no swap device: SIGBUS → -EFAULT)", () => {
+    const t = setup({ pages: 1 });
+    t.mm.pgtable.pteSet(t.addr, 7 * 4096 + (SWP_SWAPFILE << SWP_TYPE_SHIFT));
+    const snap = makeRange(t, t.addr, 1);
+    expect(lockedRangeFault(t.mm, snap)).toBe(0);
+    expect(snap.hmmPfns[0]).toBe(0);
+    let faults = 0;
+    t.k.tracepoints.pageFault = () => faults++;
+    expect(lockedRangeFault(t.mm, makeRange(t, t.addr, 1, { defaultFlags: FAULT }))).toBe(-EFAULT);
+    expect(faults).toBe(1);
+  });
+});
+
+describe("hmmRangeFault: PMD mappings", () => {
+  it("a THP PMD reports pfn + i | VALID | WRITE with map order 9 for every page of the range inside it", () => {
+    const t = setup({ pages: 2 * HPAGE_PMD_NR, thp: "always" });
+    expect(t.addr % PMD_SIZE).toBe(0);
+    t.mm.touch(t.addr, true);
+    const pmd = t.mm.pgtable.pmdGet(t.addr);
+    expect(pmd).not.toBe(0);
+    const head = ptePfn(pmd);
+    const start = t.addr + 100 * PAGE_SIZE;
+    const r = makeRange(t, start, 500, { defaultFlags: FAULT });
+    let faults = 0;
+    t.k.tracepoints.pageFault = () => faults++;
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    for (let i = 0; i < 412; i++) {
+      expect(hmmPfnToPfn(r.hmmPfns[i]!)).toBe(head + 100 + i);
+      expect(hmmPfnFlags(r.hmmPfns[i]!) & 3).toBe(VW);
+      expect(hmmPfnToMapOrder(r.hmmPfns[i]!)).toBe(9);
+    }
+    // The rest lies in the second PMD, which the fault request populated with another THP.
+    expect(faults).toBeGreaterThan(0);
+    const head2 = ptePfn(t.mm.pgtable.pmdGet(t.addr + PMD_SIZE));
+    for (let i = 412; i < 500; i++) expect(r.hmmPfns[i]).toBe(makeHmmPfn(head2 + i - 412, VW | (9 << 6)));
+  });
+
+  it("a device-private PMD: the owner gets every pfn VALID | order 9; another owner gets ERROR (unlike the PTE level)", () => {
+    const t = setup({ pages: HPAGE_PMD_NR, thp: "always" });
+    const dev = new TestDevice(t.k, 2 * HPAGE_PMD_NR);
+    const dpfn = dev.startPfn; // 2 MiB aligned
+    zoneDeviceFolioInitK(t.k, dpfn, 9);
+    t.mm.pgtable.pmdSet(t.addr, pmdMkhuge(makeDevicePrivateEntry(dpfn, false)));
+    const own = makeRange(t, t.addr, HPAGE_PMD_NR, { defaultFlags: FAULT, devPrivateOwner: dev.owner });
+    expect(lockedRangeFault(t.mm, own)).toBe(0);
+    for (let i = 0; i < HPAGE_PMD_NR; i++) expect(own.hmmPfns[i]).toBe(makeHmmPfn(dpfn + i, HMM_PFN_VALID | (9 << 6)));
+    const other = makeRange(t, t.addr, 4, { devPrivateOwner: { name: "other" } });
+    expect(lockedRangeFault(t.mm, other)).toBe(0);
+    expect(Array.from(other.hmmPfns)).toEqual([HMM_PFN_ERROR, HMM_PFN_ERROR, HMM_PFN_ERROR, HMM_PFN_ERROR]);
+  });
+});
+
+describe("hmmRangeFault: request flags and sticky flags", () => {
+  it("hmm.rst example: default REQ_FAULT, mask REQ_WRITE, one page asks for write (PTE level)", () => {
+    const t = setup({ pages: 4 });
+    t.mm.touch(t.addr, true); // a PTE table exists: faults are decided per PTE
+    const run = () => {
+      const r = makeRange(t, t.addr, 4, { defaultFlags: HMM_PFN_REQ_FAULT, pfnFlagsMask: HMM_PFN_REQ_WRITE });
+      r.hmmPfns[2] = HMM_PFN_REQ_WRITE;
+      return { r, ret: lockedRangeFault(t.mm, r) };
+    };
+    // Pass 1: page 1 needs a read fault → pages 1..3 read-faulted (zero page); page 2 then needs a write fault →
+    // pages 2..3 write-faulted: the zero-page COW sends MMU_NOTIFY_CLEAR, so the call ends with -EBUSY.
+    expect(run().ret).toBe(-EBUSY);
+    const { r, ret } = run();
+    expect(ret).toBe(0);
+    expect(hmmPfnFlags(r.hmmPfns[0]!)).toBe(VW);
+    expect(r.hmmPfns[1]).toBe(makeHmmPfn(t.k.zeroPfn, HMM_PFN_VALID));
+    for (const i of [2, 3]) {
+      const pte = t.mm.pgtable.pteGet(t.addr + i * PAGE_SIZE);
+      expect(pteWrite(pte)).toBe(true);
+      expect(r.hmmPfns[i]).toBe(makeHmmPfn(ptePfn(pte), VW));
+    }
+  });
+
+  it("a hole is faulted as one chunk with the OR of its pages' requests (hmm_range_need_fault)", () => {
+    const t = setup({ pages: 4 });
+    const r = makeRange(t, t.addr, 4, { defaultFlags: HMM_PFN_REQ_FAULT, pfnFlagsMask: HMM_PFN_REQ_WRITE });
+    r.hmmPfns[2] = HMM_PFN_REQ_WRITE;
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    for (let i = 0; i < 4; i++) {
+      const pte = t.mm.pgtable.pteGet(t.addr + i * PAGE_SIZE);
+      expect(r.hmmPfns[i]).toBe(makeHmmPfn(ptePfn(pte), VW));
+    }
+  });
+
+  it("pfnFlagsMask = 0 ignores per-page requests; defaultFlags = 0 with mask REQ_FAULT faults only the pages that ask", () => {
+    const t = setup({ pages: 4 });
+    const ignored = makeRange(t, t.addr, 4, { pfnFlagsMask: 0 });
+    ignored.hmmPfns.fill(WRITE);
+    expect(lockedRangeFault(t.mm, ignored)).toBe(0);
+    expect(Array.from(ignored.hmmPfns)).toEqual([0, 0, 0, 0]);
+    expect(t.mm.pgtable.pteTable(t.addr, false)).toBe(null);
+
+    t.mm.touch(t.addr + 3 * PAGE_SIZE, true); // a PTE table, so faults are per PTE
+    const some = makeRange(t, t.addr, 4, { pfnFlagsMask: HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE });
+    some.hmmPfns[1] = HMM_PFN_REQ_FAULT;
+    expect(lockedRangeFault(t.mm, some)).toBe(0);
+    expect(some.hmmPfns[0]).toBe(0);
+    expect(some.hmmPfns[1]).toBe(makeHmmPfn(t.k.zeroPfn, HMM_PFN_VALID));
+    // Faulting covers the rest of the chunk (page 2 too), as the kernel does.
+    expect(some.hmmPfns[2]).toBe(makeHmmPfn(t.k.zeroPfn, HMM_PFN_VALID));
+    expect(hmmPfnFlags(some.hmmPfns[3]!)).toBe(VW);
+  });
+
+  it("REQ_WRITE in the mask on a present read-only page faults it writable; REQ_WRITE without REQ_FAULT asks nothing", () => {
+    const t = setup({ pages: 1 });
+    t.mm.touch(t.addr, false);
+    const noFault = makeRange(t, t.addr, 1, { defaultFlags: HMM_PFN_REQ_WRITE });
+    expect(lockedRangeFault(t.mm, noFault)).toBe(0);
+    expect(noFault.hmmPfns[0]).toBe(makeHmmPfn(t.k.zeroPfn, HMM_PFN_VALID));
+  });
+
+  it("DMA_MAPPED / P2PDMA / P2PDMA_BUS are carried from input to output on every kind of entry; other input bits are replaced", () => {
+    const t = setup({ pages: 3 });
+    const p = t.mm.touch(t.addr, true);
+    const r = makeRange(t, t.addr - PAGE_SIZE, 4);
+    r.hmmPfns[0] = makeHmmPfn(999, HMM_PFN_DMA_MAPPED | HMM_PFN_VALID); // no VMA
+    r.hmmPfns[1] = makeHmmPfn(999, HMM_PFN_P2PDMA | HMM_PFN_WRITE); // present
+    r.hmmPfns[2] = HMM_PFN_P2PDMA_BUS | HMM_PFN_DMA_MAPPED; // none
+    r.hmmPfns[3] = HMM_PFN_ERROR;
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    expect(r.hmmPfns[0]).toBe(HMM_PFN_ERROR | HMM_PFN_DMA_MAPPED);
+    expect(r.hmmPfns[1]).toBe(makeHmmPfn(p, VW | HMM_PFN_P2PDMA));
+    expect(r.hmmPfns[2]).toBe(HMM_PFN_P2PDMA_BUS | HMM_PFN_DMA_MAPPED);
+    expect(r.hmmPfns[3]).toBe(0);
+  });
+
+  it("accepts a number[] and writes the results back into it", () => {
+    const t = setup({ pages: 2 });
+    const p = t.mm.touch(t.addr, true);
+    const r = makeRange(t, t.addr, 2, { hmmPfns: [HMM_PFN_DMA_MAPPED, 0] });
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    expect(r.hmmPfns).toEqual([makeHmmPfn(p, VW | HMM_PFN_DMA_MAPPED), 0]);
+  });
+});
+
+describe("hmmRangeFault: errors and misuse", () => {
+  it("-EBUSY when the notifier sequence moved since read_begin; the pfns are left as they were", () => {
+    const t = setup({ pages: 2 });
+    t.mm.touch(t.addr, true);
+    const r = makeRange(t, t.addr, 2, { defaultFlags: FAULT });
+    r.hmmPfns.fill(HMM_PFN_REQ_FAULT);
+    expect(t.mm.madvise(t.addr + PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED)).toBe(0);
+    let faults = 0;
+    t.k.tracepoints.pageFault = () => faults++;
+    expect(lockedRangeFault(t.mm, r)).toBe(-EBUSY);
+    expect(Array.from(r.hmmPfns)).toEqual([HMM_PFN_REQ_FAULT, HMM_PFN_REQ_FAULT]);
+    expect(faults).toBe(0);
+  });
+
+  it("-EBUSY when the fault itself invalidates the range (COW after fork)", () => {
+    const t = setup({ pages: 1 });
+    const old = t.mm.touch(t.addr, true);
+    t.mm.fork();
+    expect(pteWrite(t.mm.pgtable.pteGet(t.addr))).toBe(false);
+    const r = makeRange(t, t.addr, 1, { defaultFlags: WRITE });
+    expect(lockedRangeFault(t.mm, r)).toBe(-EBUSY);
+    const again = makeRange(t, t.addr, 1, { defaultFlags: WRITE });
+    expect(lockedRangeFault(t.mm, again)).toBe(0);
+    expect(hmmPfnToPfn(again.hmmPfns[0]!)).not.toBe(old);
+    expect(hmmPfnFlags(again.hmmPfns[0]!)).toBe(VW);
+  });
+
+  it("-EINVAL for start >= end or unaligned addresses, without touching hmmPfns", () => {
+    const t = setup({ pages: 2 });
+    const r = makeRange(t, t.addr, 1);
+    r.hmmPfns[0] = 7;
+    expect(lockedRangeFault(t.mm, { ...r, start: t.addr + 8, end: t.addr + 8 + PAGE_SIZE })).toBe(-EINVAL);
+    expect(lockedRangeFault(t.mm, { ...r, end: t.addr })).toBe(-EINVAL);
+    expect(lockedRangeFault(t.mm, { ...r, start: t.addr + PAGE_SIZE, end: t.addr, hmmPfns: new Float64Array(0) })).toBe(-EINVAL);
+    expect(r.hmmPfns[0]).toBe(7);
+  });
+
+  it("throws a KernelRuleError (mmap_assert_locked) when the mmap lock is not held", () => {
+    const t = setup({ pages: 1 });
+    const r = makeRange(t, t.addr, 1);
+    expect(() => hmmRangeFault(r)).toThrow(KernelRuleError);
+    try {
+      hmmRangeFault(r);
+    } catch (e) {
+      expect((e as KernelRuleError).rule).toBe("mmap_assert_locked");
+    }
+  });
+
+  it("typed errors naming the field for a wrong hmmPfns length/type and flags outside HMM_PFN_FLAGS", () => {
+    const t = setup({ pages: 2 });
+    const r = makeRange(t, t.addr, 2);
+    const call = (over: object) => () => lockedRangeFault(t.mm, { ...r, ...over });
+    expect(call({ hmmPfns: new Float64Array(3) })).toThrow(expect.objectContaining({ field: "range.hmmPfns" }));
+    expect(call({ hmmPfns: [0] })).toThrow(InvalidArgumentError);
+    expect(call({ hmmPfns: new Uint32Array(2) })).toThrow(expect.objectContaining({ field: "range.hmmPfns" }));
+    expect(call({ hmmPfns: [0, -1] })).toThrow(expect.objectContaining({ field: "range.hmmPfns[1]" }));
+    expect(call({ defaultFlags: 1 << 20 })).toThrow(expect.objectContaining({ field: "range.defaultFlags" }));
+    expect(call({ pfnFlagsMask: -1 })).toThrow(expect.objectContaining({ field: "range.pfnFlagsMask" }));
+    expect(call({ notifier: {} })).toThrow(expect.objectContaining({ field: "range.notifier" }));
+  });
+});
+
+describe("hmmRangeFault over a file mapping", () => {
+  it("MAP_SHARED file pages are faulted writable on a write request; MAP_PRIVATE ones COW", () => {
+    const t = setup({ pages: 1 });
+    const file = t.k.createFile(4 * PAGE_SIZE);
+    const shared = t.mm.mmap({ length: 2 * PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED, file });
+    const priv = t.mm.mmap({ length: 2 * PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE, file });
+    const s = makeRange(t, shared, 2, { defaultFlags: WRITE });
+    expect(lockedRangeFault(t.mm, s)).toBe(0);
+    const cachePfn = file.pages.get(0)!;
+    expect(s.hmmPfns[0]).toBe(makeHmmPfn(cachePfn, VW));
+    const p = makeRange(t, priv, 2, { defaultFlags: FAULT });
+    expect(lockedRangeFault(t.mm, p)).toBe(0);
+    expect(p.hmmPfns[0]).toBe(makeHmmPfn(cachePfn, HMM_PFN_VALID));
+    const pw = makeRange(t, priv, 2, { defaultFlags: WRITE });
+    // The COW copy replaces a present page: CLEAR invalidation, so -EBUSY first.
+    expect(lockedRangeFault(t.mm, pw)).toBe(-EBUSY);
+    const again = makeRange(t, priv, 2, { defaultFlags: WRITE });
+    expect(lockedRangeFault(t.mm, again)).toBe(0);
+    expect(hmmPfnToPfn(again.hmmPfns[0]!)).not.toBe(cachePfn);
+    expect(hmmPfnFlags(again.hmmPfns[0]!)).toBe(VW);
+  });
+});

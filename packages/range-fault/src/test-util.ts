@@ -1,0 +1,211 @@
+/**
+ * Test helpers for this package's tests (not exported from index.ts): a kernel + mm + interval notifier set-up,
+ * a locked hmmRangeFault call, and a tiny device-private "driver" that moves pages to its memory and back the way
+ * migrate_vma_* and dev_pagemap_ops.migrate_to_ram would (with the MMU_NOTIFY_MIGRATE invalidation, owner = its
+ * pgmap owner), before @hmmsim/migrate exists.
+ */
+import {
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MEMORY_DEVICE_PRIVATE,
+  MMU_NOTIFY_MIGRATE,
+  PAGE_SIZE,
+  PG_anon,
+  PG_anon_exclusive,
+  PG_lru,
+  PG_uptodate,
+  PROT_READ,
+  PROT_WRITE,
+  VM_FAULT_OOM,
+  allocPages,
+  createKernel,
+  folioUnlock,
+  invalidateEnd,
+  invalidateStart,
+  isDevicePrivateEntry,
+  isWritableDevicePrivateEntry,
+  makeDevicePrivateEntry,
+  memcgMigrate,
+  pageRemoveRmap,
+  pfnPte,
+  ptePfn,
+  ptePresent,
+  pteWrite,
+  putPage,
+  registerPgmap,
+  rmapWalk,
+  zoneDevicePageInit,
+  type DevPagemap,
+  type Kernel,
+  type Mm,
+  type MmuNotifierRange,
+  type ThpMode,
+  type VmFault,
+} from "@hmmsim/core";
+import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalReadBegin, mmuIntervalSetSeq, type NotifierMm } from "@hmmsim/mmu-notifier";
+import { hmmRangeFault, type HmmRange } from "./hmm-range-fault.js";
+import { asNotifierMm } from "./notifier-mm.js";
+
+export interface RecordedInvalidation {
+  event: number;
+  start: number;
+  end: number;
+  owner: unknown;
+}
+
+export interface TestSetup {
+  k: Kernel;
+  mm: Mm;
+  /** The anonymous VMA's start. */
+  addr: number;
+  sub: MmuIntervalNotifier;
+  /** Every invalidation the notifier saw. */
+  invalidations: RecordedInvalidation[];
+}
+
+/**
+ * A bytes-off kernel, one mm with an anonymous private mapping of `pages` pages (PROT_READ|PROT_WRITE unless
+ * `prot`), and an interval notifier over the whole user address space whose invalidate set_seq's and records.
+ */
+export function setup(opts: { pages: number; thp?: ThpMode; prot?: number; ramMiB?: number }): TestSetup {
+  const k = createKernel({ ramBytes: (opts.ramMiB ?? 64) * 1024 * 1024, bytes: false, thp: opts.thp ?? "never" });
+  const mm = k.createMm();
+  const addr = mm.mmap({ length: opts.pages * PAGE_SIZE, prot: opts.prot ?? PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+  if (addr < 0) throw new Error(`mmap failed: ${addr}`);
+  const sub = new MmuIntervalNotifier();
+  const invalidations: RecordedInvalidation[] = [];
+  const r = mmuIntervalNotifierInsert(sub, asNotifierMm(mm), 0, 2 ** 47, {
+    invalidate(s, range: MmuNotifierRange<NotifierMm>, curSeq) {
+      invalidations.push({ event: range.event, start: range.start, end: range.end, owner: range.owner });
+      mmuIntervalSetSeq(s, curSeq);
+      return true;
+    },
+  });
+  if (r !== 0) throw new Error(`notifier insert failed: ${r}`);
+  return { k, mm, addr, sub, invalidations };
+}
+
+/** An HmmRange over [start, start + npages pages) with a fresh sequence. */
+export function makeRange(t: TestSetup, start: number, npages: number, init?: Partial<HmmRange>): HmmRange {
+  return {
+    notifier: t.sub,
+    notifierSeq: mmuIntervalReadBegin(t.sub),
+    start,
+    end: start + npages * PAGE_SIZE,
+    hmmPfns: new Float64Array(npages),
+    defaultFlags: 0,
+    pfnFlagsMask: 0,
+    devPrivateOwner: null,
+    ...init,
+  };
+}
+
+/** hmmRangeFault under mmap_read_lock. */
+export function lockedRangeFault(mm: Mm, range: HmmRange): number {
+  if (!mm.mmapLock.tryDownRead()) throw new Error("mmap_lock busy");
+  try {
+    return hmmRangeFault(range);
+  } finally {
+    mm.mmapLock.upRead();
+  }
+}
+
+/** A minimal device-private driver: a pgmap with `nrPages` pages, migration of single pages to it and back. */
+export class TestDevice {
+  readonly owner: { name: string };
+  readonly pgmap: DevPagemap;
+  readonly startPfn: number;
+  readonly free: number[] = [];
+  /** migrate_to_ram calls. */
+  readonly faults: VmFault[] = [];
+
+  constructor(
+    readonly k: Kernel,
+    nrPages: number,
+    name = "test-device",
+  ) {
+    this.owner = { name };
+    this.pgmap = {
+      type: MEMORY_DEVICE_PRIVATE,
+      range: { start: 0, end: -1 },
+      owner: this.owner,
+      ops: {
+        pageFree: (pfn) => {
+          this.free.push(pfn);
+        },
+        migrateToRam: (vmf) => this.migrateToRam(vmf),
+      },
+    };
+    this.startPfn = registerPgmap(k, this.pgmap, nrPages).startPfn;
+    for (let i = nrPages - 1; i >= 0; i--) this.free.push(this.startPfn + i);
+  }
+
+  /** Move the present anon page at addr into device memory (migrate_vma_setup/pages/finalize for one page). */
+  migrateToDevice(mm: Mm, addr: number): number {
+    const k = this.k;
+    const s = k.store;
+    const pte = mm.pgtable.pteGet(addr);
+    if (!ptePresent(pte)) throw new Error("not present");
+    const src = ptePfn(pte);
+    const dpfn = this.free.pop()!;
+    const range = invalidateStart(mm, MMU_NOTIFY_MIGRATE, addr, addr + PAGE_SIZE, this.owner);
+    zoneDevicePageInit(k, dpfn);
+    k.pageBytes.copy(dpfn, src);
+    s.set(dpfn, PG_anon);
+    s.setMapping(dpfn, s.mapping(src));
+    s.setIndex(dpfn, s.index(src));
+    if (s.test(src, PG_anon_exclusive)) s.set(dpfn, PG_anon_exclusive);
+    s.setMapcount(dpfn, s.mapcount(src));
+    memcgMigrate(s, k.memcgs, src, dpfn);
+    const maps = s.mapcount(src);
+    rmapWalk(k, src, (m, _vma, a) => {
+      const e = m.pgtable.pteGet(a);
+      if (ptePresent(e) && ptePfn(e) === src) {
+        m.pgtable.pteSet(a, makeDevicePrivateEntry(dpfn, pteWrite(e)));
+        pageRemoveRmap(k, src);
+        putPage(k, src);
+      }
+      return true;
+    });
+    s.setRefcount(dpfn, maps);
+    folioUnlock(k, dpfn);
+    invalidateEnd(range);
+    return dpfn;
+  }
+
+  /** dev_pagemap_ops.migrate_to_ram: MMU_NOTIFY_MIGRATE (owner = this device), then copy back to a new page. */
+  migrateToRam(vmf: VmFault): number {
+    this.faults.push(vmf);
+    const k = this.k;
+    const s = k.store;
+    const dpfn = vmf.page;
+    const range = invalidateStart(vmf.mm, MMU_NOTIFY_MIGRATE, vmf.address, vmf.address + PAGE_SIZE, this.owner);
+    try {
+      const np = allocPages(k, 0);
+      if (np < 0) return VM_FAULT_OOM;
+      k.pageBytes.copy(np, dpfn);
+      s.set(np, PG_anon | PG_lru | PG_uptodate);
+      s.setMapping(np, s.mapping(dpfn));
+      s.setIndex(np, s.index(dpfn));
+      if (s.test(dpfn, PG_anon_exclusive)) s.set(np, PG_anon_exclusive);
+      memcgMigrate(s, k.memcgs, dpfn, np);
+      let maps = 0;
+      rmapWalk(k, dpfn, (m, _vma, a) => {
+        const e = m.pgtable.pteGet(a);
+        if (isDevicePrivateEntry(e) && ptePfn(e) === dpfn) {
+          const w = isWritableDevicePrivateEntry(e);
+          m.pgtable.pteSet(a, pfnPte(np, w, { dirty: w }));
+          s.mapcountAdd(np, 1);
+          pageRemoveRmap(k, dpfn);
+          putPage(k, dpfn);
+          maps++;
+        }
+        return true;
+      });
+      s.setRefcount(np, maps);
+      return 0;
+    } finally {
+      invalidateEnd(range);
+    }
+  }
+}
