@@ -1,0 +1,54 @@
+/**
+ * Where the CLI writes: stdout (results: the summary table, JSON, TAP) and stderr (messages, errors, the
+ * progress bar). main() takes them as injectable writers so tests capture output without patching `process`.
+ */
+import { resolve } from "node:path";
+
+export interface CliWriter {
+  write(text: string): void;
+  /** True if the writer is a terminal (the progress bar is drawn only on a TTY stderr). */
+  readonly isTTY?: boolean;
+  /** Terminal width in columns, when known. */
+  readonly columns?: number;
+}
+
+export interface CliIo {
+  stdout: CliWriter;
+  stderr: CliWriter;
+  /** Directory relative spec and trace paths are resolved against (default: process.cwd()). */
+  cwd: string;
+}
+
+/** The process's own stdout/stderr (what bin/hmmsim.js uses). */
+export function processIo(): CliIo {
+  const wrap = (s: NodeJS.WriteStream): CliWriter => ({
+    write: (t) => void s.write(t),
+    get isTTY() {
+      return s.isTTY === true;
+    },
+    get columns() {
+      return s.columns;
+    },
+  });
+  return { stdout: wrap(process.stdout), stderr: wrap(process.stderr), cwd: process.cwd() };
+}
+
+/** A writer that keeps everything written (tests, embedding). */
+export class BufferWriter implements CliWriter {
+  readonly chunks: string[] = [];
+  constructor(
+    readonly isTTY = false,
+    readonly columns = 100,
+  ) {}
+  write(text: string): void {
+    this.chunks.push(text);
+  }
+  get text(): string {
+    return this.chunks.join("");
+  }
+}
+
+/** An io whose stdout/stderr are BufferWriters. */
+export function bufferIo(opts: { cwd?: string; stderrIsTTY?: boolean } = {}): CliIo & { stdout: BufferWriter; stderr: BufferWriter } {
+  return { stdout: new BufferWriter(), stderr: new BufferWriter(opts.stderrIsTTY ?? false), cwd: resolve(opts.cwd ?? process.cwd()) };
+}

@@ -1,0 +1,111 @@
+/**
+ * The help screens (`hmmsim --help`, `hmmsim run --help`, `hmmsim selftest --help`), written for a newcomer:
+ * what each command does, its options, what it prints and its exit codes. Hand-written rather than cac's
+ * generated help (which prints through console.info; main() writes through injectable writers).
+ */
+import { PRESETS_DIR, presetNames } from "@hmmsim/machines";
+import { CLI_WORKLOAD_KINDS, DEFAULT_PRESET } from "./spec-source.js";
+
+export const VERSION = "0.1.0";
+
+const EXIT_CODES = `Exit codes:
+  0  success
+  1  the run or a self-test failed, or its input is bad (spec file missing or invalid, bad trace line)
+  2  bad command line (unknown command or option, bad option value)`;
+
+export function globalHelp(): string {
+  return `hmmsim ${VERSION}: a simulator of Linux HMM (Heterogeneous Memory Management) on CPU + GPU machines
+
+Usage:
+  $ hmmsim <command> [options]
+
+Commands:
+  run [spec]   Simulate a machine running a workload and print a summary
+               (simulated time, faults, pages migrated, link utilisation, evictions).
+               spec: a preset name (${presetNames.join(", ")}) or a YAML/JSON spec file;
+               default ${DEFAULT_PRESET}.
+  selftest     Run the port of the kernel's HMM self-tests (tools/testing/selftests/mm/hmm-tests.c)
+               against the simulated dmirror driver (lib/test_hmm.c); prints a TAP report.
+
+For more, run a command with --help:
+  $ hmmsim run --help
+  $ hmmsim selftest --help
+
+Options:
+  -h, --help     Show this help
+  -v, --version  Show the version
+
+Examples:
+  $ hmmsim run                          # the ${DEFAULT_PRESET} preset and its default workload
+  $ hmmsim run gh200-c2c --seed 7
+  $ hmmsim run my-machine.yaml --json > summary.json
+  $ hmmsim selftest
+
+${EXIT_CODES}
+`;
+}
+
+export function runHelp(): string {
+  return `hmmsim run: simulate a machine running a workload, then print a summary
+
+Usage:
+  $ hmmsim run [spec] [options]
+
+  spec  A preset name or a machine spec file (YAML or JSON). Default: ${DEFAULT_PRESET}.
+        Presets: ${presetNames.join(", ")} (files in ${PRESETS_DIR}).
+        A spec names the CPUs, RAM, links, devices, the workload and the seed; see
+        packages/machine/README.md ("Machine spec") and apps/machines/presets/*.yaml for examples.
+
+Options:
+  --json              Print only the summary, as JSON, on stdout (no progress bar, nothing else on stdout)
+  --seed <n>          Override the spec's seed (same spec + same seed = identical summary)
+  --workload <kind>   Replace the spec's workload with <kind> (${CLI_WORKLOAD_KINDS.join(", ")}) on the first
+                      device; needs --size unless the spec's workload already has that kind
+  --size <size>       Working-set size of the workload, e.g. 256MiB (whole 4KiB pages)
+  --trace <file>      Replay a trace file (lines "R 0x1000" / "W 4096 12.5") on the first device
+  --no-progress       Do not draw the progress bar (it is drawn on stderr only when stderr is a terminal)
+  -h, --help          Show this help
+
+Output (stdout):
+  machine            the preset or spec file, seed, host CPUs and RAM, each device (kind, memory, memory
+                     type DEVICE_PRIVATE/DEVICE_COHERENT, link, driver, policy), each link (bandwidths, α)
+  simulated time     virtual time the workload took
+  CPU faults         page faults taken by CPU threads
+  device faults      faults the devices raised, and the fault batches that serviced them
+  migrated to device pages and bytes migrated host → device (h2d)
+  migrated to host   pages and bytes migrated device → host (d2h)
+  evictions          device pages evicted to make room
+  link <name> <dir>  utilisation = busy time / simulated time, per direction, with bytes and transfers
+  With --json the same figures as one object: machine, workload, simulatedPs, events, faults { cpu, device,
+  deviceBatches, batchedFaults }, migrated { h2d, d2h } ({ count, pages, bytes }), evictions, invalidations,
+  links { <name>: { h2d, d2h } ({ busyPs, bytes, transfers, utilisation }) }, unsettledPs. Times are in ps.
+
+Errors (stderr, exit 1): a spec file that does not exist; a spec that does not validate (every problem is
+listed with its path, e.g. "devices[0].memory: expected a size like \\"16GiB\\", got \\"40 gigs\\""); a trace
+file with a bad line (the message names the file and the line).
+
+Examples:
+  $ hmmsim run
+  $ hmmsim run h100-pcie5 --workload random --size 256MiB --seed 3
+  $ hmmsim run ./my-machine.yaml --trace ./accesses.trace --json
+
+${EXIT_CODES}
+`;
+}
+
+export function selftestHelp(): string {
+  return `hmmsim selftest: run the HMM kernel self-tests against the simulated dmirror driver
+
+Usage:
+  $ hmmsim selftest [options]
+
+The tests are a port of the kernel's tools/testing/selftests/mm/hmm-tests.c; the driver under test is
+@hmmsim/driver-dmirror, a port of lib/test_hmm.c. The report on stdout is kselftest TAP ("TAP version 13",
+one "ok"/"not ok" line per test, then the totals).
+
+Options:
+  -h, --help  Show this help
+
+${EXIT_CODES.replace("the run or a self-test failed", "a self-test failed")}
+`;
+}

@@ -1,0 +1,151 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { readPresetText } from "@hmmsim/machines";
+import { bufferIo } from "./cli-io.js";
+import { main } from "./main.js";
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), "hmmsim-cli-"));
+}
+
+async function cli(argv: string[], cwd = tmp()) {
+  const io = bufferIo({ cwd });
+  const code = await main(argv, io);
+  return { code, out: io.stdout.text, err: io.stderr.text };
+}
+
+describe("hmmsim help and usage", () => {
+  it("--help explains the commands, the presets and the exit codes, on stdout, exit 0", async () => {
+    const r = await cli(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe("");
+    expect(r.out).toMatch(/run \[spec\]/);
+    expect(r.out).toMatch(/selftest/);
+    expect(r.out).toContain("a100-pcie4, h100-pcie5, gh200-c2c");
+    expect(r.out).toMatch(/Exit codes:[\s\S]*2 {2}bad command line/);
+  });
+
+  it("run --help lists every option and the output fields", async () => {
+    const r = await cli(["run", "--help"]);
+    expect(r.code).toBe(0);
+    for (const o of ["--json", "--seed <n>", "--workload <kind>", "--size <size>", "--trace <file>", "--no-progress"]) expect(r.out).toContain(o);
+    for (const f of ["simulated time", "CPU faults", "device faults", "migrated to device", "evictions", "utilisation"]) expect(r.out).toContain(f);
+  });
+
+  it("selftest --help says what is tested and that the report is TAP", async () => {
+    const r = await cli(["selftest", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("hmm-tests.c");
+    expect(r.out).toContain("TAP version 13");
+  });
+
+  it("--version prints the version", async () => {
+    const r = await cli(["--version"]);
+    expect(r).toEqual({ code: 0, out: "hmmsim 0.1.0\n", err: "" });
+  });
+
+  it("no command: the help on stderr, exit 2", async () => {
+    const r = await cli([]);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe("");
+    expect(r.err).toContain("Usage:");
+  });
+
+  it.each([
+    [["frobnicate"], /unknown command "frobnicate"/],
+    [["run", "--bogus"], /Unknown option --bogus/],
+    [["run", "--seed"], /--seed <n> value is missing/],
+    [["run", "--seed=-3"], /--seed: expected a non-negative integer/],
+    [["run", "--seed", "1.5"], /--seed: expected a non-negative integer/],
+    [["run", "--size", "12 bananas"], /--size: expected a positive size/],
+    [["run", "--workload", "bfs", "--size", "1MiB"], /--workload: expected one of streaming, strided, random, got "bfs" \(write bfs workloads in a spec file/],
+    [["run", "--trace", "x.trace", "--size", "1MiB"], /do not combine it with --workload or --size/],
+    [["run", "a", "b"], /Unused args: a, b|Unused args/],
+  ])("usage error %j → exit 2 with a hint to --help", async (argv, msg) => {
+    const r = await cli(argv as string[]);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe("");
+    expect(r.err).toMatch(msg);
+    expect(r.err).toMatch(/--help/);
+  });
+});
+
+describe("hmmsim run: bad input", () => {
+  it("a spec path that does not exist: names the file and the presets, exit 1", async () => {
+    const dir = tmp();
+    const r = await cli(["run", "nope.yaml"], dir);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("");
+    expect(r.err).toContain(`spec file not found: ${join(dir, "nope.yaml")}`);
+    expect(r.err).toContain("a100-pcie4, h100-pcie5, gh200-c2c");
+  });
+
+  it("a bad spec file lists every error with its path, exit 1", async () => {
+    const dir = tmp();
+    writeFileSync(
+      join(dir, "bad.yaml"),
+      [
+        "name: broken",
+        "cpus: { count: 0 }",
+        "ram: { size: 3MiB }",
+        "links:",
+        "  - { name: pcie0, kind: pcie9x16 }",
+        "devices:",
+        "  - { kind: gpu, name: gpu0, memory: 40 gigs, link: pcie1, colour: red }",
+        "workload: { kind: streaming, on: gpu7, params: { bytes: 64MiB, stride: 3 } }",
+      ].join("\n"),
+    );
+    const r = await cli(["run", "bad.yaml"], dir);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("");
+    expect(r.err).toContain(`${join(dir, "bad.yaml")}: invalid machine spec`);
+    for (const path of ["cpus.count", "ram.size", "links[0].kind", "devices[0].memory", "devices[0].link", "devices[0].colour", "workload.on", "workload.params.stride"]) {
+      expect(r.err).toMatch(new RegExp(`^  ${path.replace(/[[\].]/g, "\\$&")}: `, "m"));
+    }
+    expect(r.err).toContain('devices[0].memory: expected a size like "16GiB", got "40 gigs"');
+  });
+
+  it("a file that is not YAML at all is a spec error, exit 1", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "x.json"), "{ name: [unclosed");
+    const r = await cli(["run", "x.json"], dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/invalid machine spec[\s\S]*not valid YAML\/JSON/);
+  });
+
+  it("a trace with a bad line names the file and the line, exit 1 (--trace)", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "a.trace"), "# two good lines, then a bad one\nR 0x1000\nW 0x2000 3.5\nX 0x3000\n");
+    const r = await cli(["run", "--trace", "a.trace"], dir);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("");
+    expect(r.err).toContain(`bad trace: ${join(dir, "a.trace")}:line 4: expected R or W, got "X"`);
+  });
+
+  it("a trace named (relatively) in a spec file is read next to the spec, and its bad line is named", async () => {
+    const dir = tmp();
+    const sub = join(dir, "specs");
+    await import("node:fs").then((fs) => fs.mkdirSync(sub));
+    writeFileSync(join(sub, "t.trace"), "R 0x1000\nR 0x2000 -1\n");
+    const spec = readPresetText("a100-pcie4").replace(/^workload:[\s\S]*$/m, "workload: { kind: trace, on: gpu0, params: { file: t.trace } }\n");
+    writeFileSync(join(sub, "m.yaml"), spec);
+    const r = await cli(["run", "specs/m.yaml"], dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${join(sub, "t.trace")}:line 2: expected a non-negative compute time in ns, got "-1"`);
+  });
+
+  it("a trace file that does not exist: the path, exit 1", async () => {
+    const dir = tmp();
+    const r = await cli(["run", "--trace", "missing.trace"], dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/ENOENT[^\n]*missing\.trace/);
+  });
+
+  it("an override that makes the spec invalid names the path and the overrides", async () => {
+    const r = await cli(["run", "--workload", "strided", "--size", "16KiB"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/with command-line overrides\): invalid machine spec[\s\S]*workload\.params\.stride/);
+  });
+});

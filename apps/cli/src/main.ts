@@ -1,0 +1,105 @@
+/**
+ * `hmmsim`: the command line (bin/hmmsim.js calls main(process.argv.slice(2)) from dist/). Commands:
+ *   run [spec]   simulate a machine (a preset or a spec file) running its workload and print a summary;
+ *   selftest     the port of the kernel's hmm-tests.c against the dmirror driver, as a TAP report.
+ * Output goes through injectable writers (CliIo); the result is an exit code: 0 ok, 1 failure or bad input
+ * (spec, trace), 2 bad command line.
+ */
+import { cac } from "cac";
+import { SpecError } from "@hmmsim/machine";
+import { UnknownPresetError } from "@hmmsim/machines";
+import { TraceParseError, WorkloadParamError } from "@hmmsim/workloads";
+import { CliError, CliUsageError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./cli-error.js";
+import { type CliIo, processIo } from "./cli-io.js";
+import { VERSION, globalHelp, runHelp, selftestHelp } from "./help-text.js";
+import { type RunOptions, runCommand } from "./run-command.js";
+import { selftestCommand } from "./selftest-command.js";
+
+const COMMAND_HELP: Record<string, () => string> = { run: runHelp, selftest: selftestHelp };
+
+/** Runs the `hmmsim` command line `argv` (without node and the script); resolves to the exit code. */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let command: string | undefined;
+  try {
+    const cli = cac("hmmsim");
+    cli.option("-h, --help", "Show help");
+    cli.option("-v, --version", "Show the version");
+    let action: (() => Promise<number>) | undefined;
+    cli
+      .command("run [spec]", "Simulate a machine running a workload")
+      .option("--json", "Print the summary as JSON")
+      .option("--seed <n>", "Override the spec's seed")
+      .option("--workload <kind>", "Replace the workload")
+      .option("--size <size>", "Working-set size")
+      .option("--trace <file>", "Replay a trace file")
+      .option("--no-progress", "No progress bar")
+      .action((spec: string | undefined, opts: RunOptions) => {
+        action = () => runCommand(spec, opts, io);
+      });
+    cli.command("selftest", "Run the HMM self-tests").action(() => {
+      action = () => selftestCommand(io);
+    });
+
+    const parsed = cli.parse(["node", "hmmsim", ...argv], { run: false });
+    command = cli.matchedCommandName;
+    if (!command) {
+      const first = parsed.args[0];
+      if (first !== undefined) throw new CliUsageError(`unknown command ${JSON.stringify(first)} (commands: run, selftest)`);
+      if (parsed.options.version) {
+        io.stdout.write(`hmmsim ${VERSION}\n`);
+        return EXIT_OK;
+      }
+      if (parsed.options.help) {
+        io.stdout.write(globalHelp());
+        return EXIT_OK;
+      }
+      io.stderr.write(globalHelp());
+      return EXIT_USAGE;
+    }
+    if (parsed.options.help) {
+      io.stdout.write(COMMAND_HELP[command]!());
+      return EXIT_OK;
+    }
+    cli.runMatchedCommand(); // checks unknown options, missing values and extra arguments (CACError), then sets `action`
+    return await action!();
+  } catch (e) {
+    return report(e, io, command);
+  }
+}
+
+/** Writes the error on stderr and returns its exit code. */
+function report(e: unknown, io: CliIo, command: string | undefined): number {
+  const err = (s: string) => io.stderr.write(`hmmsim${command ? " " + command : ""}: ${s}\n`);
+  if (e instanceof Error && e.name === "CACError") {
+    err(`${e.message.replace(/`/g, "")}\n  run \`hmmsim ${command ? command + " " : ""}--help\` for usage`);
+    return EXIT_USAGE;
+  }
+  if (e instanceof CliUsageError) {
+    err(`${e.message}\n  run \`hmmsim ${e.command ?? command ?? ""} --help\` for usage`.replace("  --help", " --help"));
+    return EXIT_USAGE;
+  }
+  if (e instanceof CliError) {
+    err(e.message);
+    return e.exitCode;
+  }
+  if (e instanceof UnknownPresetError || e instanceof SpecError) {
+    err(e.message);
+    return EXIT_FAILURE;
+  }
+  if (e instanceof TraceParseError) {
+    err(`bad trace: ${e.message}`);
+    return EXIT_FAILURE;
+  }
+  if (e instanceof WorkloadParamError) {
+    err(`bad workload: ${e.message}`);
+    return EXIT_FAILURE;
+  }
+  const code = (e as { code?: unknown } | null)?.code;
+  if (e instanceof Error && typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+    err(e.message); // a file the run needed could not be read (ENOENT, EACCES, ...)
+    return EXIT_FAILURE;
+  }
+  // Anything else is a failure inside the simulation (a driver error, an engine deadlock): show where.
+  err(e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e));
+  return EXIT_FAILURE;
+}

@@ -1,0 +1,184 @@
+/**
+ * The summary of one `hmmsim run`: what the machine was and what happened (simulated time, faults, pages and
+ * bytes migrated each way, evictions, link utilisation). Built from @hmmsim/machine's stats plugin
+ * (getMachineStats) and the RunResult; printed as a table or, with --json, as this object. It holds no host
+ * (wall-clock) figure, so the same spec and seed give the identical summary.
+ */
+import type { Interconnect, LinkDirection, Machine, MachineStats, PageTotals, RunResult } from "@hmmsim/machine";
+import { isCoherentInterconnect } from "@hmmsim/machine";
+import type { WorkloadSpec } from "@hmmsim/workloads";
+
+export interface LinkDirectionSummary {
+  /** Time with at least one transfer in its data phase, ps. */
+  busyPs: number;
+  bytes: number;
+  transfers: number;
+  /** busyPs / simulatedPs (0 when nothing was simulated). */
+  utilisation: number;
+}
+
+export interface RunSummary {
+  machine: {
+    name: string;
+    /** The preset's name, or null for a spec file. */
+    preset: string | null;
+    /** The spec file (absolute path). */
+    specFile: string;
+    seed: number;
+    /** Page bytes kept (true) or timing-only mode (false). */
+    bytes: boolean;
+    cpus: { count: number; frequencyHz: number };
+    ramBytes: number;
+    devices: { name: string; kind: string; memoryBytes: number; memoryType: "private" | "coherent"; link: string; driver: string; policy: string }[];
+    links: { name: string; kind: string; h2dBandwidth: number; d2hBandwidth: number; alphaPs: number; coherent: boolean }[];
+  };
+  workload: WorkloadSpec | null;
+  /** Simulated time of the run, ps. */
+  simulatedPs: number;
+  /** Engine events processed. */
+  events: number;
+  faults: {
+    cpu: number;
+    device: number;
+    /** Device fault batches serviced and the faults they held. */
+    deviceBatches: number;
+    batchedFaults: number;
+  };
+  /** Completed migrations towards the device (h2d) and towards system memory (d2h). */
+  migrated: Record<LinkDirection, PageTotals>;
+  evictions: PageTotals;
+  invalidations: number;
+  /** Per link, per direction. */
+  links: Record<string, Record<LinkDirection, LinkDirectionSummary>>;
+  /** Cost charged but never slept by a task (should be 0), ps. */
+  unsettledPs: number;
+}
+
+const ratio = (busy: number, total: number): number => (total > 0 ? busy / total : 0);
+
+function linkInfo(l: Interconnect): RunSummary["machine"]["links"][number] {
+  return { name: l.name, kind: l.kind, h2dBandwidth: l.params.h2dBandwidth, d2hBandwidth: l.params.d2hBandwidth, alphaPs: l.params.alpha, coherent: isCoherentInterconnect(l) };
+}
+
+export function buildSummary(machine: Machine, stats: MachineStats, result: RunResult, source: { preset: string | null; file: string }): RunSummary {
+  const s = machine.spec;
+  const links: RunSummary["links"] = {};
+  for (const [name, dirs] of Object.entries(stats.links)) {
+    links[name] = {
+      h2d: { ...dirs.h2d, utilisation: ratio(dirs.h2d.busyPs, result.simulatedPs) },
+      d2h: { ...dirs.d2h, utilisation: ratio(dirs.d2h.busyPs, result.simulatedPs) },
+    };
+  }
+  return {
+    machine: {
+      name: s.name,
+      preset: source.preset,
+      specFile: source.file,
+      seed: s.seed,
+      bytes: s.bytes,
+      cpus: { count: s.cpus.count, frequencyHz: s.cpus.frequency },
+      ramBytes: s.ram.size,
+      devices: s.devices.map((d) => ({ name: d.name, kind: d.kind, memoryBytes: d.memory, memoryType: d.memoryType, link: d.link, driver: d.driver, policy: d.policy })),
+      links: machine.links.all().map(linkInfo),
+    },
+    workload: s.workload,
+    simulatedPs: result.simulatedPs,
+    events: result.events,
+    faults: { cpu: stats.cpuFaults, device: stats.deviceFaults, deviceBatches: stats.deviceFaultBatches, batchedFaults: stats.batchedFaults },
+    migrated: { h2d: { ...stats.migrated.h2d }, d2h: { ...stats.migrated.d2h } },
+    evictions: { ...stats.evictions },
+    invalidations: stats.invalidations,
+    links,
+    unsettledPs: result.unsettledPs,
+  };
+}
+
+// ---- formatting ------------------------------------------------------------------------------------------
+
+/** "12.3 ms", "45 µs", "800 ps": three significant digits. */
+export function formatTime(ps: number): string {
+  const units: [number, string][] = [
+    [1e12, "s"],
+    [1e9, "ms"],
+    [1e6, "µs"],
+    [1e3, "ns"],
+  ];
+  for (const [mul, u] of units) if (ps >= mul) return `${sig(ps / mul)} ${u}`;
+  return `${ps} ps`;
+}
+
+/** "64 MiB", "1.5 GiB", "512 B". */
+export function formatBytes(bytes: number): string {
+  const units: [number, string][] = [
+    [2 ** 40, "TiB"],
+    [2 ** 30, "GiB"],
+    [2 ** 20, "MiB"],
+    [2 ** 10, "KiB"],
+  ];
+  for (const [mul, u] of units) if (bytes >= mul) return `${sig(bytes / mul)} ${u}`;
+  return `${bytes} B`;
+}
+
+/** "25 GB/s" (10^9). */
+export function formatBandwidth(bps: number): string {
+  return bps >= 1e9 ? `${sig(bps / 1e9)} GB/s` : bps >= 1e6 ? `${sig(bps / 1e6)} MB/s` : `${bps} B/s`;
+}
+
+function sig(x: number): string {
+  const s = x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+  return s.includes(".") ? s.replace(/\.?0+$/, "") : s;
+}
+
+const count = (n: number): string => n.toLocaleString("en-US");
+const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+
+function describeWorkload(w: WorkloadSpec | null): string {
+  if (!w) return "none (the spec has no workload)";
+  if (w.kind === "phases") {
+    const phases = (w.params as { phases: WorkloadSpec[] }).phases;
+    return `${phases.length} phases: ` + phases.map((p) => `${p.kind} on ${p.on ?? "device"}`).join(", ");
+  }
+  const params = w.params && typeof w.params === "object" ? Object.entries(w.params as Record<string, unknown>) : [];
+  const shown = params.map(([k, v]) => `${k} ${k === "bytes" && typeof v === "number" ? formatBytes(v) : typeof v === "string" ? v : JSON.stringify(v)}`);
+  return `${w.kind} on ${w.on ?? "device"}${shown.length ? ` (${shown.join(", ")})` : ""}`;
+}
+
+/** The human-readable summary (stdout of `hmmsim run` without --json). */
+export function formatSummary(s: RunSummary): string {
+  const m = s.machine;
+  const rows: [string, string][] = [];
+  rows.push(["machine", `${m.name}${m.preset ? " (preset)" : ""}, seed ${m.seed}${m.bytes ? "" : ", timing-only (no page bytes)"}`]);
+  rows.push(["spec", m.specFile]);
+  rows.push(["host", `${m.cpus.count} CPUs @ ${sig(m.cpus.frequencyHz / 1e9)} GHz, ${formatBytes(m.ramBytes)} RAM`]);
+  for (const d of m.devices) {
+    rows.push([`device ${d.name}`, `${d.kind}, ${formatBytes(d.memoryBytes)} ${d.memoryType === "coherent" ? "DEVICE_COHERENT" : "DEVICE_PRIVATE"}, link ${d.link}, driver ${d.driver}, policy ${d.policy}`]);
+  }
+  for (const l of m.links) {
+    rows.push([`link ${l.name}`, `${l.kind}${l.coherent ? " (coherent)" : ""}, ${formatBandwidth(l.h2dBandwidth)} h2d / ${formatBandwidth(l.d2hBandwidth)} d2h, α ${formatTime(l.alphaPs)}`]);
+  }
+  rows.push(["workload", describeWorkload(s.workload)]);
+  const head = table(rows);
+
+  const res: [string, string][] = [];
+  res.push(["simulated time", formatTime(s.simulatedPs)]);
+  res.push(["CPU faults", count(s.faults.cpu)]);
+  res.push(["device faults", `${count(s.faults.device)} (${count(s.faults.deviceBatches)} batches)`]);
+  for (const dir of ["h2d", "d2h"] as const) {
+    const t = s.migrated[dir];
+    res.push([`migrated ${dir === "h2d" ? "to device" : "to host"}`, `${count(t.pages)} pages, ${formatBytes(t.bytes)} (${count(t.count)} migrations)`]);
+  }
+  res.push(["evictions", `${count(s.evictions.pages)} pages, ${formatBytes(s.evictions.bytes)} (${count(s.evictions.count)} evictions)`]);
+  for (const [name, dirs] of Object.entries(s.links)) {
+    for (const dir of ["h2d", "d2h"] as const) {
+      const l = dirs[dir];
+      res.push([`link ${name} ${dir}`, `${pct(l.utilisation)} busy (${formatTime(l.busyPs)}), ${formatBytes(l.bytes)} in ${count(l.transfers)} transfers`]);
+    }
+  }
+  if (s.unsettledPs > 0) res.push(["unsettled cost", `${formatTime(s.unsettledPs)} (a task charged cost it never slept: a driver bug)`]);
+  return `${head}\n\n${table(res)}\n`;
+}
+
+function table(rows: [string, string][]): string {
+  const w = Math.max(...rows.map((r) => r[0].length));
+  return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join("\n");
+}
