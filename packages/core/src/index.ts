@@ -23,6 +23,7 @@ export { handleMmFault, vmNormalPage, zapPageRange, restoreExclusivePte, filemap
 export { thpEligible, splitHugePmd, splitFolio } from "./huge-memory.js";
 export { MMAP_MIN_ADDR, getUnmappedArea, splitVma, type MmapArgs } from "./mmap.js";
 export { changeProtection } from "./mprotect.js";
+export { MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP, doMremap, movePageTables } from "./mremap.js";
 export { invalidateStart, invalidateEnd } from "./mm-notify.js";
 export { vmInsertPage, remapPfnRange } from "./vm-insert.js";
 export * from "./mmu-notifier-range.js";

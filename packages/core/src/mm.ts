@@ -13,6 +13,7 @@ import type { Kernel } from "./kernel.js";
 import type { MmuNotifierSubscriptionsOps, MmWithNotifiers } from "./mmu-notifier-range.js";
 import { doMmap, doMunmap, exitMmap, type MmapArgs } from "./mmap.js";
 import { doMprotect } from "./mprotect.js";
+import { doMremap } from "./mremap.js";
 import { dupMm } from "./fork.js";
 import { NR_MM_COUNTERS, type MmCounter } from "./mm-counters.js";
 import { PageTable } from "./page-table.js";
@@ -122,6 +123,13 @@ export class Mm implements MmWithNotifiers<Mm> {
   /** madvise(2) with MADV_DONTNEED / MADV_FREE / MADV_HUGEPAGE / MADV_NOHUGEPAGE: 0, -ENOMEM, -EINVAL. */
   madvise(addr: number, length: number, advice: number): number {
     return this.withWriteLock("madvise", () => doMadvise(this, addr, length, advice));
+  }
+  /**
+   * mremap(2) with MREMAP_MAYMOVE / MREMAP_FIXED / MREMAP_DONTUNMAP: the new address, or -EINVAL / -ENOMEM /
+   * -EFAULT (see mremap.ts).
+   */
+  mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr?: number): number {
+    return this.withWriteLock("mremap", () => doMremap(this, oldAddr, oldLen, newLen, flags, newAddr));
   }
   /** fork(2)'s dup_mm: a child mm sharing every COW page. */
   fork(): Mm {

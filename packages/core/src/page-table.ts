@@ -82,6 +82,28 @@ export class PageTable {
     d.pte[i] = null;
     this.nrPteTables--;
   }
+  /** Free the PTE table under addr's PMD if it holds no entry (free_pte_range after a zap). */
+  freePteTableIfEmpty(addr: number): void {
+    const t = this.pteTable(addr, false);
+    if (t === null) return;
+    for (let j = 0; j < 512; j++) if (t[j] !== 0) return;
+    this.freePteTable(addr);
+  }
+  /**
+   * move_normal_pmd(): hang the PTE table under `from`'s PMD under `to`'s (both PMD aligned); `to` must have no
+   * table and no huge entry.
+   */
+  movePteTable(from: number, to: number): void {
+    const src = this.dir(from, false);
+    const i = Math.floor(from / PMD_SIZE) % 512;
+    const t = src?.pte[i] ?? null;
+    if (t === null) return;
+    const dst = this.dir(to, true)!;
+    const j = Math.floor(to / PMD_SIZE) % 512;
+    if (dst.pte[j] !== null || dst.pmd[j] !== 0) throw new KernelRuleError("move_normal_pmd_target_not_none", `0x${to.toString(16)}`);
+    src!.pte[i] = null;
+    dst.pte[j] = t;
+  }
   /** Whether any page table exists in [start, end) (for mprotect's PROTECTION_VMA rule). */
   hasTablesIn(start: number, end: number): boolean {
     for (let a = Math.floor(start / PMD_SIZE) * PMD_SIZE; a < end; a += PMD_SIZE) {

@@ -107,6 +107,10 @@ export function pteMkyoung(e: number): number {
 export function pteMkold(e: number): number {
   return setLow(e, lowBits(e) & ~_PAGE_ACCESSED);
 }
+/** pte_mksoft_dirty / pte_swp_mksoft_dirty (bit 6 serves present and swap entries). */
+export function pteMksoftDirty(e: number): number {
+  return e === 0 ? 0 : setLow(e, lowBits(e) | _PAGE_SOFT_DIRTY);
+}
 function setLow(e: number, low: number): number {
   return e - lowBits(e) + low;
 }

@@ -1,19 +1,26 @@
 /**
  * Reverse mapping (mm/rmap.c). An anon folio's mapping is an AnonVma; hmmsim keeps one AnonVma per anonymous
  * VMA lineage and records every mm that may map its pages (the parent and, after fork, its children), in place of
- * the kernel's anon_vma_chain. Since hmmsim has no mremap, an anon page is at address index << PAGE_SHIFT in every
- * mm that maps it; a file page at vma.vmStart + (index - vma.vmPgoff) << PAGE_SHIFT in each mapping VMA.
+ * the kernel's anon_vma_chain. As in the kernel, a page's address in a VMA is vma_address(): vma.vmStart +
+ * (index - vma.vmPgoff) << PAGE_SHIFT, for anon pages (index = linear_page_index at first fault; an anonymous
+ * VMA's vmPgoff is its first address >> PAGE_SHIFT and mremap keeps it) and file pages alike. Never compute an anon
+ * page's address as index << PAGE_SHIFT: after mremap it is wrong — use rmapWalk or vmaAddress.
  */
 import { KernelRuleError } from "./errors.js";
 import type { Kernel } from "./kernel.js";
 import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked } from "./page-flags.js";
-import type { VmAreaStruct } from "./vma.js";
+import { linearPageIndex, type VmAreaStruct } from "./vma.js";
 import type { Mm } from "./mm.js";
 
 export class AnonVma {
   readonly kind = "anon" as const;
   /** Mms that may map pages of this anon_vma. */
   readonly mms = new Set<Mm>();
+  /**
+   * Some VMA of this anon_vma has vmPgoff !== vmStart >> PAGE_SHIFT (it was mremap()ed, or is a private file
+   * mapping): rmapWalk then scans each mm's VMAs instead of looking up index << PAGE_SHIFT (a fast path only).
+   */
+  nonLinear = false;
   constructor(
     /** Id in Kernel.objects, stored in page->mapping. */
     readonly id: number,
@@ -26,12 +33,14 @@ export function anonVmaPrepare(vma: VmAreaStruct): AnonVma {
     vma.anonVma = vma.vmMm.kernel.createAnonVma();
     vma.anonVma.mms.add(vma.vmMm);
   }
+  if (vma.vmPgoff !== vma.vmStart / PAGE_SIZE) vma.anonVma.nonLinear = true;
   return vma.anonVma;
 }
 
 /**
  * folio_add_new_anon_rmap(folio, vma, address, RMAP_EXCLUSIVE?): a freshly allocated folio becomes anon, mapped
- * once (PTE: page mapcount 1; `pmd`: entire mapcount 1), mapping = the VMA's anon_vma, index = address >> 12.
+ * once (PTE: page mapcount 1; `pmd`: entire mapcount 1), mapping = the VMA's anon_vma, index =
+ * linear_page_index(vma, address) (address >> 12 in a VMA that was never mremap()ed).
  * Exclusive (the default) marks every page PageAnonExclusive. The caller holds the folio's reference for the map.
  */
 export function pageAddNewAnonRmap(
@@ -49,7 +58,7 @@ export function pageAddNewAnonRmap(
   s.clear(head, PG_swapbacked);
   s.setMapping(head, av.id);
   const first = opts?.pmd ? head : pfn;
-  const base = Math.floor(address / PAGE_SIZE);
+  const base = linearPageIndex(vma, Math.floor(address / PAGE_SIZE) * PAGE_SIZE);
   for (let i = 0; i < nr; i++) {
     s.setIndex(first + i, base + i);
     if (opts?.exclusive ?? true) s.set(first + i, PG_anon_exclusive);
@@ -115,10 +124,18 @@ export function rmapWalk(k: Kernel, pfn: number, fn: (mm: Mm, vma: VmAreaStruct,
   if (obj === undefined) return;
   const index = s.index(pfn);
   if (obj.kind === "anon") {
-    const address = index * PAGE_SIZE;
     for (const mm of [...obj.mms]) {
-      const vma = mm.vmaLookup(address);
-      if (vma !== null && vma.anonVma === obj && !fn(mm, vma, address)) return;
+      if (!obj.nonLinear) {
+        const address = index * PAGE_SIZE;
+        const vma = mm.vmaLookup(address);
+        if (vma !== null && vma.anonVma === obj && !fn(mm, vma, address)) return;
+        continue;
+      }
+      for (const vma of [...mm.vmas]) {
+        if (vma.anonVma !== obj) continue;
+        const address = vmaAddress(vma, index);
+        if (address >= vma.vmStart && address < vma.vmEnd && !fn(mm, vma, address)) return;
+      }
     }
     return;
   }
@@ -126,4 +143,10 @@ export function rmapWalk(k: Kernel, pfn: number, fn: (mm: Mm, vma: VmAreaStruct,
     const address = vma.vmStart + (index - vma.vmPgoff) * PAGE_SIZE;
     if (address >= vma.vmStart && address < vma.vmEnd && !fn(vma.vmMm, vma, address)) return;
   }
+}
+
+/** vma_address(vma, pgoff, 1) (mm/internal.h): where page offset `pgoff` of the VMA's object sits, or -1 if outside. */
+export function vmaAddress(vma: VmAreaStruct, pgoff: number): number {
+  const address = vma.vmStart + (pgoff - vma.vmPgoff) * PAGE_SIZE;
+  return address >= vma.vmStart && address < vma.vmEnd ? address : -1;
 }

@@ -69,6 +69,19 @@ export interface VmAreaStruct {
   vmFile: AddressSpace | null;
   vmOps: VmOperationsStruct | null;
   anonVma: AnonVma | null;
+  /**
+   * vm_private_data of a hugetlb VMA: the reservation map it owns (HPAGE_RESV_OWNER), shared by the VMAs a split
+   * or mremap made of it; null/absent when the VMA owns no reservations (a fork child, an mremap source).
+   */
+  hugetlbResv?: HugetlbResvMap | null;
+}
+
+/**
+ * struct resv_map of a private hugetlb mapping, reduced to the huge-page indices (vm_pgoff / 512 units) that still
+ * hold a reservation from mmap time (not yet consumed by a fault).
+ */
+export interface HugetlbResvMap {
+  reserved: Set<number>;
 }
 
 /** vma_is_anonymous(): no vm_ops. MAP_SHARED|MAP_ANONYMOUS is shmem, not anonymous. */
