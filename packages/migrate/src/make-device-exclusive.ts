@@ -105,7 +105,7 @@ export function makeDeviceExclusive(mm: Mm, addr: number, owner: unknown): numbe
     const page = getUserPageWrite(mm, addr);
     if (page < 0) return page;
     const vma = mm.vmaLookup(addr)!;
-    if (!s.test(page, PG_anon) || isVmHugetlbPage(vma)) {
+    if (!s.test(s.folioHead(page), PG_anon) || isVmHugetlbPage(vma)) {
       putPage(k, page);
       return -EOPNOTSUPP;
     }
@@ -122,7 +122,7 @@ export function makeDeviceExclusive(mm: Mm, addr: number, owner: unknown): numbe
       continue;
     }
     pt.pteSet(addr, 0); // ptep_clear_flush
-    if (pteDirty(pte)) s.set(page, PG_dirty);
+    if (pteDirty(pte)) s.set(s.folioHead(page), PG_dirty); // folio_mark_dirty
     pt.pteSet(addr, makeDeviceExclusiveEntry(page, pteSoftDirty(pte)));
     if (k.charge !== null) {
       k.charge("pteUpdate", 1);

@@ -116,12 +116,12 @@ function tryToMigrateOne(mm: Mm, _vma: VmAreaStruct, address: number, a: TryToMi
   const pte = pt.pteGet(address);
   let ret = true;
   if (pteMapsPfn(pte, pfn)) {
-    const anonExclusive = s.test(pfn, PG_anon) && s.test(pfn, PG_anon_exclusive);
+    const anonExclusive = s.test(s.folioHead(pfn), PG_anon) && s.test(pfn, PG_anon_exclusive);
     const present = ptePresent(pte);
     pt.pteSet(address, 0);
     let writable: boolean;
     if (present) {
-      if (pteDirty(pte)) s.set(pfn, PG_dirty);
+      if (pteDirty(pte)) s.set(s.folioHead(pfn), PG_dirty);
       writable = pteWrite(pte);
     } else {
       writable = isWritableDevicePrivateEntry(pte);
