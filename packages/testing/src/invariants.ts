@@ -275,17 +275,18 @@ function countMapping(
     inc(exp.refs, head);
     rss[mmCounter(k, pfn)]! += 1;
   }
-  // The reverse map must find this mapping again (rmap_walk): anon pages by anon_vma + index, file pages by
-  // file + pgoff.
+  // The reverse map must find this mapping again (rmap_walk → vma_address): page->index is
+  // linear_page_index(vma, address) for anon and file pages alike; anon pages via the VMA's anon_vma (which
+  // must list this mm), file pages via the VMA's file.
   const mapping = s.mapping(head);
+  const idx = linearPageIndex(vma, addr);
   if (s.test(head, PG_anon)) {
     const av = vma.anonVma;
-    if (av === null || mapping !== av.id || !av.mms.has(mm) || s.index(pfn) !== Math.floor(addr / PAGE_SIZE)) {
-      out.add({ rule: "rmap_mismatch", mmId: mm.id, addr, pfn, message: `${where}: anon pfn ${pfn} has mapping ${mapping} index ${s.index(pfn)}, the VMA's anon_vma is ${av?.id ?? "none"} and the index should be ${Math.floor(addr / PAGE_SIZE)}` });
+    if (av === null || mapping !== av.id || !av.mms.has(mm) || s.index(pfn) !== idx) {
+      out.add({ rule: "rmap_mismatch", mmId: mm.id, addr, pfn, message: `${where}: anon pfn ${pfn} has mapping ${mapping} index ${s.index(pfn)}; the VMA's anon_vma is ${av?.id ?? "none"}${av !== null && !av.mms.has(mm) ? " (not listing this mm)" : ""}, linear_page_index ${idx}` });
     }
   } else {
     const f = vma.vmFile;
-    const idx = linearPageIndex(vma, addr);
     if (f !== null && (mapping !== f.id || s.index(pfn) !== idx)) {
       out.add({ rule: "rmap_mismatch", mmId: mm.id, addr, pfn, message: `${where}: file pfn ${pfn} has mapping ${mapping} index ${s.index(pfn)}, expected file ${f.id} index ${idx}` });
     }
