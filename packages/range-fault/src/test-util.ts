@@ -43,6 +43,8 @@ import {
   type VmFault,
 } from "@hmmsim/core";
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalReadBegin, mmuIntervalSetSeq, type NotifierMm } from "@hmmsim/mmu-notifier";
+import { Mutex, type Engine } from "@hmmsim/engine";
+import { HMM_PFN_ERROR, HMM_PFN_VALID, HMM_PFN_WRITE, hmmPfnToPfn } from "./hmm-pfn.js";
 import { hmmRangeFault, type HmmRange } from "./hmm-range-fault.js";
 import { asNotifierMm } from "./notifier-mm.js";
 
@@ -207,5 +209,94 @@ export class TestDevice {
     } finally {
       invalidateEnd(range);
     }
+  }
+}
+
+/**
+ * A device page table mirroring part of an mm (lib/test_hmm.c's dmirror->pt and dmirror_interval_invalidate /
+ * dmirror_do_fault, reduced): vpn → { pfn, write }, a driver mutex, and an interval notifier whose invalidate
+ * clears the range under that mutex and set_seq's.
+ *
+ * The invalidate callback is synchronous (core calls it from inside munmap/madvise/...). The kernel's callback
+ * sleeps in mutex_lock; here it uses tryLock, which always succeeds because the mirror loop holds the driver
+ * lock only across a synchronous critical section (never across a yield point), so whenever another task runs
+ * the lock is free. A failed tryLock would mean the model is broken, and throws.
+ */
+export class DeviceMirror {
+  readonly pt = new Map<number, { pfn: number; write: boolean }>();
+  readonly lock: Mutex;
+  readonly sub = new MmuIntervalNotifier();
+  /** Invalidations seen (all events; this model filters none). */
+  invalidations = 0;
+
+  constructor(
+    readonly mm: Mm,
+    engine: Engine | null,
+    start: number,
+    length: number,
+  ) {
+    this.lock = new Mutex("dmirror->mutex", engine);
+    const r = mmuIntervalNotifierInsert(this.sub, asNotifierMm(mm), start, length, {
+      invalidate: (sub, range, curSeq) => {
+        if (!this.lock.tryLock()) throw new Error("DeviceMirror: invalidate found the driver lock held (model broken)");
+        this.invalidations++;
+        mmuIntervalSetSeq(sub, curSeq);
+        for (const vpn of [...this.pt.keys()]) if (vpn * PAGE_SIZE >= range.start && vpn * PAGE_SIZE < range.end) this.pt.delete(vpn);
+        this.lock.unlock();
+        return true;
+      },
+    });
+    if (r !== 0) throw new Error(`notifier insert failed: ${r}`);
+  }
+
+  /** dmirror_do_fault(): store every VALID entry (with its write bit), drop the others. Call under `lock`. */
+  update(range: HmmRange): number {
+    if (!this.lock.locked) throw new Error("DeviceMirror.update without the driver lock");
+    const pfns = range.hmmPfns;
+    for (let i = 0; i < pfns.length; i++) {
+      const vpn = range.start / PAGE_SIZE + i;
+      const e = pfns[i]!;
+      if (e & HMM_PFN_ERROR || !(e & HMM_PFN_VALID)) this.pt.delete(vpn);
+      else this.pt.set(vpn, { pfn: hmmPfnToPfn(e), write: (e & HMM_PFN_WRITE) !== 0 });
+    }
+    return 0;
+  }
+
+  /** Every device mapping must map the page the CPU page table maps there now, writable only if the CPU's is. */
+  assertNoStale(): void {
+    const pt = this.mm.pgtable;
+    for (const [vpn, d] of this.pt) {
+      const addr = vpn * PAGE_SIZE;
+      const pmd = pt.pmdGet(addr);
+      let pte = pmd !== 0 ? pmd : pt.pteGet(addr);
+      let pfn = ptePfn(pte);
+      if (pmd !== 0) pfn += (addr % (512 * PAGE_SIZE)) / PAGE_SIZE;
+      if (pte === 0 || !ptePresent(pte) || pfn !== d.pfn || (d.write && !pteWrite(pte))) {
+        if (pte === 0) pte = NaN;
+        throw new Error(
+          `stale device mapping at 0x${addr.toString(16)}: device maps pfn ${d.pfn}${d.write ? " (write)" : ""}, CPU ${
+            Number.isNaN(pte) ? "maps nothing" : ptePresent(pte) ? `maps pfn ${pfn}${pteWrite(pte) ? " (write)" : ""}` : "has a non-present entry"
+          }`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * munmap(2) from an engine task. Core's Mm.munmap takes mmap_lock with tryDownWrite (the functional plane cannot
+ * sleep) and throws when it is held, so a task first waits for the lock with downWrite, releases it and calls
+ * munmap in the same synchronous step. If up_write handed the lock straight to a queued waiter, it waits again.
+ */
+export async function munmapFromTask(mm: Mm, addr: number, length: number): Promise<number> {
+  return lockedFromTask(mm, () => mm.munmap(addr, length));
+}
+
+/** Run a core mm operation that takes mmap_lock for write itself (munmap, madvise, mprotect) from a task. */
+export async function lockedFromTask(mm: Mm, op: () => number): Promise<number> {
+  for (;;) {
+    await mm.mmapLock.downWrite();
+    mm.mmapLock.upWrite();
+    if (!mm.mmapLock.isLocked() && mm.mmapLock.waiting === 0) return op();
   }
 }
