@@ -124,6 +124,11 @@ interface HmmVmaWalk {
   mayFault: boolean;
   /** The walk stopped at a migration entry that needs a fault (would wait in the kernel). */
   migrationWait: boolean;
+  /** pfnFlagsMask has a REQ bit: the decision depends on each page's input. */
+  perPage: boolean;
+  /** Otherwise the decision depends only on the CPU flags: hmm_pte_need_fault for a read-only / writable page. */
+  needRo: number;
+  needRw: number;
 }
 
 /** hmm_pte_need_fault(). */
@@ -139,6 +144,8 @@ function hmmPteNeedFault(w: HmmVmaWalk, pfnReqFlags: number, cpuFlags: number): 
 /** hmm_range_need_fault() over pfns[i, i + npages). */
 function hmmRangeNeedFault(w: HmmVmaWalk, i: number, npages: number, cpuFlags: number): number {
   if (!w.mayFault) return 0;
+  // Without REQ bits in the mask every page asks the same (defaultFlags): one decision covers the range.
+  if (!w.perPage) return hmmPteNeedFault(w, 0, cpuFlags);
   const pfns = w.pfns;
   let required = 0;
   for (const stop = i + npages; i < stop; i++) {
@@ -303,23 +310,27 @@ function hmmVmaWalkPmd(dir: PmdTable, index: number, start: number, end: number,
   const table = dir.pte[index]!;
   const pfns = w.pfns;
   const mayFault = w.mayFault;
-  let i = (start - w.range.start) / PAGE_SIZE;
-  let j = (start / PAGE_SIZE) % PTES_PER_TABLE;
-  const jEnd = j + (end - start) / PAGE_SIZE;
-  for (let addr = start; j < jEnd; j++, i++, addr += PAGE_SIZE) {
+  const perPage = w.perPage;
+  const needRo = w.needRo;
+  const needRw = w.needRw;
+  // Small-integer indices (a range has < 2^31 pages); the address is only computed off the fast path.
+  const i0 = ((start - w.range.start) / PAGE_SIZE) | 0;
+  const j0 = ((start / PAGE_SIZE) % PTES_PER_TABLE) | 0;
+  const jEnd = (j0 + (end - start) / PAGE_SIZE) | 0;
+  for (let j = j0, i = i0; j < jEnd; j++, i++) {
     const pte = table[j]!;
     const low = pte & PTE_LOW;
     if ((low & (_PAGE_PRESENT | _PAGE_SPECIAL)) === _PAGE_PRESENT) {
       const cpuFlags = (low & _PAGE_RW) !== 0 ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
       const req = pfns[i]!;
       if (mayFault) {
-        const required = hmmPteNeedFault(w, req, cpuFlags);
-        if (required !== 0) return hmmRecordFault(w, addr, end, required);
+        const required = perPage ? hmmPteNeedFault(w, req, cpuFlags) : cpuFlags === HMM_PFN_VALID ? needRo : needRw;
+        if (required !== 0) return hmmRecordFault(w, start + (j - j0) * PAGE_SIZE, end, required);
       }
       pfns[i] = (req & HMM_PFN_INOUT_FLAGS) + (pte - low) * PTE_TO_HMM + cpuFlags;
       continue;
     }
-    const r = hmmVmaHandlePte(w, addr, end, pte, i);
+    const r = hmmVmaHandlePte(w, start + (j - j0) * PAGE_SIZE, end, pte, i);
     if (r !== 0) return r;
   }
   return 0;
@@ -447,7 +458,12 @@ function hmmRangeFaultLocked(mm: Mm, range: HmmRange, pfns: Float64Array, mask: 
     dflt,
     mayFault: ((dflt | mask) & HMM_PFN_REQ_FAULT) !== 0,
     migrationWait: false,
+    perPage: (mask & (HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE)) !== 0,
+    needRo: 0,
+    needRw: 0,
   };
+  w.needRo = hmmPteNeedFault(w, 0, HMM_PFN_VALID);
+  w.needRw = hmmPteNeedFault(w, 0, HMM_PFN_VALID | HMM_PFN_WRITE);
   let lastFault = -1;
   let stuck = 0;
   let ret: number;
