@@ -127,7 +127,7 @@ describe("migration to device-private memory and back", () => {
     expect(args.npages).toBe(n);
     expect(log).toEqual([{ event: "MMU_NOTIFY_MIGRATE", start: a, end: a + n * P, owner: dev.owner, mm: mm.id }]);
     for (let i = 0; i < n; i++) {
-      expect(args.src[i]! & (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE)).toBe(MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE);
+      expect(args.src![i]! & (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE)).toBe(MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE);
       const pte = mm.pgtable.pteGet(a + i * P);
       expect(isWritableDevicePrivateEntry(pte)).toBe(true);
       const dp = ptePfn(pte);
@@ -214,9 +214,9 @@ describe("collection rules", () => {
     const usage = mm.memcg.usage;
     const { args } = dev.migrateToDevice(mm, a, a + 4 * P);
     expect(args.cpages).toBe(4);
-    expect(args.src[1]).toBe(MIGRATE_PFN_MIGRATE); // zero page: no pfn
-    expect(args.src[2]).toBe(MIGRATE_PFN_MIGRATE); // hole: no pfn, inserted
-    expect(args.src[3]! & MIGRATE_PFN_WRITE).toBe(0); // the shared PTE was read-only
+    expect(args.src![1]).toBe(MIGRATE_PFN_MIGRATE); // zero page: no pfn
+    expect(args.src![2]).toBe(MIGRATE_PFN_MIGRATE); // hole: no pfn, inserted
+    expect(args.src![3]! & MIGRATE_PFN_WRITE).toBe(0); // the shared PTE was read-only
     // the parent: MIGRATE over the range (collect), CLEAR for the shared page while try_to_migrate walks the
     // anon_vma (the parent's VMA is visited first), then MIGRATE from the first hole to the end (pages)
     expect(parentLog).toEqual([
@@ -267,8 +267,8 @@ describe("collection rules", () => {
     const pfn = ptePfn(mm.pgtable.pteGet(s));
     const ref = k.store.refcount(pfn);
     const { args } = dev.migrateToDevice(mm, s, s + 4 * P);
-    expect(args.src[1]).toBe(0); // hole in shmem: skipped
-    expect(args.src[0]! & MIGRATE_PFN_MIGRATE).toBe(0); // refused at migrate_vma_pages (has a mapping)
+    expect(args.src![1]).toBe(0); // hole in shmem: skipped
+    expect(args.src![0]! & MIGRATE_PFN_MIGRATE).toBe(0); // refused at migrate_vma_pages (has a mapping)
     expect(ptePfn(mm.pgtable.pteGet(s))).toBe(pfn);
     expect(k.store.refcount(pfn)).toBe(ref);
     expect(folioTestLocked(k, pfn)).toBe(false);
@@ -289,9 +289,9 @@ describe("collection rules", () => {
     getPage(k, p0); // get_user_pages(FOLL_GET)
     k.store.refAdd(p1, GUP_PIN_COUNTING_BIAS); // pin_user_pages(FOLL_PIN)
     const { args } = dev.migrateToDevice(mm, a, a + 3 * P);
-    expect(args.src[0]).toBe(0);
-    expect(args.src[1]).toBe(0);
-    expect(args.src[2]! & MIGRATE_PFN_MIGRATE).toBe(MIGRATE_PFN_MIGRATE);
+    expect(args.src![0]).toBe(0);
+    expect(args.src![1]).toBe(0);
+    expect(args.src![2]! & MIGRATE_PFN_MIGRATE).toBe(MIGRATE_PFN_MIGRATE);
     expect(args.cpages).toBe(1);
     expect(mm.pgtable.pteGet(a)).toBe(pte0); // restored exactly (writable, young, dirty)
     expect(mm.pgtable.pteGet(a + P)).toBe(pte1); // never touched
@@ -315,9 +315,9 @@ describe("collection rules", () => {
     devA.migrateToDevice(mm, a, a + P);
     const e = mm.pgtable.pteGet(a);
     // B, explicit back-migration with its own owner: not its page
-    expect(devB.migrateToSystem(mm, a, a + P).args.src[0]).toBe(0);
+    expect(devB.migrateToSystem(mm, a, a + P).args.src![0]).toBe(0);
     // B, SELECT_SYSTEM: a device-private entry is not system memory
-    expect(devB.migrateToDevice(mm, a, a + P).args.src[0]).toBe(0);
+    expect(devB.migrateToDevice(mm, a, a + P).args.src![0]).toBe(0);
     expect(mm.pgtable.pteGet(a)).toBe(e);
     expect(devB.free.length).toBe(8);
     // A sees it
@@ -365,7 +365,7 @@ describe("failures inside the migration restore every page", () => {
     for (let i = 0; i < n; i++) {
       const e = mm.pgtable.pteGet(a + i * P);
       if (i % 3 === 0) {
-        expect(args.src[i]! & MIGRATE_PFN_MIGRATE).toBe(0);
+        expect(args.src![i]! & MIGRATE_PFN_MIGRATE).toBe(0);
         expect(e).toBe(before[i]);
         expect(k.store.refcount(ptePfn(e))).toBe(1);
         expect(folioTestLocked(k, ptePfn(e))).toBe(false);
@@ -385,7 +385,7 @@ describe("failures inside the migration restore every page", () => {
     const refs = before.map((e) => (ptePresent(e) ? k.store.refcount(ptePfn(e)) : -1));
     const free = k.allocator.nrFree;
     const { args } = dev.migrateToDevice(mm, a, a + n * P, { decline: () => true });
-    expect(Array.from(args.src.subarray(0, n)).every((m) => (m & MIGRATE_PFN_MIGRATE) === 0)).toBe(true);
+    expect(Array.from((args.src as Float64Array).subarray(0, n)).every((m) => (m & MIGRATE_PFN_MIGRATE) === 0)).toBe(true);
     expect(Array.from({ length: n }, (_, i) => mm.pgtable.pteGet(a + i * P))).toEqual(before);
     expect(before.map((e) => (ptePresent(e) ? k.store.refcount(ptePfn(e)) : -1))).toEqual(refs);
     expect(k.allocator.nrFree).toBe(free);
@@ -405,8 +405,8 @@ describe("failures inside the migration restore every page", () => {
         getPage(k, p2); // a GUP reference appears while the page is unmapped
       },
     });
-    expect(args.src[2]! & MIGRATE_PFN_MIGRATE).toBe(0);
-    expect(args.src[1]! & MIGRATE_PFN_MIGRATE).toBe(MIGRATE_PFN_MIGRATE);
+    expect(args.src![2]! & MIGRATE_PFN_MIGRATE).toBe(0);
+    expect(args.src![1]! & MIGRATE_PFN_MIGRATE).toBe(MIGRATE_PFN_MIGRATE);
     expect(ptePfn(mm.pgtable.pteGet(a + 2 * P))).toBe(p2);
     expect(pteWrite(mm.pgtable.pteGet(a + 2 * P))).toBe(true);
     expect(k.store.refcount(p2)).toBe(2);

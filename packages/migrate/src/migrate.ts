@@ -38,6 +38,15 @@ import {
 import { rmapWalk } from "./rmap.js";
 
 const _PAGE_SOFT_DIRTY = 1 << 6;
+// Constant option objects: the per-page path allocates nothing.
+const PTE_OPTS = [
+  { young: false, dirty: false },
+  { young: true, dirty: false },
+  { young: false, dirty: true },
+  { young: true, dirty: true },
+] as const;
+const RMAP_EXCLUSIVE = { exclusive: true } as const;
+const RMAP_NONE = { exclusive: false } as const;
 
 interface RemoveArg {
   k: Kernel;
@@ -68,15 +77,14 @@ function removeMigrationPte(mm: Mm, vma: VmAreaStruct, address: number, a: Remov
   if (a.dstDevicePrivate) {
     e = makeDevicePrivateEntry(dst, writable);
   } else {
-    e = pfnPte(dst, writable || vmPageProtWrite(vma.vmFlags), {
-      young: isMigrationEntryYoung(pte),
-      dirty: isMigrationEntryDirty(pte) && s.test(dst, PG_dirty),
-    });
+    const young = isMigrationEntryYoung(pte) ? 1 : 0;
+    const dirty = isMigrationEntryDirty(pte) && s.test(dst, PG_dirty) ? 2 : 0;
+    e = pfnPte(dst, writable || vmPageProtWrite(vma.vmFlags), PTE_OPTS[young + dirty]);
   }
   if (pteSoftDirty(pte)) e += _PAGE_SOFT_DIRTY;
   getPage(k, dst);
   if (s.test(dst, PG_anon)) {
-    pageAddAnonRmap(k, dst, { exclusive: writable || isReadableExclusiveMigrationEntry(pte) });
+    pageAddAnonRmap(k, dst, writable || isReadableExclusiveMigrationEntry(pte) ? RMAP_EXCLUSIVE : RMAP_NONE);
   } else {
     pageAddFileRmap(k, dst);
   }
