@@ -11,6 +11,7 @@ import {
   PG_locked,
   PROT_READ,
   PROT_WRITE,
+  allocPages,
   folioTestLocked,
   getPage,
   isDevicePrivateEntry,
@@ -24,6 +25,9 @@ import {
 } from "@hmmsim/core";
 import { describe, expect, it } from "vitest";
 import {
+  migrateDeviceFinalize,
+  migrateDevicePages,
+  migrateDevicePfns,
   migrateVmaFinalize,
   migrateVmaPages,
   migrateVmaSetup,
@@ -517,6 +521,44 @@ describe("device-side eviction (migrate_device_range)", () => {
     expect(dev.faults).toBe(0);
     expect(mm.counter(MM_ANONPAGES)).toBe(n);
     expect(child.counter(MM_ANONPAGES)).toBe(n);
+  });
+});
+
+describe("device-side eviction (migrate_device_pfns)", () => {
+  it("takes a pre-populated pfn list; free and locked pages give 0; the rest move back to RAM", () => {
+    const { k, mm, a } = setup();
+    const dev = new TestDevice(k, 8);
+    for (let i = 0; i < 3; i++) mm.write(a + i * P, pattern(40 + i));
+    dev.migrateToDevice(mm, a, a + 3 * P);
+    const d0 = ptePfn(mm.pgtable.pteGet(a));
+    const d1 = ptePfn(mm.pgtable.pteGet(a + P));
+    const d2 = ptePfn(mm.pgtable.pteGet(a + 2 * P));
+    const freePfn = dev.free[dev.free.length - 1]!;
+    k.store.set(d1, PG_locked); // someone else holds d1 locked: trylock fails
+    const src = [d2, freePfn, d1, d0];
+    const dst = [0, 0, 0, 0];
+    expect(migrateDevicePfns(k, src, 4)).toBe(0);
+    expect(src[1]).toBe(0);
+    expect(src[2]).toBe(0);
+    expect(src[0]).toBe(migratePfn(d2) + MIGRATE_PFN_MIGRATE);
+    expect(isMigrationEntry(mm.pgtable.pteGet(a + 2 * P))).toBe(true);
+    expect(isDevicePrivateEntry(mm.pgtable.pteGet(a + P))).toBe(true);
+    for (const i of [0, 3]) {
+      const np = allocPages(k, 0);
+      k.store.set(np, PG_locked);
+      k.pageBytes.copy(np, migratePfnToPage(src[i]!));
+      dst[i] = migratePfn(np);
+    }
+    migrateDevicePages(k, src, dst, 4);
+    migrateDeviceFinalize(k, src, dst, 4);
+    expect(ptePfn(mm.pgtable.pteGet(a + 2 * P))).toBe(migratePfnToPage(dst[0]!));
+    expect(pteWrite(mm.pgtable.pteGet(a + 2 * P))).toBe(true);
+    expect(mm.read(a + 2 * P, P)).toEqual(pattern(42));
+    expect(mm.read(a, P)).toEqual(pattern(40));
+    expect(dev.freed.sort()).toEqual([d0, d2].sort());
+    k.store.clear(d1, PG_locked);
+    expect(mm.read(a + P, P)).toEqual(pattern(41));
+    expect(mm.memcg.usage).toBe(3);
   });
 });
 
