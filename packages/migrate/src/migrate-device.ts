@@ -262,7 +262,7 @@ function migrateVmaCollectPmd(args: MigrateVma, k: Kernel, mm: Mm, vma: VmAreaSt
   const pt = mm.pgtable;
   let addr = start;
   let unmapped = 0;
-  for (let tries = 0; tries < 4; tries++) {
+  for (let tries = 0; tries <= 512; tries++) {
     const pmd = pt.pmdGet(addr);
     if (pmd !== 0) {
       if (migrateVmaCollectHugePmd(args, k, mm, vma, pmd, start, end) === 0) return unmapped;
