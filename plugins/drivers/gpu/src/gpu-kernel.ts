@@ -1,0 +1,227 @@
+/**
+ * A GPU kernel in flight: `warps` warps take a workload's accesses in order (the next free warp takes the next
+ * access) and run them as plain engine events (no task, no allocation per access):
+ *
+ *   issue    → wait the access's compute time
+ *   translate→ TLB hit (1 cycle) or page walk (100 / 66 cycles [S14]); then
+ *              local entry  → device memory access (⌈accessBytes/β⌉) → issue the next access
+ *              remote entry → setup (200 cycles [S14]) + link transfer of accessBytes → next
+ *              no entry / read-only entry on a write → raise a replayable fault; the warp stalls until the
+ *              fault-service task replays its batch, then translates again.
+ *
+ * Accesses come from an @hmmsim/workloads AccessPattern (`fill(batch)` into typed arrays) or an array.
+ */
+import { Completion } from "@hmmsim/engine";
+import { TASK_SIZE } from "@hmmsim/core";
+import { GpuInputError } from "./errors.js";
+import type { GpuDriver } from "./gpu-driver.js";
+import { VaBlocks } from "./va-block.js";
+
+/** The typed-array batch an AccessPattern fills (@hmmsim/workloads AccessBatch). */
+export interface AccessBuffer {
+  readonly capacity: number;
+  readonly addr: Float64Array;
+  readonly write: Uint8Array;
+  readonly computePs: Float64Array;
+}
+
+/** Anything that fills access batches: an @hmmsim/workloads AccessPattern. */
+export interface AccessSource {
+  fill(batch: AccessBuffer): number;
+}
+
+/** Accesses as plain objects (tests, small kernels). `computePs` defaults to 0. */
+export type AccessList = readonly { addr: number; write: boolean; computePs?: number }[];
+
+export interface RunKernelOptions {
+  /** Warps in flight (default spec.warps; at most spec.warps). */
+  warps?: number;
+}
+
+export interface GpuKernelResult {
+  accesses: number;
+  /** Fault-buffer entries raised by this kernel's warps (replays that fault again count again). */
+  faults: number;
+  remoteAccesses: number;
+  tlbHits: number;
+  tlbMisses: number;
+  startPs: number;
+  endPs: number;
+}
+
+const BUF = 4096;
+
+class ListSource implements AccessSource {
+  private i = 0;
+  constructor(private readonly list: AccessList) {}
+  fill(b: AccessBuffer): number {
+    let n = 0;
+    const l = this.list;
+    while (n < b.capacity && this.i < l.length) {
+      const a = l[this.i++]!;
+      b.addr[n] = a.addr;
+      b.write[n] = a.write ? 1 : 0;
+      b.computePs[n] = a.computePs ?? 0;
+      n++;
+    }
+    return n;
+  }
+}
+
+export class KernelRun {
+  readonly done: Completion;
+  error: Error | null = null;
+  private readonly source: AccessSource;
+  private readonly buf: AccessBuffer;
+  private pos = 0;
+  private len = 0;
+  private exhausted = false;
+  private active: number;
+  private accesses = 0;
+  private faults = 0;
+  private remote = 0;
+  private startPs = 0;
+  private tlbHits0 = 0;
+  private tlbMisses0 = 0;
+  private readonly addr: Float64Array;
+  private readonly write: Uint8Array;
+  private readonly key: Float64Array;
+  private readonly slot: Int32Array;
+  private readonly issueFn: (() => void)[];
+  private readonly translateFn: (() => void)[];
+  private readonly raiseFn: (() => void)[];
+  private readonly remoteFn: (() => void)[];
+
+  constructor(
+    private readonly driver: GpuDriver,
+    readonly space: number,
+    accesses: AccessSource | AccessList,
+    readonly warps: number,
+    readonly gen: number,
+  ) {
+    if (Array.isArray(accesses)) this.source = new ListSource(accesses);
+    else if (accesses !== null && typeof accesses === "object" && typeof (accesses as AccessSource).fill === "function") this.source = accesses as AccessSource;
+    else throw new GpuInputError("accesses", "must be an AccessPattern (fill(batch)) or an array of { addr, write, computePs? }");
+    this.done = new Completion(`${driver.name}.kernel`, driver.engine);
+    this.buf = { capacity: BUF, addr: new Float64Array(BUF), write: new Uint8Array(BUF), computePs: new Float64Array(BUF) };
+    this.active = warps;
+    this.addr = new Float64Array(warps);
+    this.write = new Uint8Array(warps);
+    this.key = new Float64Array(warps).fill(-1);
+    this.slot = new Int32Array(warps).fill(-1);
+    this.issueFn = new Array<() => void>(warps);
+    this.translateFn = new Array<() => void>(warps);
+    this.raiseFn = new Array<() => void>(warps);
+    this.remoteFn = new Array<() => void>(warps);
+    for (let w = 0; w < warps; w++) {
+      const issue = (): void => this.issue(w);
+      this.issueFn[w] = issue;
+      this.translateFn[w] = () => this.translate(w);
+      this.raiseFn[w] = () => {
+        if (this.error === null) driver.raiseFault(space, this.addr[w]!, this.write[w] === 1, w, gen);
+      };
+      this.remoteFn[w] = () => {
+        if (this.error === null) driver.remoteAccess(this.write[w] === 1, issue);
+      };
+    }
+  }
+
+  start(): void {
+    const e = this.driver.engine;
+    this.startPs = e.now;
+    this.tlbHits0 = this.driver.tlb.hits;
+    this.tlbMisses0 = this.driver.tlb.misses;
+    for (let w = 0; w < this.warps; w++) e.schedule(e.now, this.issueFn[w]!);
+  }
+
+  result(): GpuKernelResult {
+    return {
+      accesses: this.accesses,
+      faults: this.faults,
+      remoteAccesses: this.remote,
+      tlbHits: this.driver.tlb.hits - this.tlbHits0,
+      tlbMisses: this.driver.tlb.misses - this.tlbMisses0,
+      startPs: this.startPs,
+      endPs: this.driver.engine.now,
+    };
+  }
+
+  /** The fault-service task replays warp `w` at time `at`. */
+  replay(w: number, at: number): void {
+    this.driver.engine.schedule(at, this.translateFn[w]!);
+  }
+
+  /** The kernel cannot go on (a fault that cannot be serviced): every warp stops at its next step. */
+  fail(err: Error): void {
+    if (this.error !== null) return;
+    this.error = err;
+    this.done.complete();
+  }
+
+  private finishWarp(): void {
+    if (--this.active === 0 && this.error === null) this.done.complete();
+  }
+
+  private next(w: number): number {
+    if (this.pos === this.len) {
+      if (this.exhausted) return -1;
+      this.len = this.source.fill(this.buf);
+      this.pos = 0;
+      if (this.len === 0) {
+        this.exhausted = true;
+        return -1;
+      }
+    }
+    const i = this.pos++;
+    const a = this.buf.addr[i]!;
+    if (!(a >= 0 && a < TASK_SIZE)) {
+      this.fail(new GpuInputError("accesses[].addr", "must be a user address in [0, 2^47)", a));
+      return -1;
+    }
+    this.addr[w] = a;
+    this.write[w] = this.buf.write[i]!;
+    this.accesses++;
+    return this.buf.computePs[i]!;
+  }
+
+  private issue(w: number): void {
+    if (this.error !== null) return;
+    const c = this.next(w);
+    if (c < 0) {
+      if (this.error === null) this.finishWarp();
+      return;
+    }
+    const e = this.driver.engine;
+    if (c > 0) e.schedule(e.now + c, this.translateFn[w]!);
+    else this.translate(w);
+  }
+
+  private translate(w: number): void {
+    if (this.error !== null) return;
+    const d = this.driver;
+    const a = this.addr[w]!;
+    const write = this.write[w] === 1;
+    const key = VaBlocks.key(this.space, a);
+    let slot = this.key[w] === key ? this.slot[w]! : -1;
+    if (slot < 0) {
+      slot = d.blocks.findKey(key);
+      if (slot >= 0) {
+        this.key[w] = key;
+        this.slot[w] = slot;
+      }
+    }
+    const r = d.translate(this.space, a, write, slot);
+    const e = d.engine;
+    const t = e.now + d.translateCost;
+    if (r === 0) {
+      e.schedule(t + d.memAccessPs, this.issueFn[w]!);
+    } else if (r === 1) {
+      this.remote++;
+      e.schedule(t, this.remoteFn[w]!);
+    } else {
+      this.faults++;
+      e.schedule(t, this.raiseFn[w]!);
+    }
+  }
+}
+

@@ -1,0 +1,94 @@
+/**
+ * The GPU driver's plain-JSON spec (`GpuDriverPlugin.defaultSpec`) and its validation. Figures cite
+ * /work/shared/reference/anchors.md by [Sx] key; "assumption" marks a figure the anchors do not give (there to be
+ * overridden). Device memory size and type come from the machine spec's `devices[]`, not from here.
+ *
+ * Kernel/UVM counterparts: the module parameters at the top of
+ * kernel-open/nvidia-uvm/uvm_gpu_replayable_faults.c (uvm_perf_fault_batch_count,
+ * uvm_perf_fault_max_batches_per_service) [S1]; the GMMU figures of UVMSmart's gpgpusim.config [S14].
+ */
+import { PS_PER_US } from "@hmmsim/engine";
+import { GpuSpecError } from "./errors.js";
+
+export interface GpuDriverSpec {
+  /** Fault entries fetched and serviced per batch: uvm_perf_fault_batch_count = 256 [S1]. */
+  batchSize: number;
+  /** Batches serviced per interrupt before the handler re-arms it: uvm_perf_fault_max_batches_per_service = 20 [S1]. */
+  maxBatchesPerService: number;
+  /** Warps in flight running a kernel (each stalls on its own fault until replay). Assumption: 1024. */
+  warps: number;
+  /** GPU core clock, Hz: 1481 MHz (GTX 1080 Ti, UVMSmart's config) [S14]. Converts the cycle counts below. */
+  gpuClockHz: number;
+  /** Device TLB entries: 4096 [S14]. */
+  tlbEntries: number;
+  /** Ways per TLB set (tlbEntries / tlbWays sets, LRU within a set). [S14] is fully associative; 8 ways is an assumption for speed. */
+  tlbWays: number;
+  /** TLB hit: 1 cycle [S14]. */
+  tlbHitCycles: number;
+  /** Page walk on a TLB miss, 4 KiB leaf: 100 cycles [S14]. */
+  pageWalk4kCycles: number;
+  /** Page walk on a TLB miss, 2 MiB leaf: 66 cycles [S14]. */
+  pageWalk2mCycles: number;
+  /**
+   * Fault buffer write + interrupt + bottom-half wake-up, from the GPU raising the fault to the fault-service task
+   * running. Assumption: 1 µs (paid again after every maxBatchesPerService batches).
+   */
+  faultInterruptPs: number;
+  /** Device TLB invalidate (membar + invalidate method) once per serviced batch, before the replay. Assumption: 1 µs. */
+  tlbInvalidatePs: number;
+  /** Replay: from the replay method to the stalled warps re-issuing their accesses. Assumption: 1 µs. */
+  replayPs: number;
+  /** Bytes one device memory access moves (a warp's coalesced 32 × 4 B). Assumption: 128. */
+  accessBytes: number;
+  /** Device memory bandwidth, B/s: A100-40GB 1,555 GB/s [S33]. One access costs ⌈accessBytes·10^12/β⌉ ps. */
+  deviceMemoryBandwidth: number;
+  /** Extra setup of a remote (over-the-link) access: 200 core cycles (UVMSmart get_ready_cycle_dma) [S14]. */
+  remoteAccessSetupCycles: number;
+}
+
+export const defaultSpec: Readonly<GpuDriverSpec> = Object.freeze({
+  batchSize: 256,
+  maxBatchesPerService: 20,
+  warps: 1024,
+  gpuClockHz: 1_481_000_000,
+  tlbEntries: 4096,
+  tlbWays: 8,
+  tlbHitCycles: 1,
+  pageWalk4kCycles: 100,
+  pageWalk2mCycles: 66,
+  faultInterruptPs: 1 * PS_PER_US,
+  tlbInvalidatePs: 1 * PS_PER_US,
+  replayPs: 1 * PS_PER_US,
+  accessBytes: 128,
+  deviceMemoryBandwidth: 1_555_000_000_000,
+  remoteAccessSetupCycles: 200,
+});
+
+const POSITIVE = new Set<keyof GpuDriverSpec>(["batchSize", "maxBatchesPerService", "warps", "gpuClockHz", "tlbEntries", "tlbWays", "accessBytes", "deviceMemoryBandwidth"]);
+
+/** Defaults + overrides, validated: every problem is listed in one GpuSpecError (field and rule each). */
+export function resolveGpuSpec(overrides: Partial<GpuDriverSpec> = {}): Readonly<GpuDriverSpec> {
+  if (overrides === null || typeof overrides !== "object") throw new GpuSpecError([{ field: "spec", rule: "must be an object" }]);
+  const spec = { ...defaultSpec, ...overrides } as GpuDriverSpec;
+  const issues: { field: string; rule: string }[] = [];
+  for (const [k, v] of Object.entries(spec)) {
+    if (!(k in defaultSpec)) {
+      issues.push({ field: k, rule: "unknown field" });
+      continue;
+    }
+    const positive = POSITIVE.has(k as keyof GpuDriverSpec);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || (positive && v === 0)) {
+      issues.push({ field: k, rule: `must be a ${positive ? "positive" : "non-negative"} integer, got ${String(v)}` });
+    }
+  }
+  if (issues.length === 0 && spec.tlbEntries % spec.tlbWays !== 0) {
+    issues.push({ field: "tlbWays", rule: `must divide tlbEntries (${spec.tlbEntries}), got ${spec.tlbWays}` });
+  }
+  if (issues.length > 0) throw new GpuSpecError(issues);
+  return Object.freeze(spec);
+}
+
+/** round(cycles · 10^12 / Hz) ps. */
+export function cyclesToPs(cycles: number, hz: number): number {
+  return Math.round((cycles * 1e12) / hz);
+}
