@@ -2,6 +2,7 @@ import {
   EBUSY,
   EFAULT,
   EINVAL,
+  ENOMEM,
   EPERM,
   FAULT_FLAG_REMOTE,
   FAULT_FLAG_WRITE,
@@ -20,6 +21,8 @@ import {
   PROT_WRITE,
   SWP_SWAPFILE,
   SWP_TYPE_SHIFT,
+  VM_FAULT_OOM,
+  VM_FAULT_SIGBUS,
   VM_MIXEDMAP,
   allocPages,
   makeDeviceExclusiveEntry,
@@ -265,6 +268,20 @@ describe("hmmRangeFault: non-present entries", () => {
     const again = makeRange(t, t.addr, 1, { defaultFlags: FAULT, devPrivateOwner: { name: "gpu-b" } });
     expect(lockedRangeFault(t.mm, again)).toBe(0);
     expect(again.hmmPfns[0]).toBe(makeHmmPfn(ptePfn(pte), VW));
+  });
+
+  it("a device-private page of another owner that cannot be migrated back: -EFAULT (SIGBUS) or -ENOMEM (OOM), entry unchanged", () => {
+    const t = setup({ pages: 1 });
+    const dev = new TestDevice(t.k, 4, "gpu-a");
+    t.mm.touch(t.addr, true);
+    dev.migrateToDevice(t.mm, t.addr);
+    const entry = t.mm.pgtable.pteGet(t.addr);
+    dev.failWith = VM_FAULT_SIGBUS;
+    expect(lockedRangeFault(t.mm, makeRange(t, t.addr, 1, { defaultFlags: FAULT }))).toBe(-EFAULT);
+    dev.failWith = VM_FAULT_OOM;
+    expect(lockedRangeFault(t.mm, makeRange(t, t.addr, 1, { defaultFlags: FAULT }))).toBe(-ENOMEM);
+    expect(t.mm.pgtable.pteGet(t.addr)).toBe(entry);
+    expect(dev.faults).toHaveLength(2);
   });
 
   it("device-exclusive entries: 0 in a snapshot; a fault restores the PTE (CLEAR → -EBUSY), then VALID | WRITE", () => {

@@ -120,6 +120,8 @@ export class TestDevice {
   readonly free: number[] = [];
   /** migrate_to_ram calls. */
   readonly faults: VmFault[] = [];
+  /** Nonzero: migrate_to_ram fails with these VM_FAULT_* bits (device lost, out of memory...). */
+  failWith = 0;
 
   constructor(
     readonly k: Kernel,
@@ -178,6 +180,7 @@ export class TestDevice {
   /** dev_pagemap_ops.migrate_to_ram: MMU_NOTIFY_MIGRATE (owner = this device), then copy back to a new page. */
   migrateToRam(vmf: VmFault): number {
     this.faults.push(vmf);
+    if (this.failWith !== 0) return this.failWith;
     const k = this.k;
     const s = k.store;
     const dpfn = vmf.page;
