@@ -1,6 +1,7 @@
 // Which mm operation sends which notifier event (hmm-spec.md §2.3), observed through a real interval notifier
 // on a real Mm: the contract a mirroring driver relies on.
 import { describe, expect, it } from "vitest";
+import { EINVAL } from "@hmmsim/core";
 import {
   MADV_DONTNEED,
   MAP_ANONYMOUS,
@@ -20,7 +21,6 @@ import {
   mmuIntervalReadBegin,
   mmuIntervalReadRetry,
   mmuIntervalSetSeq,
-  type NotifierMm,
 } from "./index.js";
 
 const RW = PROT_READ | PROT_WRITE;
@@ -31,7 +31,7 @@ function setup(pages = 16, flags = MAP_PRIVATE | MAP_ANONYMOUS) {
   const addr = mm.mmap({ length: pages * PAGE_SIZE, prot: RW, flags });
   const events: string[] = [];
   const sub = new MmuIntervalNotifier();
-  const ret = mmuIntervalNotifierInsert(sub, mm as unknown as NotifierMm, addr, pages * PAGE_SIZE, {
+  const ret = mmuIntervalNotifierInsert(sub, mm, addr, pages * PAGE_SIZE, {
     invalidate(s, range, curSeq) {
       const name = MMU_NOTIFY_EVENT_NAMES[range.event];
       const span = range.end === MMU_NOTIFIER_RANGE_MAX ? "all" : `${(range.start - addr) / PAGE_SIZE}..${(range.end - addr) / PAGE_SIZE}`;
@@ -119,5 +119,14 @@ describe("notifier events sent by mm operations", () => {
     mm.exit();
     expect(events[0]).toBe("MMU_NOTIFY_RELEASE all");
     expect(events.slice(1).every((e) => e.startsWith("MMU_NOTIFY_UNMAP"))).toBe(true);
+  });
+});
+
+describe("interval notifiers and mm lifetime", () => {
+  it("insert on an exited mm fails with -EINVAL (mmget_not_zero)", () => {
+    const kernel = createKernel({ ramBytes: 16 << 20 });
+    const mm = kernel.createMm();
+    mm.exit();
+    expect(mmuIntervalNotifierInsert(new MmuIntervalNotifier(), mm, 0x100000, PAGE_SIZE, { invalidate: () => true })).toBe(-EINVAL);
   });
 });

@@ -25,8 +25,8 @@ import {
 } from "./index.js";
 import { EAGAIN, EINVAL, EOVERFLOW } from "@hmmsim/core";
 
-function fakeMm(): NotifierMm & { users: number } {
-  return { notifierSubscriptions: null, users: 1 };
+function fakeMm(): NotifierMm & { mmUsers: number } {
+  return { notifierSubscriptions: null, mmUsers: 1 };
 }
 
 interface Seen {
@@ -75,7 +75,7 @@ describe("mmu_interval_notifier_insert (mm/mmu_notifier.c: __mmu_interval_notifi
     expect(mmuIntervalNotifierInsert(new MmuIntervalNotifier(), mm, 0x1000, 0, recorder([]))).toBe(-EOVERFLOW);
     expect(mmuIntervalNotifierInsert(new MmuIntervalNotifier(), mm, MMU_NOTIFIER_RANGE_MAX, 2, recorder([]))).toBe(-EOVERFLOW);
     expect(mm.notifierSubscriptions).toBeNull();
-    mm.users = 0;
+    mm.mmUsers = 0;
     const sub = new MmuIntervalNotifier();
     expect(mmuIntervalNotifierInsert(sub, mm, 0, 4096, recorder([]))).toBe(-EINVAL);
     expect(sub.mm).toBeNull();

@@ -29,7 +29,7 @@ import { WaitQueue, WouldBlockError, type Engine } from "@hmmsim/engine";
 /** The mm side the notifier code needs: the subscriptions slot and whether the mm still has users (mmget_not_zero). */
 export interface NotifierMm extends MmWithNotifiers<NotifierMm> {
   /** mm->mm_users: 0 once the mm has exited. */
-  readonly users: number;
+  readonly mmUsers: number;
 }
 
 /** struct mmu_interval_notifier_ops. */
@@ -258,7 +258,7 @@ function register(mm: NotifierMm): MmuNotifierSubscriptions {
 
 /** mmu_notifier_register(): a whole-mm subscription. Returns 0 or -EINVAL (mm has no users). */
 export function mmuNotifierRegister(sub: MmuNotifier, mm: NotifierMm): number {
-  if (mm.users <= 0) return -EINVAL;
+  if (mm.mmUsers <= 0) return -EINVAL;
   if (sub.mm !== null) throw new KernelRuleError("mmu_notifier_register: the subscription is already registered");
   const subs = register(mm);
   sub.mm = mm;
@@ -299,7 +299,7 @@ export function mmuIntervalNotifierInsert(
   // length == 0 || check_add_overflow(start, length - 1, &last)
   if (length === 0 || start + (length - 1) > MMU_NOTIFIER_RANGE_MAX) return -EOVERFLOW;
   // WARN_ON(atomic_read(&mm->mm_users) <= 0)
-  if (mm.users <= 0) return -EINVAL;
+  if (mm.mmUsers <= 0) return -EINVAL;
   const subs = register(mm);
   subs.hasItree = true;
   sub.mm = mm;
