@@ -6,7 +6,9 @@
  * - Page tables are copied only where a fault could not rebuild them (vma_needs_copy: an anon_vma, or
  *   VM_PFNMAP/VM_MIXEDMAP). For a COW mapping the parent's range gets MMU_NOTIFY_PROTECTION_PAGE.
  * - Present pages: a reference, rmap dup (AnonExclusive cleared), rss++; write-protected in both for COW
- *   mappings; the child's copy is old (and clean for shared mappings).
+ *   mappings; the child's copy is old (and clean for shared mappings). An exclusive anon page that may be
+ *   DMA-pinned (folioMaybeDmaPinned) is copied for the child right away (copy_present_page); a pinned THP is split
+ *   first.
  * - Device-private entries: a reference, rmap dup, rss[mm_counter]++; a writable entry in a COW mapping becomes
  *   readable in BOTH parent and child.
  * - Device-exclusive entries: the parent's present PTE is restored first (try_restore_exclusive_pte), then copied
@@ -20,8 +22,11 @@ import { invalidateEnd, invalidateStart } from "./mm-notify.js";
 import type { Mm } from "./mm.js";
 import { MMU_NOTIFY_PROTECTION_PAGE } from "./mmu-notifier-range.js";
 import { insertVma } from "./mmap.js";
-import { HPAGE_PMD_NR, PAGE_SIZE, PG_anon, PMD_SIZE, alignDown } from "./page-flags.js";
-import { folioTrylock, folioUnlock } from "./page-ref.js";
+import { splitHugePmd } from "./huge-memory.js";
+import type { Kernel } from "./kernel.js";
+import { memcgCharge } from "./memcontrol.js";
+import { HPAGE_PMD_NR, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_lru, PG_uptodate, PMD_SIZE, alignDown } from "./page-flags.js";
+import { allocPages, folioMaybeDmaPinned, folioTrylock, folioUnlock, putPage } from "./page-ref.js";
 import {
   isDeviceExclusiveEntry,
   isDevicePrivateEntry,
@@ -34,13 +39,14 @@ import {
   pmdTransHuge,
   pteMkclean,
   pteMkold,
+  pfnPte,
   ptePfn,
   ptePresent,
   pteWrite,
   pteWrprotect,
 } from "./pgtable.js";
-import { pageAddFileRmap, pageTryDupAnonRmap } from "./rmap.js";
-import { VM_DONTCOPY, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, isCowMapping, type VmAreaStruct } from "./vma.js";
+import { pageAddFileRmap, pageAddNewAnonRmap, pageTryDupAnonRmap } from "./rmap.js";
+import { VM_DONTCOPY, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_WRITE, isCowMapping, type VmAreaStruct } from "./vma.js";
 
 export function dupMm(parent: Mm): Mm {
   const child = parent.kernel.createMm({ memcg: parent.memcg });
@@ -64,8 +70,12 @@ function copyPageRange(dst: VmAreaStruct, src: VmAreaStruct): void {
   for (let addr = src.vmStart; addr < src.vmEnd; ) {
     const next = Math.min(src.vmEnd, alignDown(addr, PMD_SIZE) + PMD_SIZE);
     const pmd = srcMm.pgtable.pmdGet(addr);
-    if (pmd !== 0) {
-      copyHugePmd(dst, src, alignDown(addr, PMD_SIZE), pmd, cow);
+    if (pmd !== 0 && cow && pmdTransHuge(pmd) && anonMaybePinned(k, ptePfn(pmd))) {
+      // copy_huge_pmd: folio_try_dup_anon_rmap_pmd fails on a maybe-pinned exclusive THP: split, copy PTEs.
+      splitHugePmd(srcMm, src, alignDown(addr, PMD_SIZE));
+    }
+    if (srcMm.pgtable.pmdGet(addr) !== 0) {
+      copyHugePmd(dst, src, alignDown(addr, PMD_SIZE), srcMm.pgtable.pmdGet(addr), cow);
       updated++;
       addr = next;
       continue;
@@ -95,6 +105,10 @@ function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, addr: number, srcT
   const s = k.store;
   let pte = srcTable[i]!;
   const pfn = vmNormalPage(k, pte);
+  if (pfn >= 0 && cow && s.test(s.folioHead(pfn), PG_anon) && s.test(pfn, PG_anon_exclusive) && folioMaybeDmaPinned(k, pfn)) {
+    copyPresentPage(dst, addr, pfn);
+    return;
+  }
   if (pfn >= 0) {
     s.refAdd(pfn, 1);
     if (s.test(s.folioHead(pfn), PG_anon)) {
@@ -111,6 +125,35 @@ function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, addr: number, srcT
   }
   if (src.vmFlags & VM_SHARED) pte = pteMkclean(pte);
   dst.vmMm.pgtable.pteSet(addr, pteMkold(pte));
+}
+
+/** An exclusive anon folio that may be GUP-pinned (folio_try_dup_anon_rmap_* would fail). */
+function anonMaybePinned(k: Kernel, pfn: number): boolean {
+  const s = k.store;
+  const head = s.folioHead(pfn);
+  if (!s.test(head, PG_anon) || !folioMaybeDmaPinned(k, head)) return false;
+  for (let i = 0; i < s.folioNr(head); i++) if (s.test(head + i, PG_anon_exclusive)) return true;
+  return false;
+}
+
+/**
+ * copy_present_page(): the parent's page may be DMA-pinned, so the child gets its own copy now (writable if the VMA
+ * is); the parent keeps its exclusive, possibly writable mapping.
+ */
+function copyPresentPage(dst: VmAreaStruct, addr: number, pfn: number): void {
+  const mm = dst.vmMm;
+  const k = mm.kernel;
+  const np = allocPages(k, 0);
+  if (np < 0 || memcgCharge(k.store, np, mm.memcg) !== 0) {
+    if (np >= 0) putPage(k, np);
+    throw new KernelRuleError("fork_copy_pinned_page_oom", `pfn ${pfn} (fork would fail -ENOMEM)`);
+  }
+  k.pageBytes.copy(np, pfn);
+  if (k.charge !== null) k.charge("pageCopy", 1);
+  pageAddNewAnonRmap(k, np, dst, addr);
+  k.store.set(np, PG_lru | PG_uptodate);
+  incMmCounter(mm, MM_ANONPAGES);
+  mm.pgtable.pteSet(addr, pfnPte(np, (dst.vmFlags & VM_WRITE) !== 0, { dirty: true }));
 }
 
 /** copy_nonpresent_pte(). May turn srcTable[i] present (device-exclusive restore); the caller then copies it. */

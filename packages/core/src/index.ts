@@ -18,7 +18,48 @@ export * from "./vm-fault.js";
 export * from "./cost.js";
 export { Kernel, createKernel, type KernelOptions, type ThpMode } from "./kernel.js";
 export { Mm, mmapAssertLocked, mmapAssertWriteLocked } from "./mm.js";
-export { allocPages, getPage, putPage, putPages, folioTryGet, folioTrylock, folioUnlock, folioTestLocked } from "./page-ref.js";
+export {
+  allocPages,
+  getPage,
+  putPage,
+  putPages,
+  folioTryGet,
+  folioTrylock,
+  folioUnlock,
+  folioTestLocked,
+  GUP_PIN_COUNTING_BIAS,
+  folioMaybeDmaPinned,
+} from "./page-ref.js";
+export {
+  FOLL_WRITE,
+  FOLL_GET,
+  FOLL_DUMP,
+  FOLL_FORCE,
+  FOLL_NOWAIT,
+  FOLL_NOFAULT,
+  FOLL_HWPOISON,
+  FOLL_ANON,
+  FOLL_LONGTERM,
+  FOLL_SPLIT_PMD,
+  FOLL_PCI_P2PDMA,
+  FOLL_INTERRUPTIBLE,
+  FOLL_HONOR_NUMA_FAULT,
+  FOLL_TOUCH,
+  FOLL_TRIED,
+  FOLL_REMOTE,
+  FOLL_PIN,
+  FOLL_FAST_ONLY,
+  FOLL_UNLOCKABLE,
+  getUserPages,
+  getUserPagesFast,
+  pinUserPages,
+  pinUserPagesFast,
+  unpinUserPage,
+  unpinUserPages,
+  tryGrabFolio,
+  gupPutFolio,
+  folioIsLongtermPinnable,
+} from "./gup.js";
 export { handleMmFault, vmNormalPage, zapPageRange, restoreExclusivePte, filemapGetPage } from "./memory.js";
 export { thpEligible, splitHugePmd, splitFolio } from "./huge-memory.js";
 export { MMAP_MIN_ADDR, getUnmappedArea, splitVma, type MmapArgs } from "./mmap.js";

@@ -40,6 +40,14 @@ export class Kernel {
   /** The shared zero page (ZERO_PAGE(0)): reserved, never freed, never written. */
   readonly zeroPfn: number;
   thp: ThpMode;
+  /**
+   * migrate_device_coherent_folio() (mm/migrate_device.c), filled in by @hmmsim/migrate: move one
+   * MEMORY_DEVICE_COHERENT page to a new system page, remapping every mapping. Called by FOLL_LONGTERM GUP with one
+   * plain reference on the folio (the caller's; not a pin), which the callee always consumes (migrate_device_finalize
+   * or the restore path drops it). Returns 0 when the page moved, -EBUSY when it could not. While null, a
+   * FOLL_LONGTERM pin of a coherent page fails with -EBUSY.
+   */
+  migrateDeviceCoherentFolio: ((pfn: number) => number) | null = null;
   /** Cost sink for the timing plane; null (the default) costs nothing. */
   charge: CostSink | null = null;
   readonly tracepoints: KernelTracepoints = emptyTracepoints();

@@ -47,6 +47,7 @@ import {
 import { pageAddFileRmap, pageAddNewAnonRmap, pageRemoveRmap } from "./rmap.js";
 import {
   FAULT_FLAG_ALL,
+  FAULT_FLAG_UNSHARE,
   FAULT_FLAG_WRITE,
   VM_FAULT_HWPOISON,
   VM_FAULT_OOM,
@@ -115,7 +116,18 @@ function faultLocked(mm: Mm, address: number, flags: number): number {
     if (r === 0) return 0;
   } else if (pmd !== 0) {
     if (pmdTransHuge(pmd)) {
-      if (write && !pteWrite(pmd)) {
+      if (!write && (flags & FAULT_FLAG_UNSHARE) !== 0 && !pteWrite(pmd)) {
+        // do_huge_pmd_wp_page(unshare): an exclusive anon THP needs nothing; a shared one is split and the page
+        // unshared at PTE level.
+        const s = mm.kernel.store;
+        const head = ptePfn(pmd);
+        if (!s.test(head, PG_anon) || s.test(head, PG_anon_exclusive)) return 0;
+        if (s.refcount(head) === 1 && s.folioMapcount(head) === HPAGE_PMD_NR) {
+          for (let i = 0; i < HPAGE_PMD_NR; i++) s.set(head + i, PG_anon_exclusive);
+          return 0;
+        }
+        splitHugePmd(mm, vma, addr);
+      } else if (write && !pteWrite(pmd)) {
         const r = doHugePmdWpPage(mm, vma, addr);
         if (r === 0) return 0;
       } else {
@@ -146,6 +158,7 @@ function handlePteFault(mm: Mm, vma: VmAreaStruct, realAddress: number, addr: nu
   }
   if (!ptePresent(pte)) return doSwapPage(mm, vma, realAddress, addr, flags, pte);
   if (write && !pteWrite(pte)) return doWpPage(mm, vma, addr, pte);
+  if ((flags & FAULT_FLAG_UNSHARE) !== 0 && !pteWrite(pte)) return doWpPage(mm, vma, addr, pte, true);
   mm.pgtable.pteSet(addr, write ? pteMkdirty(pteMkyoung(pte)) : pteMkyoung(pte));
   return 0;
 }
@@ -238,10 +251,23 @@ function doFault(mm: Mm, vma: VmAreaStruct, addr: number, write: boolean): numbe
  * (wp_page_shared); a private anon page this mapping owns exclusively is reused (wp_page_reuse); anything else is
  * copied (wp_page_copy).
  */
-function doWpPage(mm: Mm, vma: VmAreaStruct, addr: number, pte: number): number {
+function doWpPage(mm: Mm, vma: VmAreaStruct, addr: number, pte: number, unshare = false): number {
   const k = mm.kernel;
   const s = k.store;
   const pfn = vmNormalPage(k, pte);
+  if (unshare) {
+    // FAULT_FLAG_UNSHARE (a read-only FOLL_PIN): a shared anon page is made exclusive (reused or copied); a
+    // page-cache or zero page in a COW mapping (FOLL_LONGTERM) is replaced by a private read-only anon copy.
+    if (pfn >= 0 && s.test(s.folioHead(pfn), PG_anon)) {
+      if (s.test(pfn, PG_anon_exclusive)) return 0;
+      if (s.folioNr(pfn) === 1 && s.refcount(pfn) === 1 && s.mapcount(pfn) === 1) {
+        s.set(pfn, PG_anon_exclusive);
+        return 0;
+      }
+      return wpPageCopy(mm, vma, addr, pte, pfn, true);
+    }
+    return isCowMapping(vma.vmFlags) ? wpPageCopy(mm, vma, addr, pte, pfn, true) : 0;
+  }
   if ((vma.vmFlags & VM_SHARED) !== 0 && pfn >= 0) {
     s.set(pfn, PG_dirty);
     mm.pgtable.pteSet(addr, pteMkyoung(pteMkdirty(pteMkwrite(pte))));
@@ -258,8 +284,11 @@ function doWpPage(mm: Mm, vma: VmAreaStruct, addr: number, pte: number): number 
   return wpPageCopy(mm, vma, addr, pte, pfn);
 }
 
-/** wp_page_copy(): copy (or zero, for the zero page) into a new anon page; MMU_NOTIFY_CLEAR over the page. */
-function wpPageCopy(mm: Mm, vma: VmAreaStruct, addr: number, pte: number, oldPfn: number): number {
+/**
+ * wp_page_copy(): copy (or zero, for the zero page) into a new anon page; MMU_NOTIFY_CLEAR over the page. With
+ * `unshare` the new exclusive page is mapped read-only and clean, as the kernel does for FAULT_FLAG_UNSHARE.
+ */
+function wpPageCopy(mm: Mm, vma: VmAreaStruct, addr: number, pte: number, oldPfn: number, unshare = false): number {
   const k = mm.kernel;
   const isZero = ptePfn(pte) === k.zeroPfn;
   const np = allocPages(k, 0, isZero);
@@ -283,7 +312,7 @@ function wpPageCopy(mm: Mm, vma: VmAreaStruct, addr: number, pte: number, oldPfn
   }
   pageAddNewAnonRmap(k, np, vma, addr);
   k.store.set(np, PG_lru | PG_uptodate);
-  mm.pgtable.pteSet(addr, pfnPte(np, true, { dirty: true }));
+  mm.pgtable.pteSet(addr, unshare ? pfnPte(np, false) : pfnPte(np, true, { dirty: true }));
   if (k.charge !== null) {
     k.charge("pteUpdate", 1);
     k.charge("tlbShootdown", 1);

@@ -154,3 +154,17 @@ export function folioUnlock(k: Kernel, pfn: number): void {
 export function folioTestLocked(k: Kernel, pfn: number): boolean {
   return k.store.test(k.store.folioHead(pfn), PG_locked);
 }
+
+/** GUP_PIN_COUNTING_BIAS (include/linux/mm.h): a FOLL_PIN on a small folio adds this to its refcount. */
+export const GUP_PIN_COUNTING_BIAS = 1024;
+
+/**
+ * folio_maybe_dma_pinned() (include/linux/mm.h): a large folio counts pins in _pincount; a small one is "maybe
+ * pinned" once its refcount reaches GUP_PIN_COUNTING_BIAS (false positives with very many plain references, as in
+ * the kernel).
+ */
+export function folioMaybeDmaPinned(k: Kernel, pfn: number): boolean {
+  const s = k.store;
+  if (s.isLarge(pfn)) return s.pincount(pfn) > 0;
+  return s.refcount(pfn) >= GUP_PIN_COUNTING_BIAS;
+}

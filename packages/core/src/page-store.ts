@@ -22,6 +22,8 @@ class PageChunk {
   readonly refcount = new Int32Array(CHUNK_SIZE);
   readonly mapcount = new Int32Array(CHUNK_SIZE);
   readonly entireMapcount = new Int32Array(CHUNK_SIZE);
+  /** folio->_pincount of a large folio (FOLL_PIN pins), on the head. */
+  readonly pincount = new Int32Array(CHUNK_SIZE);
   readonly zone: Uint8Array;
   readonly order = new Uint8Array(CHUNK_SIZE);
   readonly pgmapId = new Uint16Array(CHUNK_SIZE);
@@ -96,6 +98,7 @@ export class PageStore {
         c.refcount.fill(0, off, off + n);
         c.mapcount.fill(0, off, off + n);
         c.entireMapcount.fill(0, off, off + n);
+        c.pincount.fill(0, off, off + n);
         c.zone.fill(ZONE_NONE, off, off + n);
         c.order.fill(0, off, off + n);
         c.pgmapId.fill(0, off, off + n);
@@ -229,6 +232,20 @@ export class PageStore {
     const v = c.entireMapcount[h & CHUNK_MASK]! + n;
     if (v < 0) throw new KernelRuleError("folio_entire_mapcount_underflow", `pfn ${h}`);
     c.entireMapcount[h & CHUNK_MASK] = v;
+    return v;
+  }
+  /** folio->_pincount of the (large) folio containing pfn: FOLL_PIN pins. Small folios count pins in refcount. */
+  pincount(pfn: number): number {
+    const h = this.folioHead(pfn);
+    const c = this.chunks[h >>> CHUNK_SHIFT];
+    return c === undefined ? 0 : c.pincount[h & CHUNK_MASK]!;
+  }
+  pincountAdd(pfn: number, n: number): number {
+    const h = this.folioHead(pfn);
+    const c = this.chunk(h);
+    const v = c.pincount[h & CHUNK_MASK]! + n;
+    if (v < 0) throw new KernelRuleError("folio_pincount_underflow", `pfn ${h}`);
+    c.pincount[h & CHUNK_MASK] = v;
     return v;
   }
   /** page_mapcount(): PTE mappings of the page plus PMD mappings of its folio. */

@@ -6,8 +6,10 @@
  * VMA's vmPgoff is its first address >> PAGE_SHIFT and mremap keeps it) and file pages alike. Never compute an anon
  * page's address as index << PAGE_SHIFT: after mremap it is wrong — use rmapWalk or vmaAddress.
  */
+import { EBUSY } from "./errno.js";
 import { KernelRuleError } from "./errors.js";
 import type { Kernel } from "./kernel.js";
+import { folioMaybeDmaPinned } from "./page-ref.js";
 import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked } from "./page-flags.js";
 import { linearPageIndex, type VmAreaStruct } from "./vma.js";
 import type { Mm } from "./mm.js";
@@ -93,9 +95,9 @@ export function pageRemoveRmap(k: Kernel, pfn: number, opts?: { pmd?: boolean })
 }
 
 /**
- * folio_try_dup_anon_rmap_pte (fork): share an anon page with a child. Clears PageAnonExclusive. Fails (returns
- * false) when the page may be pinned (refcount beyond mappings + the caller's); hmmsim has no GUP pins, so it
- * fails only when extra references exist and the page is exclusive, as folio_maybe_dma_pinned would.
+ * folio_try_dup_anon_rmap_pte/pmd (fork): share an anon page with a child; clears PageAnonExclusive. Always
+ * succeeds here: fork (copy_present_pte) checks folioMaybeDmaPinned first and copies a pinned exclusive page for
+ * the child instead, which is when the kernel's version fails.
  */
 export function pageTryDupAnonRmap(k: Kernel, pfn: number, opts?: { pmd?: boolean }): boolean {
   const s = k.store;
@@ -108,6 +110,23 @@ export function pageTryDupAnonRmap(k: Kernel, pfn: number, opts?: { pmd?: boolea
     s.clear(pfn, PG_anon_exclusive);
   }
   return true;
+}
+
+/**
+ * folio_try_share_anon_rmap_pte/pmd (include/linux/rmap.h): before unmapping an exclusive anon page for migration,
+ * drop PageAnonExclusive — unless the folio may be GUP-pinned, then -EBUSY and nothing changes (the caller restores
+ * the mapping). `pmd`: every page of the folio.
+ */
+export function folioTryShareAnonRmap(k: Kernel, pfn: number, opts?: { pmd?: boolean }): number {
+  const s = k.store;
+  if (folioMaybeDmaPinned(k, pfn)) return -EBUSY;
+  if (opts?.pmd) {
+    const h = s.folioHead(pfn);
+    for (let i = 0; i < s.folioNr(h); i++) s.clear(h + i, PG_anon_exclusive);
+  } else {
+    s.clear(pfn, PG_anon_exclusive);
+  }
+  return 0;
 }
 
 /**

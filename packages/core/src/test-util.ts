@@ -3,14 +3,14 @@
  * device that installs device-private / device-exclusive entries the way migrate_vma_* / make_device_exclusive
  * would, so the core's handling of those entries can be tested before @hmmsim/migrate exists.
  */
-import { MEMORY_DEVICE_PRIVATE, type DevPagemap } from "./dev-pagemap.js";
+import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE, type DevPagemap } from "./dev-pagemap.js";
 import type { Kernel } from "./kernel.js";
 import { memcgMigrate } from "./memcontrol.js";
 import { registerPgmap, zoneDevicePageInit } from "./memremap.js";
 import { MMU_NOTIFY_EVENT_NAMES, type MmuNotifierRange, type MmuNotifierSubscriptionsOps } from "./mmu-notifier-range.js";
 import type { Mm } from "./mm.js";
 import { PG_anon, PG_anon_exclusive, PG_lru, PG_uptodate } from "./page-flags.js";
-import { allocPages, folioUnlock, putPage } from "./page-ref.js";
+import { allocPages, folioTrylock, folioUnlock, putPage } from "./page-ref.js";
 import {
   isDevicePrivateEntry,
   isWritableDevicePrivateEntry,
@@ -160,4 +160,86 @@ export class FakeDevice {
     mm.pgtable.pteSet(addr, makeDeviceExclusiveEntry(pfn));
     return pfn;
   }
+}
+
+/**
+ * A minimal MEMORY_DEVICE_COHERENT device: pages mapped by present PTEs, and a migrate_device_coherent_folio that
+ * copies a page back to RAM when nothing but its mappings and the caller's reference hold it.
+ */
+export class FakeCoherentDevice {
+  readonly owner = { name: "fake-coherent" };
+  readonly pgmap: DevPagemap;
+  readonly startPfn: number;
+  readonly free: number[] = [];
+  readonly migrated: number[] = [];
+  constructor(
+    readonly k: Kernel,
+    nrPages: number,
+  ) {
+    this.pgmap = {
+      type: MEMORY_DEVICE_COHERENT,
+      range: { start: 0, end: -1 },
+      owner: this.owner,
+      ops: { pageFree: (pfn) => this.free.push(pfn) },
+    };
+    this.startPfn = registerPgmap(k, this.pgmap, nrPages).startPfn;
+    for (let i = nrPages - 1; i >= 0; i--) this.free.push(this.startPfn + i);
+  }
+
+  /** Replace every mapping of the present anon page at addr by a coherent page (present PTEs). */
+  place(mm: Mm, addr: number): number {
+    const k = this.k;
+    const s = k.store;
+    const src = ptePfn(mm.pgtable.pteGet(addr));
+    const dpfn = this.free.pop()!;
+    zoneDevicePageInit(k, dpfn);
+    this.remap(src, dpfn);
+    folioUnlock(k, dpfn);
+    s.setRefcount(dpfn, s.mapcount(dpfn));
+    return dpfn;
+  }
+
+  private remap(src: number, dst: number): void {
+    const k = this.k;
+    const s = k.store;
+    k.pageBytes.copy(dst, src);
+    s.set(dst, PG_anon | (s.test(src, PG_anon_exclusive) ? PG_anon_exclusive : 0));
+    s.setMapping(dst, s.mapping(src));
+    s.setIndex(dst, s.index(src));
+    memcgMigrate(s, k.memcgs, src, dst);
+    rmapWalk(k, src, (m, _vma, a) => {
+      const e = m.pgtable.pteGet(a);
+      if (ptePresent(e) && ptePfn(e) === src) {
+        m.pgtable.pteSet(a, pfnPte(dst, pteWrite(e), { dirty: pteWrite(e) }));
+        s.mapcountAdd(dst, 1);
+        pageRemoveRmap(k, src);
+        putPage(k, src);
+      }
+      return true;
+    });
+  }
+
+  /** kernel.migrateDeviceCoherentFolio: consumes the caller's reference; 0 or -EBUSY. */
+  readonly migrateDeviceCoherentFolio = (pfn: number): number => {
+    const k = this.k;
+    const s = k.store;
+    if (!folioTrylock(k, pfn)) {
+      putPage(k, pfn);
+      return -16;
+    }
+    const np = s.refcount(pfn) === s.mapcount(pfn) + 1 ? allocPages(k, 0) : -1;
+    if (np < 0) {
+      folioUnlock(k, pfn);
+      putPage(k, pfn);
+      return -16;
+    }
+    s.setRefcount(np, 0);
+    this.remap(pfn, np);
+    s.set(np, PG_lru | PG_uptodate);
+    s.setRefcount(np, s.mapcount(np));
+    folioUnlock(k, pfn);
+    this.migrated.push(pfn);
+    putPage(k, pfn);
+    return 0;
+  };
 }

@@ -38,7 +38,7 @@ export const VM_FAULT_ERROR =
 /** vm_fault_to_errno() (include/linux/mm.h): OOM → -ENOMEM, HWPOISON → -EHWPOISON, SIGBUS/SIGSEGV → -EFAULT. */
 export function vmFaultToErrno(ret: number, gupFlags = 0): number {
   if (ret & VM_FAULT_OOM) return -12;
-  if (ret & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE)) return gupFlags & 0x100 /* FOLL_HWPOISON */ ? -133 : -14;
+  if (ret & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE)) return gupFlags & 0x40 /* FOLL_HWPOISON */ ? -133 : -14;
   if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV)) return -14;
   return 0;
 }
