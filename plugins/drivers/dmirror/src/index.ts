@@ -1,1 +1,82 @@
-export {};
+// @hmmsim/driver-dmirror public surface: the kernel's lib/test_hmm.c driver (dmirror) and the port of
+// tools/testing/selftests/mm/hmm-tests.c with its TAP runner (the `hmmsim selftest` command).
+export * from "./test-hmm-uapi.js";
+export {
+  DMIRROR_NDEVICES,
+  DEVMEM_CHUNK_SIZE,
+  DEVMEM_CHUNK_PAGES,
+  DmirrorChunk,
+  DmirrorDevice,
+  ZoneDeviceData,
+  dmirrorDevmemFree,
+  type DmirrorModuleContext,
+} from "./dmirror-device.js";
+export {
+  DPT_XA_TAG_ATOMIC,
+  DPT_XA_TAG_WRITE,
+  DMIRROR_RANGE_FAULT_MAX_RETRIES,
+  Dmirror,
+  DmirrorBounce,
+  xaPointerTag,
+  xaTagPointer,
+  xaUntagPointer,
+  type DmirrorStats,
+} from "./dmirror.js";
+export {
+  backingPage,
+  dmirrorDevmemFault,
+  dmirrorDevmemFaultAllocAndCopy,
+  dmirrorDevmemFolioSplit,
+  dmirrorDeviceEvictChunk,
+  dmirrorMigrateAllocAndCopy,
+  dmirrorMigrateFinalizeAndMap,
+  dmirrorMigrateToDevice,
+  dmirrorMigrateToSystem,
+} from "./dmirror-migrate.js";
+export { DmirrorFile, HmmDmirrorModule, hmmDmirrorInit, type HmmDmirrorParams } from "./test-hmm.js";
+export {
+  TestAbort,
+  TestMetadata,
+  TestSkip,
+  TEST_TIMEOUT_DEFAULT,
+  formatTap,
+  type FixtureVariant,
+  type TestF,
+  type TestOutcome,
+  type TestResult,
+  type Totals,
+} from "./kselftest-harness.js";
+export {
+  MAP_FAILED,
+  MAP_HUGETLB,
+  MADV_COLLAPSE,
+  PM_PRESENT,
+  PM_SWAP,
+  ProcessKilled,
+  TestProcess,
+  WEXITSTATUS,
+  WIFEXITED,
+  WIFSIGNALED,
+  WTERMSIG,
+  type SelftestSystem,
+  type TestThread,
+} from "./test-process.js";
+export {
+  HMM2_VARIANTS,
+  HMM_TESTS,
+  HMM_VARIANTS,
+  KERNEL_TEST_NAMES,
+  hmmDmirrorCmd,
+  type AnyHmmTest,
+  type HmmBuffer,
+} from "./hmm-tests.js";
+export {
+  createSelftestSystem,
+  postTestChecks,
+  runSelftest,
+  runSelftests,
+  selftestInstances,
+  type SelftestInstance,
+  type SelftestOptions,
+  type SelftestReport,
+} from "./run-selftests.js";
