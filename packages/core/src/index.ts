@@ -68,3 +68,24 @@ export { MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP, doMremap, movePageTable
 export { invalidateStart, invalidateEnd } from "./mm-notify.js";
 export { vmInsertPage, remapPfnRange } from "./vm-insert.js";
 export * from "./mmu-notifier-range.js";
+export {
+  madviseCollapse,
+  madviseCollapseErrno,
+  SCAN_FAIL,
+  SCAN_SUCCEED,
+  SCAN_PMD_NULL,
+  SCAN_PMD_NONE,
+  SCAN_PMD_MAPPED,
+  SCAN_PMD_MIGRATION,
+  SCAN_PTE_NON_PRESENT,
+  SCAN_PAGE_RO,
+  SCAN_PAGE_NULL,
+  SCAN_PAGE_ANON,
+  SCAN_PAGE_LOCK,
+  SCAN_PAGE_LRU,
+  SCAN_PAGE_COUNT,
+  SCAN_ALLOC_HUGE_PAGE_FAIL,
+  SCAN_CGROUP_CHARGE_FAIL,
+  SCAN_VMA_CHECK,
+} from "./khugepaged.js";
+export * from "./pagemap.js";

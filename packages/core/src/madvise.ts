@@ -8,6 +8,7 @@
 import { EINVAL, ENOMEM } from "./errno.js";
 import { InvalidArgumentError } from "./errors.js";
 import { splitHugePmd } from "./huge-memory.js";
+import { madviseCollapse } from "./khugepaged.js";
 import { zapPageRange } from "./memory.js";
 import { invalidateEnd, invalidateStart } from "./mm-notify.js";
 import type { Mm } from "./mm.js";
@@ -16,6 +17,7 @@ import { rangeFullyMapped, vmasForRange } from "./mmap.js";
 import { PAGE_SIZE, PG_anon, PG_dirty, PMD_SIZE, TASK_SIZE, alignDown, alignUp, isAligned } from "./page-flags.js";
 import { pteMkclean, pteMkold, ptePfn, ptePresent, pteSpecial } from "./pgtable.js";
 import {
+  MADV_COLLAPSE,
   MADV_DONTNEED,
   MADV_FREE,
   MADV_HUGEPAGE,
@@ -29,13 +31,14 @@ import {
   type VmAreaStruct,
 } from "./vma.js";
 
-const KNOWN = new Set([MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE]);
+const KNOWN = new Set([MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE]);
 
 export function doMadvise(mm: Mm, addr: number, length: number, advice: number): number {
   if (!Number.isInteger(addr) || addr < 0 || !isAligned(addr, PAGE_SIZE))
     throw new InvalidArgumentError("addr", "must be a page-aligned integer >= 0", addr);
   if (!Number.isInteger(length) || length < 0) throw new InvalidArgumentError("length", "must be an integer >= 0", length);
-  if (!KNOWN.has(advice)) throw new InvalidArgumentError("advice", "must be MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE or MADV_NOHUGEPAGE", advice);
+  if (!KNOWN.has(advice))
+    throw new InvalidArgumentError("advice", "must be MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE or MADV_COLLAPSE", advice);
   const len = alignUp(length, PAGE_SIZE);
   if (addr + len > TASK_SIZE) throw new InvalidArgumentError("length", "addr + length overflows the address space", length);
   if (len === 0) return 0;
@@ -49,6 +52,13 @@ export function doMadvise(mm: Mm, addr: number, length: number, advice: number):
       if (v.vmFlags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) return -EINVAL;
       if (advice === MADV_FREE && !vmaIsAnonymous(v)) return -EINVAL;
     }
+  }
+  if (advice === MADV_COLLAPSE) {
+    for (const vma of touched) {
+      const r = madviseCollapse(mm, vma, Math.max(addr, vma.vmStart), Math.min(end, vma.vmEnd));
+      if (r !== 0) return r;
+    }
+    return holes ? -ENOMEM : 0;
   }
   if (advice === MADV_HUGEPAGE || advice === MADV_NOHUGEPAGE) {
     for (const vma of vmasForRange(mm, addr, end)) {

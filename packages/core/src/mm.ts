@@ -120,7 +120,10 @@ export class Mm implements MmWithNotifiers<Mm> {
   mprotect(addr: number, length: number, prot: number): number {
     return this.withWriteLock("mprotect", () => doMprotect(this, addr, length, prot));
   }
-  /** madvise(2) with MADV_DONTNEED / MADV_FREE / MADV_HUGEPAGE / MADV_NOHUGEPAGE: 0, -ENOMEM, -EINVAL. */
+  /**
+   * madvise(2) with MADV_DONTNEED / MADV_FREE / MADV_HUGEPAGE / MADV_NOHUGEPAGE / MADV_COLLAPSE: 0, -ENOMEM,
+   * -EINVAL (MADV_COLLAPSE also -EAGAIN / -EBUSY).
+   */
   madvise(addr: number, length: number, advice: number): number {
     return this.withWriteLock("madvise", () => doMadvise(this, addr, length, advice));
   }

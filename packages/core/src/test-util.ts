@@ -6,7 +6,7 @@
 import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE, type DevPagemap } from "./dev-pagemap.js";
 import type { Kernel } from "./kernel.js";
 import { memcgMigrate } from "./memcontrol.js";
-import { registerPgmap, zoneDevicePageInit } from "./memremap.js";
+import { registerPgmap, zoneDeviceFolioInitK, zoneDevicePageInit } from "./memremap.js";
 import { MMU_NOTIFY_EVENT_NAMES, type MmuNotifierRange, type MmuNotifierSubscriptionsOps } from "./mmu-notifier-range.js";
 import type { Mm } from "./mm.js";
 import { PG_anon, PG_anon_exclusive, PG_lru, PG_uptodate } from "./page-flags.js";
@@ -17,6 +17,7 @@ import {
   makeDeviceExclusiveEntry,
   makeDevicePrivateEntry,
   pfnPte,
+  pmdMkhuge,
   ptePfn,
   ptePresent,
   pteWrite,
@@ -120,6 +121,34 @@ export class FakeDevice {
     s.setRefcount(dpfn, maps);
     folioUnlock(k, dpfn);
     return dpfn;
+  }
+
+  /**
+   * Move the PMD-mapped THP at haddr to an order-9 device folio mapped by a device-private PMD (what
+   * migrate_vma_* with MIGRATE_VMA_SELECT_COMPOUND does). Takes the device's first 512 pfns.
+   */
+  migrateThpToDevice(mm: Mm, haddr: number): number {
+    const k = this.k;
+    const s = k.store;
+    const pmd = mm.pgtable.pmdGet(haddr);
+    const head = ptePfn(pmd);
+    const dhead = this.startPfn;
+    this.free.splice(this.free.indexOf(dhead) - 511, 512);
+    zoneDeviceFolioInitK(k, dhead, 9);
+    for (let i = 0; i < 512; i++) {
+      k.pageBytes.copy(dhead + i, head + i);
+      s.setIndex(dhead + i, s.index(head + i));
+      if (s.test(head + i, PG_anon_exclusive)) s.set(dhead + i, PG_anon_exclusive);
+    }
+    s.set(dhead, PG_anon);
+    s.setMapping(dhead, s.mapping(head));
+    memcgMigrate(s, k.memcgs, head, dhead);
+    s.entireMapcountAdd(dhead, 1);
+    s.entireMapcountAdd(head, -1);
+    mm.pgtable.pmdSet(haddr, pmdMkhuge(makeDevicePrivateEntry(dhead, pteWrite(pmd))));
+    folioUnlock(k, dhead);
+    putPage(k, head);
+    return dhead;
   }
 
   /** dev_pagemap_ops.migrate_to_ram: copy back to a new system page for every mapping of the device page. */

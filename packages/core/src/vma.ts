@@ -52,6 +52,7 @@ export const MADV_DONTNEED = 4;
 export const MADV_FREE = 8;
 export const MADV_HUGEPAGE = 14;
 export const MADV_NOHUGEPAGE = 15;
+export const MADV_COLLAPSE = 25;
 
 /** A VMA's vm_operations_struct stand-in: its presence makes the VMA non-anonymous. */
 export interface VmOperationsStruct {
