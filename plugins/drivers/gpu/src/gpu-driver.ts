@@ -563,28 +563,30 @@ export class GpuDriver {
     const mm = vs.mm;
     const blockStart = Math.floor(b.pageAddr[g]! / VA_BLOCK_SIZE) * VA_BLOCK_SIZE;
     const slot = this.blocks.get(vs.id, blockStart);
+    // req / mig / faultedMask are all-zero between blocks: only [lo, hi] and the faulted pages get set, and
+    // are cleared again at the end of the block.
     const req = this.req;
     const mig = this.mig;
-    req.fill(0);
-    mig.fill(0);
     const fm = this.faultedMask;
-    fm.fill(0);
     for (let p = g; p < e; p++) fm[pageIndex(b.pageAddr[p]!)] = 1;
     let lo = CHUNK_PAGES;
     let hi = -1;
     let anyMig = false;
     let chunk = -1;
 
-    await this.ledger.settle();
-    await mm.mmapLock.downRead();
+    if (!mm.mmapLock.tryDownRead()) {
+      await this.ledger.settle(); // settle before blocking
+      await mm.mmapLock.downRead();
+    }
     try {
       const f = this.fault;
       f.beginBlock(mm, seq, b.npages, blockStart, slot, e - g);
+      let vma: ReturnType<Mm["findVma"]> = null;
       for (let p = g; p < e; p++) {
         const addr = b.pageAddr[p]!;
         const j = pageIndex(addr);
         const write = b.pageAccess[p] !== GPU_ACCESS_READ;
-        const vma = mm.findVma(addr);
+        if (vma === null || addr < vma.vmStart || addr >= vma.vmEnd) vma = mm.findVma(addr);
         if (vma === null || addr < vma.vmStart || (vma.vmFlags & (write ? VM_WRITE : VM_READ)) === 0) {
           b.pageErr[p] = -EFAULT;
           continue;
@@ -630,20 +632,20 @@ export class GpuDriver {
         chunk = await this.ensureChunk(slot, blockStart);
         if (chunk < 0) {
           this.stats.noMemoryFallbacks++;
-          mig.fill(0);
+          mig.fill(0, lo, hi + 1);
         } else {
           this.chunks.pinned[chunk] = 1;
           // One migrateVma call per contiguous run of pages to migrate inside one VMA.
-          let k = 0;
-          while (k < CHUNK_PAGES) {
+          let k = lo;
+          while (k <= hi) {
             if (mig[k] === 0) {
               k++;
               continue;
             }
-            const vma = mm.findVma(blockStart + k * PAGE_SIZE)!;
+            const rv = mm.findVma(blockStart + k * PAGE_SIZE)!;
             let ke = k + 1;
-            while (ke < CHUNK_PAGES && mig[ke] === 1 && blockStart + ke * PAGE_SIZE < vma.vmEnd) ke++;
-            await this.migrateRun(vma, blockStart, k, ke, chunk, seq);
+            while (ke <= hi && mig[ke] === 1 && blockStart + ke * PAGE_SIZE < rv.vmEnd) ke++;
+            await this.migrateRun(rv, blockStart, k, ke, chunk, seq);
             k = ke;
           }
         }
@@ -657,7 +659,10 @@ export class GpuDriver {
       if (ret !== 0) {
         for (let p = g; p < e; p++) if (b.pageErr[p] === 0 && req[pageIndex(b.pageAddr[p]!)] !== 0) b.pageErr[p] = ret;
       }
+      req.fill(0, lo, hi + 1);
+      mig.fill(0, lo, hi + 1);
     }
+    for (let p = g; p < e; p++) fm[pageIndex(b.pageAddr[p]!)] = 0;
     if (chunk >= 0) {
       this.chunks.pinned[chunk] = 0;
       if (this.chunks.used[chunk] === 0) this.releaseChunk(chunk);
@@ -709,8 +714,10 @@ export class GpuDriver {
       dst[i] = (m & MIGRATE_PFN_WRITE) !== 0 ? mpfnSet(migratePfn(dpfn), MIGRATE_PFN_WRITE) : migratePfn(dpfn);
     }
     if (zeroed > 0) this.ledger.chargePs(zeroed * this.zeroPagePs);
-    await this.ledger.settle();
-    if (copied > 0) await this.link.transfer("h2d", copied * PAGE_SIZE);
+    if (copied > 0) {
+      await this.ledger.settle(); // the CPU work of setup before the copy engine starts
+      await this.link.transfer("h2d", copied * PAGE_SIZE);
+    }
     migrateVmaPages(a);
     let moved = 0;
     let movedBytes = 0;
