@@ -154,15 +154,14 @@ export class DmirrorDevice {
       default:
         return -22; // -EINVAL
     }
-    const mdevice = this;
     const pagemap: DevPagemap = {
       type,
       range: { start: 0, end: -1 },
       owner: this,
       ops: {
-        pageFree: (pfn: number) => dmirrorDevmemFree(mdevice, pfn),
-        migrateToRam: (vmf) => dmirrorDevmemFault(mdevice.ctx, vmf),
-        folioSplit: (head: number, tail: number) => dmirrorDevmemFolioSplit(mdevice.ctx, head, tail),
+        pageFree: (pfn: number) => dmirrorDevmemFree(this, pfn),
+        migrateToRam: (vmf) => dmirrorDevmemFault(this.ctx, vmf),
+        folioSplit: (head: number, tail: number) => dmirrorDevmemFolioSplit(this.ctx, head, tail),
       },
     };
     if (type === MEMORY_DEVICE_COHERENT) delete pagemap.ops.migrateToRam;
