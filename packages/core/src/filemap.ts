@@ -4,7 +4,7 @@
  * reference (the cache's), are on the LRU, have mapping = the file and index = the page offset. A shmem page is
  * swap-backed (PG_swapbacked) and counted in MM_SHMEMPAGES when mapped; other file pages in MM_FILEPAGES.
  */
-import type { VmAreaStruct } from "./vma.js";
+import type { HugetlbResvMap, VmAreaStruct } from "./vma.js";
 
 export class AddressSpace {
   readonly kind = "file" as const;
@@ -23,6 +23,10 @@ export class AddressSpace {
   ) {}
   /** The object behind a MAP_SHARED|MAP_ANONYMOUS mapping: freed with its last mapping. */
   anonShmem = false;
+  /** MAP_HUGETLB's internal hugetlbfs file: `pages` maps the page index of each huge page's head to its pfn. */
+  hugetlbfs = false;
+  /** The reservations a shared hugetlb mapping made (the inode's resv_map), null when none. */
+  hugetlbResv: HugetlbResvMap | null = null;
   /** Cached pages. */
   get nrpages(): number {
     return this.pages.size;

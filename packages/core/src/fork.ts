@@ -23,6 +23,7 @@ import type { Mm } from "./mm.js";
 import { MMU_NOTIFY_PROTECTION_PAGE } from "./mmu-notifier-range.js";
 import { insertVma } from "./mmap.js";
 import { splitHugePmd } from "./huge-memory.js";
+import { copyHugetlbPageRange } from "./hugetlb.js";
 import type { Kernel } from "./kernel.js";
 import { memcgCharge } from "./memcontrol.js";
 import { HPAGE_PMD_NR, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_lru, PG_uptodate, PMD_SIZE, alignDown } from "./page-flags.js";
@@ -46,13 +47,15 @@ import {
   pteWrprotect,
 } from "./pgtable.js";
 import { pageAddFileRmap, pageAddNewAnonRmap, pageTryDupAnonRmap } from "./rmap.js";
-import { VM_DONTCOPY, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_WRITE, isCowMapping, type VmAreaStruct } from "./vma.js";
+import { VM_DONTCOPY, VM_MAYSHARE, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_WRITE, isCowMapping, isVmHugetlbPage, type VmAreaStruct } from "./vma.js";
 
 export function dupMm(parent: Mm): Mm {
   const child = parent.kernel.createMm({ memcg: parent.memcg });
   for (const src of parent.vmas) {
     if (src.vmFlags & VM_DONTCOPY) continue;
     const dst: VmAreaStruct = { ...src, vmMm: child };
+    // hugetlb_dup_vma_private(): a child never owns the reservations of a private hugetlb mapping.
+    if (isVmHugetlbPage(src) && !(src.vmFlags & VM_MAYSHARE)) dst.hugetlbResv = null;
     if (src.anonVma !== null) src.anonVma.mms.add(child);
     insertVma(child, dst);
     if (src.anonVma !== null || (src.vmFlags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0) copyPageRange(dst, src);
@@ -62,6 +65,10 @@ export function dupMm(parent: Mm): Mm {
 
 /** copy_page_range(). */
 function copyPageRange(dst: VmAreaStruct, src: VmAreaStruct): void {
+  if (isVmHugetlbPage(src)) {
+    copyHugetlbPageRange(dst, src);
+    return;
+  }
   const srcMm = src.vmMm;
   const cow = isCowMapping(src.vmFlags);
   const range = cow ? invalidateStart(srcMm, MMU_NOTIFY_PROTECTION_PAGE, src.vmStart, src.vmEnd) : null;

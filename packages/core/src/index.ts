@@ -89,3 +89,14 @@ export {
   SCAN_VMA_CHECK,
 } from "./khugepaged.js";
 export * from "./pagemap.js";
+export {
+  Hstate,
+  HUGETLB_PAGE_ORDER,
+  hstateVma,
+  hugePageOrder,
+  hugePageSize,
+  folioTestHugetlb,
+  hugetlbFault,
+  unmapHugepageRange,
+  hugetlbSplitCheck,
+} from "./hugetlb.js";

@@ -14,6 +14,7 @@ import { PageBytesPool } from "./page-bytes.js";
 import { HPAGE_PMD_NR, PAGE_SIZE, PG_reserved, PMD_SIZE, ZONE_NORMAL, alignUp } from "./page-flags.js";
 import { MAX_PFN, PageStore } from "./page-store.js";
 import { AnonVma } from "./rmap.js";
+import { Hstate } from "./hugetlb.js";
 
 /**
  * Transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled): "always" = every anonymous private VMA,
@@ -28,6 +29,8 @@ export interface KernelOptions {
   /** Keep page bytes (default true); false = timing-only mode, only content tags. */
   bytes?: boolean;
   thp?: ThpMode;
+  /** Huge pages in the hugetlb pool at boot (vm.nr_hugepages; default 0, as a machine with none configured). */
+  hugetlbPages?: number;
 }
 
 export class Kernel {
@@ -36,6 +39,8 @@ export class Kernel {
   readonly pageBytes: PageBytesPool;
   readonly pgmaps: PgmapRegistry;
   readonly memcgs = new MemcgRegistry();
+  /** The default hstate: the pool of 2 MiB hugetlb pages (empty unless hugetlbPages / setHugetlbPages). */
+  readonly hugetlbPool: Hstate;
   readonly nrRamPages: number;
   /** The shared zero page (ZERO_PAGE(0)): reserved, never freed, never written. */
   readonly zeroPfn: number;
@@ -78,6 +83,21 @@ export class Kernel {
     this.store.setRefcount(this.zeroPfn, 1);
     this.pageBytes = new PageBytesPool(this.store, opts.bytes ?? true);
     this.pgmaps = new PgmapRegistry(this.store, alignUp(nr + 1, HPAGE_PMD_NR));
+    this.hugetlbPool = new Hstate(this);
+    if (opts.hugetlbPages !== undefined) {
+      if (!Number.isInteger(opts.hugetlbPages) || opts.hugetlbPages < 0)
+        throw new InvalidArgumentError("hugetlbPages", "must be an integer >= 0", opts.hugetlbPages);
+      this.hugetlbPool.setMaxHugePages(opts.hugetlbPages);
+    }
+  }
+
+  /**
+   * echo n > /proc/sys/vm/nr_hugepages: grow or shrink the hugetlb pool; returns the pool size reached (it may be
+   * smaller than n when RAM has too few free 2 MiB blocks, or larger when pages are in use or reserved).
+   */
+  setHugetlbPages(n: number): number {
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("n", "must be an integer >= 0", n);
+    return this.hugetlbPool.setMaxHugePages(n);
   }
 
   /** Bytes mode (false: timing-only). */

@@ -8,6 +8,7 @@
 import { EINVAL, ENOMEM } from "./errno.js";
 import { InvalidArgumentError } from "./errors.js";
 import { splitHugePmd } from "./huge-memory.js";
+import { hugetlbSplitCheck } from "./hugetlb.js";
 import { madviseCollapse } from "./khugepaged.js";
 import { zapPageRange } from "./memory.js";
 import { invalidateEnd, invalidateStart } from "./mm-notify.js";
@@ -61,6 +62,8 @@ export function doMadvise(mm: Mm, addr: number, length: number, advice: number):
     return holes ? -ENOMEM : 0;
   }
   if (advice === MADV_HUGEPAGE || advice === MADV_NOHUGEPAGE) {
+    const bad = hugetlbSplitCheck(mm, addr, end);
+    if (bad !== 0) return bad;
     for (const vma of vmasForRange(mm, addr, end)) {
       if (advice === MADV_HUGEPAGE) vma.vmFlags = (vma.vmFlags & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
       else vma.vmFlags = (vma.vmFlags & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;

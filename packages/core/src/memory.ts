@@ -8,6 +8,7 @@ import { MEMORY_DEVICE_PRIVATE } from "./dev-pagemap.js";
 import { InvalidArgumentError } from "./errors.js";
 import type { AddressSpace } from "./filemap.js";
 import { doHugePmdAnonymousPage, doHugePmdWpPage, splitFolio, splitHugePmd, thpEligible } from "./huge-memory.js";
+import { hugetlbFault, unmapHugepageRange } from "./hugetlb.js";
 import type { Kernel } from "./kernel.js";
 import { memcgCharge } from "./memcontrol.js";
 import { addMmCounter, decMmCounter, incMmCounter, MM_ANONPAGES, mmCounter, mmCounterFile } from "./mm-counters.js";
@@ -64,6 +65,7 @@ import {
   VM_SHARED,
   VM_WRITE,
   isCowMapping,
+  isVmHugetlbPage,
   linearPageIndex,
   vmaIsAnonymous,
   vmPageProtWrite,
@@ -108,6 +110,7 @@ function faultLocked(mm: Mm, address: number, flags: number): number {
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   if (write ? (vma.vmFlags & VM_WRITE) === 0 : (vma.vmFlags & (VM_READ | VM_EXEC)) === 0) return VM_FAULT_SIGSEGV;
   const addr = alignDown(address, PAGE_SIZE);
+  if (isVmHugetlbPage(vma)) return hugetlbFault(mm, vma, addr, flags);
   const pt = mm.pgtable;
   // __handle_mm_fault: PMD level.
   const pmd = pt.pmdGet(addr);
@@ -393,6 +396,10 @@ export function restoreExclusivePte(mm: Mm, vma: VmAreaStruct, addr: number, ori
  * `freeTables` frees emptied PTE tables (munmap/exit, not MADV_DONTNEED). No notifier: callers send it.
  */
 export function zapPageRange(mm: Mm, vma: VmAreaStruct, start: number, end: number, freeTables: boolean): void {
+  if (isVmHugetlbPage(vma)) {
+    unmapHugepageRange(mm, vma, start, end);
+    return;
+  }
   const k = mm.kernel;
   const s = k.store;
   const pt = mm.pgtable;

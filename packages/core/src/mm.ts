@@ -29,6 +29,8 @@ export class Mm implements MmWithNotifiers<Mm> {
   notifierSubscriptions: MmuNotifierSubscriptionsOps<Mm> | null = null;
   /** mm->mmap_lock. */
   readonly mmapLock: RwSemaphore;
+  /** mm->hugetlb_usage: base pages mapped by hugetlb entries (/proc/pid/status HugetlbPages). Not in rss. */
+  hugetlbUsage = 0;
   /** mm->mm_users: 0 once exited (mmget_not_zero fails). */
   mmUsers = 1;
 
@@ -112,7 +114,7 @@ export class Mm implements MmWithNotifiers<Mm> {
   mmap(args: MmapArgs): number {
     return this.withWriteLock("mmap", () => doMmap(this, args));
   }
-  /** munmap(2): 0. */
+  /** munmap(2): 0, or -EINVAL when it would split a hugetlb VMA inside a huge page. */
   munmap(addr: number, length: number): number {
     return this.withWriteLock("munmap", () => doMunmap(this, addr, length));
   }

@@ -4,7 +4,8 @@
  * modelled). Addresses are chosen bottom-up from 4 GiB, first fit, 2 MiB aligned for lengths of 2 MiB or more
  * (as thp_get_unmapped_area does for anonymous mappings).
  */
-import { EEXIST, ENOMEM } from "./errno.js";
+import { EEXIST, EINVAL, ENOMEM } from "./errno.js";
+import { hugetlbFileRelease, hugetlbReservePages, hugetlbSplitCheck, hugetlbVmOpClose } from "./hugetlb.js";
 import { InvalidArgumentError } from "./errors.js";
 import type { AddressSpace } from "./filemap.js";
 import { handleMmFault, zapPageRange } from "./memory.js";
@@ -17,7 +18,9 @@ import {
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
+  MAP_HUGETLB,
   MAP_KNOWN_FLAGS,
+  MAP_NORESERVE,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -26,9 +29,13 @@ import {
   VM_MAYREAD,
   VM_MAYSHARE,
   VM_MAYWRITE,
+  VM_DONTEXPAND,
+  VM_HUGETLB,
+  VM_NORESERVE,
   VM_SHARED,
   VM_WRITE,
   calcVmProtBits,
+  isVmHugetlbPage,
   type VmAreaStruct,
 } from "./vma.js";
 import { FAULT_FLAG_WRITE, VM_FAULT_ERROR } from "./vm-fault.js";
@@ -88,11 +95,15 @@ export function insertVma(mm: Mm, vma: VmAreaStruct): void {
 function removeVma(mm: Mm, vma: VmAreaStruct): void {
   const i = mm.vmas.indexOf(vma);
   if (i >= 0) mm.vmas.splice(i, 1);
+  if (isVmHugetlbPage(vma)) hugetlbVmOpClose(vma);
   const f = vma.vmFile;
   if (f !== null) {
     f.mappers.delete(vma);
-    // The anonymous shmem object (shmem_zero_setup) dies with its last mapping: truncate its page cache.
-    if (f.mappers.size === 0 && f.anonShmem) {
+    if (f.mappers.size === 0 && f.hugetlbfs) {
+      hugetlbFileRelease(mm.kernel, f);
+      mm.kernel.objects.delete(f.id);
+    } else if (f.mappers.size === 0 && f.anonShmem) {
+      // The anonymous shmem object (shmem_zero_setup) dies with its last mapping: truncate its page cache.
       for (const pfn of f.pages.values()) putPage(mm.kernel, pfn);
       f.pages.clear();
       mm.kernel.objects.delete(f.id);
@@ -137,6 +148,8 @@ export function doMmap(mm: Mm, args: MmapArgs): number {
     throw new InvalidArgumentError("flags", "exactly one of MAP_SHARED and MAP_PRIVATE", flags);
   if (!Number.isInteger(prot) || (prot & ~PROT_ALL) !== 0) throw new InvalidArgumentError("prot", "unknown PROT_* bits", prot);
   const anon = (flags & MAP_ANONYMOUS) !== 0;
+  const hugetlb = (flags & MAP_HUGETLB) !== 0;
+  if (hugetlb && !anon) return -EINVAL; // MAP_HUGETLB on a file that is not on hugetlbfs
   if (anon && args.file !== undefined) throw new InvalidArgumentError("file", "must be absent with MAP_ANONYMOUS");
   if (anon && args.deviceMmap !== undefined) throw new InvalidArgumentError("deviceMmap", "must be absent with MAP_ANONYMOUS");
   if (!anon && args.file === undefined && args.deviceMmap === undefined)
@@ -148,15 +161,22 @@ export function doMmap(mm: Mm, args: MmapArgs): number {
     throw new InvalidArgumentError("offset", "must be a page-aligned integer >= 0", offset);
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
   const hint = args.addr ?? 0;
-  const len = checkRange(fixed ? hint : 0, args.length);
+  let len = checkRange(fixed ? hint : 0, args.length);
   if (fixed) checkRange(hint, args.length);
+  if (hugetlb) {
+    // ksys_mmap_pgoff: len = ALIGN(len, huge_page_size); hugetlb_get_unmapped_area: a fixed address must be aligned.
+    len = alignUp(len, PMD_SIZE);
+    if (fixed && !isAligned(hint, PMD_SIZE)) return -EINVAL;
+    if (fixed) checkRange(hint, len);
+  }
 
   let addr: number;
   if (fixed) {
     addr = hint;
     if (mm.vmasIn(addr, addr + len).length > 0) {
       if (flags & MAP_FIXED_NOREPLACE) return -EEXIST;
-      doMunmap(mm, addr, len);
+      const r = doMunmap(mm, addr, len);
+      if (r !== 0) return r;
     }
   } else {
     addr = getUnmappedArea(mm, len);
@@ -168,7 +188,15 @@ export function doMmap(mm: Mm, args: MmapArgs): number {
   let file = args.file ?? null;
   let vmPgoff = offset / PAGE_SIZE;
   let vmOps: VmAreaStruct["vmOps"] = null;
-  if (anon && shared) {
+  if (hugetlb) {
+    // hugetlb_file_setup(HUGETLB_ANON_FILE): an internal hugetlbfs file, not vma_is_anonymous.
+    file = mm.kernel.createFile(len, { name: "anon_hugepage" });
+    file.hugetlbfs = true;
+    file.anonShmem = true;
+    vmPgoff = 0;
+    vmOps = { name: "hugetlb" };
+    vmFlags |= VM_HUGETLB | VM_DONTEXPAND | (flags & MAP_NORESERVE ? VM_NORESERVE : 0);
+  } else if (anon && shared) {
     // shmem_zero_setup(): MAP_SHARED|MAP_ANONYMOUS is backed by a shmem object; not vma_is_anonymous.
     file = mm.kernel.createFile(len, { shmem: true, name: "dev/zero" });
     file.anonShmem = true;
@@ -183,6 +211,10 @@ export function doMmap(mm: Mm, args: MmapArgs): number {
   }
   const vma: VmAreaStruct = { vmMm: mm, vmStart: addr, vmEnd: addr + len, vmFlags, vmPgoff, vmFile: file, vmOps, anonVma: null };
   insertVma(mm, vma);
+  if (hugetlb && hugetlbReservePages(vma, (flags & MAP_NORESERVE) !== 0) !== 0) {
+    removeVma(mm, vma);
+    return -ENOMEM;
+  }
   if (args.deviceMmap !== undefined) {
     const r = args.deviceMmap(vma);
     if (r !== 0) {
@@ -203,6 +235,8 @@ export function doMunmap(mm: Mm, addr: number, length: number): number {
   const len = checkRange(addr, length);
   const end = addr + len;
   if (mm.vmasIn(addr, end).length === 0) return 0;
+  const bad = hugetlbSplitCheck(mm, addr, end);
+  if (bad !== 0) return bad;
   const vmas = vmasForRange(mm, addr, end);
   const range = invalidateStart(mm, MMU_NOTIFY_UNMAP, vmas[0]!.vmStart, vmas[vmas.length - 1]!.vmEnd);
   for (const vma of vmas) zapPageRange(mm, vma, vma.vmStart, vma.vmEnd, true);

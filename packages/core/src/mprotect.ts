@@ -10,6 +10,7 @@
 import { EACCES, ENOMEM } from "./errno.js";
 import { InvalidArgumentError } from "./errors.js";
 import { splitHugePmd } from "./huge-memory.js";
+import { hugetlbSplitCheck } from "./hugetlb.js";
 import { invalidateEnd, invalidateStart } from "./mm-notify.js";
 import type { Mm } from "./mm.js";
 import { MMU_NOTIFY_PROTECTION_VMA } from "./mmu-notifier-range.js";
@@ -42,6 +43,8 @@ export function doMprotect(mm: Mm, addr: number, length: number, prot: number): 
   if (len === 0) return 0;
   const end = addr + len;
   if (!rangeFullyMapped(mm, addr, end)) return -ENOMEM;
+  const bad = hugetlbSplitCheck(mm, addr, end);
+  if (bad !== 0) return bad;
   const newBits = calcVmProtBits(prot);
   for (const v of mm.vmasIn(addr, end)) if ((newBits & VM_WRITE) !== 0 && (v.vmFlags & VM_MAYWRITE) === 0) return -EACCES;
   for (const vma of vmasForRange(mm, addr, end)) {

@@ -37,6 +37,8 @@ export const PG_writeback = 1 << 12;
 export const PG_active = 1 << 13;
 /** PageBuddy: the page is free in the page allocator. */
 export const PG_buddy = 1 << 14;
+/** folio_test_hugetlb() (the kernel keeps it in the folio's page_type): a hugetlb pool folio, on the head. */
+export const PG_hugetlb = 1 << 15;
 
 /** enum zone_type (include/linux/mmzone.h). */
 export const ZONE_DMA = 0;

@@ -19,6 +19,7 @@ import {
   PG_anon_exclusive,
   PG_dirty,
   PG_head,
+  PG_hugetlb,
   PG_locked,
   PG_lru,
   PG_reserved,
@@ -86,6 +87,7 @@ export function putPages(k: Kernel, pfn: number, n: number): void {
     throw new KernelRuleError("put_page_reserved", `pfn ${head} (zero page) reached refcount 0`);
   }
   if (s.zone(head) === ZONE_DEVICE) freeZoneDeviceFolio(k, head);
+  else if (s.test(head, PG_hugetlb)) k.hugetlbPool.freeFolio(head);
   else freeFolio(k, head);
 }
 

@@ -10,7 +10,7 @@
 import { KernelRuleError } from "./errors.js";
 import { PAGE_SIZE, PMD_SIZE, PTRS_PER_PTE, PUD_SIZE } from "./page-flags.js";
 import type { Mm } from "./mm.js";
-import type { VmAreaStruct } from "./vma.js";
+import { isVmHugetlbPage, type VmAreaStruct } from "./vma.js";
 
 export class PmdTable {
   /** Huge (leaf) entries; 0 where none or where a PTE table hangs. */
@@ -81,6 +81,10 @@ export class PageTable {
       if (t[j] !== 0) throw new KernelRuleError("free_pte_range_not_empty", `0x${addr.toString(16)}`);
     d.pte[i] = null;
     this.nrPteTables--;
+  }
+  /** Whether the PMD table covering addr exists (hugetlb_walk finds a huge PTE slot). */
+  hasDir(addr: number): boolean {
+    return this.dir(addr, false) !== undefined;
   }
   /** Free the PTE table under addr's PMD if it holds no entry (free_pte_range after a zap). */
   freePteTableIfEmpty(addr: number): void {
@@ -157,9 +161,15 @@ export interface MmWalk {
  *   A huge PMD without a pmdEntry callback is reported to pteEntry page by page, as per-page entries, without
  *   splitting it (hmmsim convenience: `walk.private` is untouched; check pmdGet to tell).
  * - pteHole(addr, next): a range with no page table (or outside any VMA when walking without VMAs).
+ * - hugetlbEntry(pte, hmask, addr, next): for a VM_HUGETLB VMA, once per huge page of [addr, next) (clipped to the
+ *   walk), with its PMD-level entry (0 when none); hmask is huge_page_mask as a negative number (-2 MiB: use
+ *   `addr - addr % -hmask`, bitwise & truncates to 32 bits). As walk_page_range does, a hugetlb VMA is walked only
+ *   through hugetlbEntry: without it the VMA is skipped (no pmdEntry/pteEntry/pteHole calls); a huge page with no
+ *   page table at all goes to pteHole.
  */
 export interface MmWalkOps {
   testWalk?(start: number, end: number, walk: MmWalk): number;
+  hugetlbEntry?(pte: number, hmask: number, addr: number, next: number, walk: MmWalk): number;
   pmdEntry?(pmd: number, addr: number, next: number, walk: MmWalk): number;
   pteEntry?(pte: number, addr: number, next: number, walk: MmWalk): number;
   pteHole?(addr: number, next: number, walk: MmWalk): number;
@@ -200,7 +210,7 @@ export function walkPageRange(mm: Mm, start: number, end: number, ops: MmWalkOps
       skip = r > 0;
     }
     if (!skip) {
-      const r = walkPmdRange(addr, next, walk);
+      const r = walkVmaRange(addr, next, walk);
       if (r !== 0) return r;
     }
     addr = next;
@@ -211,7 +221,30 @@ export function walkPageRange(mm: Mm, start: number, end: number, ops: MmWalkOps
 /** walk_page_range_vma-like: walk [start, end) inside one VMA. */
 export function walkPageRangeVma(vma: VmAreaStruct, start: number, end: number, ops: MmWalkOps, priv?: unknown): number {
   if (!(start < end) || start < vma.vmStart || end > vma.vmEnd) return -22;
-  return walkPmdRange(start, end, { mm: vma.vmMm, vma, ops, private: priv });
+  return walkVmaRange(start, end, { mm: vma.vmMm, vma, ops, private: priv });
+}
+
+/** __walk_page_range(): hugetlb VMAs go to walk_hugetlb_range (only with a hugetlbEntry op), others to the PMDs. */
+function walkVmaRange(start: number, end: number, walk: MmWalk): number {
+  if (walk.vma !== null && isVmHugetlbPage(walk.vma)) {
+    return walk.ops.hugetlbEntry ? walkHugetlbRange(start, end, walk) : 0;
+  }
+  return walkPmdRange(start, end, walk);
+}
+
+/** walk_hugetlb_range() for 2 MiB huge pages. */
+function walkHugetlbRange(start: number, end: number, walk: MmWalk): number {
+  const pt = walk.mm.pgtable;
+  const ops = walk.ops;
+  for (let addr = start; addr < end; ) {
+    const next = Math.min(end, Math.floor(addr / PMD_SIZE) * PMD_SIZE + PMD_SIZE);
+    let r = 0;
+    if (pt.hasDir(addr)) r = ops.hugetlbEntry!(pt.pmdGet(addr), -PMD_SIZE, addr, next, walk);
+    else if (ops.pteHole) r = ops.pteHole(addr, next, walk);
+    if (r !== 0) return r;
+    addr = next;
+  }
+  return 0;
 }
 
 function walkPmdRange(start: number, end: number, walk: MmWalk): number {
