@@ -343,7 +343,7 @@ export class GpuDriver {
     m.set(this.name, this);
   }
 
-  /** Device pages free (in root chunks not yet allocated, plus free pages of allocated ones are not counted). */
+  /** Device pages in root chunks no VA block holds (pages free inside allocated chunks are not counted). */
   get freePages(): number {
     return this.chunks.freeChunks * CHUNK_PAGES;
   }

@@ -11,7 +11,7 @@ import { PS_PER_US } from "@hmmsim/engine";
 import { GpuSpecError } from "./errors.js";
 
 export interface GpuDriverSpec {
-  /** Fault entries fetched and serviced per batch: uvm_perf_fault_batch_count = 256 [S1]. */
+  /** Fault entries fetched and serviced per batch: uvm_perf_fault_batch_count = 256 [S1]. At most 2048. */
   batchSize: number;
   /** Batches serviced per interrupt before the handler re-arms it: uvm_perf_fault_max_batches_per_service = 20 [S1]. */
   maxBatchesPerService: number;
@@ -80,6 +80,9 @@ export function resolveGpuSpec(overrides: Partial<GpuDriverSpec> = {}): Readonly
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || (positive && v === 0)) {
       issues.push({ field: k, rule: `must be a ${positive ? "positive" : "non-negative"} integer, got ${String(v)}` });
     }
+  }
+  if (issues.length === 0 && spec.batchSize > 2048) {
+    issues.push({ field: "batchSize", rule: `must be at most 2048 (the batch sort key packs it with the VA-space id), got ${spec.batchSize}` });
   }
   if (issues.length === 0 && spec.tlbEntries % spec.tlbWays !== 0) {
     issues.push({ field: "tlbWays", rule: `must divide tlbEntries (${spec.tlbEntries}), got ${spec.tlbWays}` });

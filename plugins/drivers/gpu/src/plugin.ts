@@ -1,7 +1,7 @@
 /**
- * The GPU driver as a machine plugin: `GpuDriverPlugin` registers its spec and the `GpuDevices` component;
- * createMachine builds the component by constructor injection and attaches it, which creates one `GpuDriver`
- * for every spec device whose `driver` is "gpu" (the default for `kind: gpu`).
+ * The GPU driver as a machine plugin: `GpuDriverPlugin.register` puts a `GpuDevices` component (holding the
+ * resolved spec) in the machine's child container; createMachine attaches it, which creates one `GpuDriver` for
+ * every spec device whose `driver` is "gpu" (the default for `kind: gpu`).
  *
  *   createMachine({ spec, plugins: [...defaultPlugins(), new PciePlugin(), new GpuDriverPlugin(), new OnDemandPolicyPlugin()] })
  *   const gpu = GpuDriver.of(machine, "gpu0");
