@@ -11,7 +11,8 @@ import {
   ptePresent,
   pteWrite,
 } from "./pgtable.js";
-import { FakeDevice, record } from "./test-util.js";
+import { isDeviceCoherentPage } from "./memremap.js";
+import { FakeCoherentDevice, FakeDevice, record } from "./test-util.js";
 import { MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "./vma.js";
 
 const RW = PROT_READ | PROT_WRITE;
@@ -146,5 +147,57 @@ describe("fork (dup_mm, copy_page_range)", () => {
     c.exit();
     expect(k.store.refcount(d)).toBe(1);
     expect(p.counter(MM_ANONPAGES)).toBe(1);
+  });
+
+  // hmm-tests hmm_cow_in_device: migrate 4 pages to the device, fork, the parent writes every page, the child is
+  // killed (exit), and every page of the parent ends up writable in system memory with the data written.
+  it("hmm_cow_in_device (private): the parent's write migrates the shared device page to RAM, then COWs it", () => {
+    const k = createKernel({ ramBytes: 16 << 20 });
+    const dev = new FakeDevice(k, 8);
+    const p = k.createMm();
+    const a = p.mmap({ length: 4 * PAGE_SIZE, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    for (let i = 0; i < 4; i++) p.writeU32(a + i * PAGE_SIZE, i);
+    for (let i = 0; i < 4; i++) dev.migrateToDevice(p, a + i * PAGE_SIZE);
+    const c = p.fork();
+    for (let i = 0; i < 4; i++) p.writeU32(a + i * PAGE_SIZE, i + 100);
+    expect(dev.faults).toHaveLength(4);
+    for (let i = 0; i < 4; i++) {
+      // the child still maps the migrated-back page, read-only; the parent has its own copy
+      const ce = c.pgtable.pteGet(a + i * PAGE_SIZE);
+      const pe = p.pgtable.pteGet(a + i * PAGE_SIZE);
+      expect(ptePresent(ce) && !pteWrite(ce)).toBe(true);
+      expect(ptePresent(pe) && pteWrite(pe)).toBe(true);
+      expect(ptePfn(pe)).not.toBe(ptePfn(ce));
+      expect(c.readU32(a + i * PAGE_SIZE)).toBe(i);
+    }
+    c.exit(); // SIGKILL
+    for (let i = 0; i < 4; i++) {
+      const pe = p.pgtable.pteGet(a + i * PAGE_SIZE);
+      expect(pteWrite(pe)).toBe(true);
+      expect(k.store.refcount(ptePfn(pe))).toBe(1);
+      expect(p.readU32(a + i * PAGE_SIZE)).toBe(i + 100);
+    }
+    expect(dev.free).toHaveLength(8);
+    p.exit();
+    expect(k.allocator.nrFree).toBe(k.nrRamPages);
+  });
+
+  it("hmm_cow_in_device (coherent): a write to the shared coherent page copies it into a system page", () => {
+    const k = createKernel({ ramBytes: 16 << 20 });
+    const dev = new FakeCoherentDevice(k, 8);
+    const p = k.createMm();
+    const a = p.mmap({ length: 4 * PAGE_SIZE, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    for (let i = 0; i < 4; i++) p.writeU32(a + i * PAGE_SIZE, i);
+    const dpfns = [0, 1, 2, 3].map((i) => dev.place(p, a + i * PAGE_SIZE));
+    const c = p.fork();
+    for (let i = 0; i < 4; i++) p.writeU32(a + i * PAGE_SIZE, i + 100);
+    c.exit();
+    for (let i = 0; i < 4; i++) {
+      const pe = p.pgtable.pteGet(a + i * PAGE_SIZE);
+      expect(isDeviceCoherentPage(k, ptePfn(pe))).toBe(false);
+      expect(pteWrite(pe)).toBe(true);
+      expect(p.readU32(a + i * PAGE_SIZE)).toBe(i + 100);
+    }
+    expect(dev.free.slice(-4).sort()).toEqual([...dpfns].sort());
   });
 });
