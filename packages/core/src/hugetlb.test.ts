@@ -212,6 +212,11 @@ describe("MAP_HUGETLB mappings", () => {
     expect(mm.mremap(a, PMD_SIZE, 2 * PMD_SIZE, MREMAP_MAYMOVE)).toBe(-EINVAL);
     expect(mm.mremap(a, PMD_SIZE, PMD_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, dst)).toBe(dst);
     expect(mm.readU32(dst + 3 * PAGE_SIZE)).toBe(9);
+    // moving a small mapping over part of a huge page: the target munmap fails -EINVAL, nothing moves
+    const small = mm.mmap({ length: PAGE_SIZE, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    expect(mm.mremap(small, PAGE_SIZE, PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, dst + PAGE_SIZE)).toBe(-EINVAL);
+    expect(mm.vmaLookup(small)).not.toBeNull();
+    expect(mm.vmaLookup(dst)!.vmEnd).toBe(dst + PMD_SIZE);
     expect(k.hugetlbPool.resvHugePages).toBe(0);
     mm.exit();
     expect(k.hugetlbPool.freeHugePages).toBe(1);

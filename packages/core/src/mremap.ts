@@ -162,7 +162,8 @@ function remapMove(mm: Mm, vrm: Vrm): number {
 /** mremap_to(): move (and maybe shrink) to vrm.newAddr (MREMAP_FIXED) or a new area (MREMAP_DONTUNMAP). */
 function mremapTo(mm: Mm, vrm: Vrm): number {
   if (vrm.flags & MREMAP_FIXED) {
-    doMunmap(mm, vrm.newAddr, vrm.newLen);
+    const err = doMunmap(mm, vrm.newAddr, vrm.newLen);
+    if (err !== 0) return err;
     vrm.vma = mm.vmaLookup(vrm.addr);
     if (vrm.vma === null) return -EFAULT;
   }
@@ -187,7 +188,8 @@ function vrmSetNewAddr(mm: Mm, vrm: Vrm): number {
 
 /** shrink_vma(): unmap the tail [addr + new_len, addr + old_len). */
 function shrinkVma(mm: Mm, vrm: Vrm): number {
-  doMunmap(mm, vrm.addr + vrm.newLen, vrm.delta);
+  const err = doMunmap(mm, vrm.addr + vrm.newLen, vrm.delta);
+  if (err !== 0) return err;
   vrm.vma = mm.vmaLookup(vrm.addr);
   return vrm.vma === null ? -EFAULT : 0;
 }
