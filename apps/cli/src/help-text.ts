@@ -61,7 +61,8 @@ Options:
   --seed <n>          Override the spec's seed (same spec + same seed = identical summary)
   --workload <kind>   Replace the spec's workload with <kind> (${CLI_WORKLOAD_KINDS.join(", ")}) on the first
                       device; needs --size unless the spec's workload already has that kind
-  --size <size>       Working-set size of the workload, e.g. 256MiB (whole 4KiB pages)
+  --size <size>       Working-set size of the workload, e.g. 256MiB (whole 4KiB pages); on a workload of
+                      phases (the presets' default) every phase gets this size
   --trace <file>      Replay a trace file (lines "R 0x1000" / "W 4096 12.5") on the first device
   --no-progress       Do not draw the progress bar (it is drawn on stderr only when stderr is a terminal)
   -h, --help          Show this help
@@ -104,7 +105,9 @@ The tests are a port of the kernel's tools/testing/selftests/mm/hmm-tests.c; the
 one "ok"/"not ok" line per test, then the totals).
 
 Options:
-  -h, --help  Show this help
+  --filter <text>  Run only the tests whose name (fixture.variant.test) contains <text>
+  --seed <n>       Seed of the test machines (default 1)
+  -h, --help       Show this help
 
 ${EXIT_CODES.replace("the run or a self-test failed", "a self-test failed")}
 `;

@@ -13,7 +13,7 @@ import { CliError, CliUsageError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./cl
 import { type CliIo, processIo } from "./cli-io.js";
 import { VERSION, globalHelp, runHelp, selftestHelp } from "./help-text.js";
 import { type RunOptions, runCommand } from "./run-command.js";
-import { selftestCommand } from "./selftest-command.js";
+import { type SelftestCommandOptions, selftestCommand } from "./selftest-command.js";
 
 const COMMAND_HELP: Record<string, () => string> = { run: runHelp, selftest: selftestHelp };
 
@@ -36,9 +36,13 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       .action((spec: string | undefined, opts: RunOptions) => {
         action = () => runCommand(spec, opts, io);
       });
-    cli.command("selftest", "Run the HMM self-tests").action(() => {
-      action = () => selftestCommand(io);
-    });
+    cli
+      .command("selftest", "Run the HMM self-tests")
+      .option("--filter <text>", "Only tests whose name contains <text>")
+      .option("--seed <n>", "Seed of the test machines")
+      .action((opts: SelftestCommandOptions) => {
+        action = () => selftestCommand(io, opts);
+      });
 
     const parsed = cli.parse(["node", "hmmsim", ...argv], { run: false });
     command = cli.matchedCommandName;

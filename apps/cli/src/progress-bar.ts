@@ -23,7 +23,7 @@ export class ProgressBar {
     const percent = Math.floor(frac * 100);
     if (percent === this.#lastPercent) return;
     this.#lastPercent = percent;
-    const cols = Math.max(40, Math.min(this.out.columns ?? 80, 120));
+    const cols = Math.max(40, Math.min(this.out.columns || 80, 120)); // 0 or undefined: width unknown
     const width = Math.max(10, Math.min(40, cols - this.title.length - label.length - 12));
     const full = Math.round(frac * width);
     this.out.write(`\r\x1b[K${this.title} [${"#".repeat(full)}${".".repeat(width - full)}] ${String(percent).padStart(3)}%${label ? " " + label : ""}`);

@@ -5,8 +5,9 @@
  * (wall-clock) figure, so the same spec and seed give the identical summary.
  */
 import type { Interconnect, LinkDirection, Machine, MachineStats, PageTotals, RunResult } from "@hmmsim/machine";
-import { isCoherentInterconnect } from "@hmmsim/machine";
+import { COST_KINDS, isCoherentInterconnect } from "@hmmsim/machine";
 import type { WorkloadSpec } from "@hmmsim/workloads";
+import type { PhaseSummary } from "./workload-runner.js";
 
 export interface LinkDirectionSummary {
   /** Time with at least one transfer in its data phase, ps. */
@@ -33,6 +34,8 @@ export interface RunSummary {
     links: { name: string; kind: string; h2dBandwidth: number; d2hBandwidth: number; alphaPs: number; coherent: boolean }[];
   };
   workload: WorkloadSpec | null;
+  /** Each workload phase, in order: where it ran, its accesses, when it started and ended (ps). */
+  phases: PhaseSummary[];
   /** Simulated time of the run, ps. */
   simulatedPs: number;
   /** Engine events processed. */
@@ -50,6 +53,11 @@ export interface RunSummary {
   invalidations: number;
   /** Per link, per direction. */
   links: Record<string, Record<LinkDirection, LinkDirectionSummary>>;
+  /**
+   * Cost charged by the cost models, per kind (CPU_FAULT, PAGE_ZERO, PAGE_COPY, PTE_UPDATE, TLB_SHOOTDOWN,
+   * DEVICE_FAULT, DMA): total ps (summed over tasks, which may overlap) and the count charged.
+   */
+  cost: Record<string, { ps: number; count: number }>;
   /** Cost charged but never slept by a task (should be 0), ps. */
   unsettledPs: number;
 }
@@ -60,7 +68,7 @@ function linkInfo(l: Interconnect): RunSummary["machine"]["links"][number] {
   return { name: l.name, kind: l.kind, h2dBandwidth: l.params.h2dBandwidth, d2hBandwidth: l.params.d2hBandwidth, alphaPs: l.params.alpha, coherent: isCoherentInterconnect(l) };
 }
 
-export function buildSummary(machine: Machine, stats: MachineStats, result: RunResult, source: { preset: string | null; file: string }): RunSummary {
+export function buildSummary(machine: Machine, stats: MachineStats, result: RunResult, source: { preset: string | null; file: string }, phases: readonly PhaseSummary[] = []): RunSummary {
   const s = machine.spec;
   const links: RunSummary["links"] = {};
   for (const [name, dirs] of Object.entries(stats.links)) {
@@ -82,6 +90,7 @@ export function buildSummary(machine: Machine, stats: MachineStats, result: RunR
       links: machine.links.all().map(linkInfo),
     },
     workload: s.workload,
+    phases: phases.map((p) => ({ ...p, ...(p.gpu ? { gpu: { ...p.gpu } } : {}) })),
     simulatedPs: result.simulatedPs,
     events: result.events,
     faults: { cpu: stats.cpuFaults, device: stats.deviceFaults, deviceBatches: stats.deviceFaultBatches, batchedFaults: stats.batchedFaults },
@@ -89,6 +98,7 @@ export function buildSummary(machine: Machine, stats: MachineStats, result: RunR
     evictions: { ...stats.evictions },
     invalidations: stats.invalidations,
     links,
+    cost: Object.fromEntries(COST_KINDS.map((k) => [k, { ps: stats.costPs[k], count: stats.costCount[k] }])),
     unsettledPs: result.unsettledPs,
   };
 }
@@ -161,6 +171,10 @@ export function formatSummary(s: RunSummary): string {
 
   const res: [string, string][] = [];
   res.push(["simulated time", formatTime(s.simulatedPs)]);
+  s.phases.forEach((p, i) => {
+    const gpu = p.gpu ? `, ${count(p.gpu.faults)} fault entries, TLB ${count(p.gpu.tlbHits)} hits / ${count(p.gpu.tlbMisses)} misses${p.gpu.remoteAccesses ? `, ${count(p.gpu.remoteAccesses)} remote` : ""}` : "";
+    res.push([`phase ${i + 1} (${p.on})`, `${p.kind}: ${count(p.accesses)} accesses in ${formatTime(p.endPs - p.startPs)}${gpu}`]);
+  });
   res.push(["CPU faults", count(s.faults.cpu)]);
   res.push(["device faults", `${count(s.faults.device)} (${count(s.faults.deviceBatches)} batches)`]);
   for (const dir of ["h2d", "d2h"] as const) {
@@ -174,6 +188,11 @@ export function formatSummary(s: RunSummary): string {
       res.push([`link ${name} ${dir}`, `${pct(l.utilisation)} busy (${formatTime(l.busyPs)}), ${formatBytes(l.bytes)} in ${count(l.transfers)} transfers`]);
     }
   }
+  const costs = Object.entries(s.cost)
+    .filter(([, c]) => c.ps > 0)
+    .sort((a, b) => b[1].ps - a[1].ps)
+    .map(([k, c]) => `${k} ${formatTime(c.ps)}`);
+  res.push(["charged cost", costs.length ? `${costs.join(", ")} (summed over tasks)` : "none"]);
   if (s.unsettledPs > 0) res.push(["unsettled cost", `${formatTime(s.unsettledPs)} (a task charged cost it never slept: a driver bug)`]);
   return `${head}\n\n${table(res)}\n`;
 }

@@ -1,57 +1,61 @@
 /**
  * Composes a machine from a validated spec (the app is the composition root: it picks the plugins), runs its
  * workload and returns the summary. Plugins: defaultPlugins() (cost models, stats), the PCIe and coherent
- * interconnects, one driver plugin per device kind and the devices' policy plugins.
+ * interconnects, the GPU driver for devices whose driver is "gpu", and the devices' policy plugins.
  */
 import { type MachinePlugin, type MachineSpec, createMachine, defaultPlugins, getMachineStats } from "@hmmsim/machine";
 import { CoherentPlugin } from "@hmmsim/interconnect-coherent";
 import { PciePlugin } from "@hmmsim/interconnect-pcie";
-import * as gpuDriver from "@hmmsim/driver-gpu";
+import { GpuDriverPlugin } from "@hmmsim/driver-gpu";
+import { OnDemandPolicyPlugin, POLICY_NAME as ON_DEMAND } from "@hmmsim/policy-on-demand";
 import { type Workload, createWorkload } from "@hmmsim/workloads";
 import { CliError } from "./cli-error.js";
 import { type RunSummary, buildSummary } from "./run-summary.js";
 import type { SpecSource } from "./spec-source.js";
+import { spawnWorkload } from "./workload-runner.js";
 
 export interface SimulateOptions {
-  /** Simulated progress: `done` of `total` workload accesses completed at simulated time `nowPs`. */
+  /** Simulated progress: `done` of `total` workload accesses handed out, at simulated time `nowPs`. */
   onProgress?: (done: number, total: number, nowPs: number) => void;
 }
 
+/** Device drivers and policies this build can run (by the spec's `driver` / `policy` names). */
+export const DRIVERS: readonly string[] = Object.freeze(["gpu"]);
+export const POLICIES: readonly string[] = Object.freeze([ON_DEMAND]);
+
 /**
- * Builds the spec's workload once before the run, so a bad trace line (TraceParseError naming the line) or a
- * missing trace file is reported before any simulation starts.
+ * Builds the spec's workload (seeded by the spec's seed). Called before the machine is built, so a bad trace line
+ * (TraceParseError naming the file and line) or a missing trace file is reported before anything runs.
  */
 export function prepareWorkload(spec: MachineSpec): Workload | null {
   return spec.workload ? createWorkload(spec.workload, { seed: spec.seed }) : null;
 }
 
-/** The plugins a machine of `spec` needs. */
+/** The plugins a machine of `spec` needs; CliError naming the device if its driver or policy is not in this build. */
 export function machinePlugins(spec: MachineSpec): MachinePlugin[] {
   const plugins: MachinePlugin[] = [...defaultPlugins(), new PciePlugin(), new CoherentPlugin()];
-  const drivers = new Set(spec.devices.map((d) => d.driver));
-  for (const driver of drivers) {
-    if (driver === "gpu") {
-      if (!("GpuDriverPlugin" in gpuDriver)) {
-        throw new CliError(
-          `cannot run ${spec.name}: the GPU driver plugin (@hmmsim/driver-gpu) is not available in this build ` +
-            `(it exports no GpuDriverPlugin yet), so there is no driver to run devices of kind "gpu". No summary was produced.`,
-        );
-      }
-    } else {
-      throw new CliError(`cannot run ${spec.name}: no driver plugin "${driver}" in this build (drivers: gpu)`);
+  spec.devices.forEach((d, i) => {
+    if (!DRIVERS.includes(d.driver)) {
+      throw new CliError(`cannot run ${spec.name}: devices[${i}] (${d.name}) has driver "${d.driver}", which this build does not provide (drivers: ${DRIVERS.join(", ")})`);
     }
-  }
+    if (!POLICIES.includes(d.policy)) {
+      throw new CliError(`cannot run ${spec.name}: devices[${i}] (${d.name}) has policy "${d.policy}", which this build does not provide (policies: ${POLICIES.join(", ")})`);
+    }
+  });
+  if (spec.devices.some((d) => d.driver === "gpu")) plugins.push(new GpuDriverPlugin());
+  if (spec.devices.some((d) => d.policy === ON_DEMAND)) plugins.push(new OnDemandPolicyPlugin());
   return plugins;
 }
 
-export async function simulate(source: SpecSource, _opts: SimulateOptions = {}): Promise<RunSummary> {
+/** Builds the machine, runs its workload to the end and returns the summary (the machine is disposed). */
+export async function simulate(source: SpecSource, opts: SimulateOptions = {}): Promise<RunSummary> {
   const spec = source.spec;
-  prepareWorkload(spec);
-  const plugins = machinePlugins(spec);
-  const machine = createMachine({ spec, plugins });
+  const workload = prepareWorkload(spec);
+  const machine = createMachine({ spec, plugins: machinePlugins(spec) });
   try {
+    const phases = workload ? spawnWorkload(machine, workload, opts) : [];
     const result = await machine.run();
-    return buildSummary(machine, getMachineStats(machine), result, source);
+    return buildSummary(machine, getMachineStats(machine), result, source, phases);
   } finally {
     await machine.dispose();
   }

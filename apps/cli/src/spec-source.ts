@@ -111,6 +111,22 @@ function applyOverrides(spec: MachineSpec, o: SpecOverrides, file: string): Mach
   const on = spec.workload && spec.workload.kind !== "phases" ? (spec.workload.on ?? spec.devices[0]?.name) : spec.devices[0]?.name;
   if (o.trace !== undefined) {
     out.workload = { kind: "trace", on: on ?? "cpu", params: { file: o.trace } };
+  } else if (o.workload === undefined && o.size !== undefined && spec.workload?.kind === "phases") {
+    // --size alone on a phases workload: every phase gets the new size.
+    const phases = (spec.workload.params as { phases: { kind: string; on?: string; params?: Record<string, unknown> }[] }).phases;
+    out.workload = {
+      kind: "phases",
+      params: {
+        phases: phases.map((ph, i) => {
+          if (!(CLI_WORKLOAD_KINDS as readonly string[]).includes(ph.kind)) {
+            throw new CliUsageError(`--size: phase ${i + 1} of the spec's workload is ${ph.kind}; --size resizes only ${CLI_WORKLOAD_KINDS.join(", ")} phases`, "run");
+          }
+          const params: Record<string, unknown> = { ...(ph.params ?? {}), bytes: o.size };
+          if (ph.kind === "random") delete params.count;
+          return { ...ph, params };
+        }),
+      },
+    };
   } else if (o.workload !== undefined || o.size !== undefined) {
     const kind = o.workload ?? spec.workload?.kind;
     if (!(CLI_WORKLOAD_KINDS as readonly (string | undefined)[]).includes(kind)) {

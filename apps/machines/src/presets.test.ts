@@ -22,8 +22,11 @@ describe("presets", () => {
     expect(Number.isInteger(spec.seed)).toBe(true);
     expect(spec.devices.length).toBeGreaterThan(0);
     expect(spec.workload).not.toBeNull();
-    expect(spec.workload!.kind).toBe("streaming");
-    expect(parseSize((spec.workload!.params as { bytes: unknown }).bytes)).toBeGreaterThan(FAULT_BATCH_BYTES);
+    // Host writes the buffer, a GPU streams through it, the host reads it back: each over more than one batch.
+    const phases = (spec.workload!.params as { phases: { on: string; kind: string; params: { bytes: unknown } }[] }).phases;
+    expect(spec.workload!.kind).toBe("phases");
+    expect(phases.map((p) => `${p.on}:${p.kind}`)).toEqual(["cpu:streaming", "gpu0:streaming", "cpu:streaming"]);
+    for (const p of phases) expect(parseSize(p.params.bytes)).toBeGreaterThan(FAULT_BATCH_BYTES);
     // Every device sits behind a declared link; a normalized spec parses to itself.
     for (const d of spec.devices) expect(spec.links.map((l) => l.name)).toContain(d.link);
     expect(parseMachineSpec(spec)).toEqual(spec);
@@ -39,7 +42,16 @@ describe("presets", () => {
     const s = loadPreset("a100-pcie4");
     expect(s.links).toEqual([{ name: "pcie0", kind: "pcie4x16", h2dBandwidth: 25e9, d2hBandwidth: 25e9, alpha: 1.5e6 }]);
     expect(s.devices).toEqual([{ kind: "gpu", name: "gpu0", memory: 40 * GiB, memoryType: "private", driver: "gpu", policy: "on-demand", link: "pcie0" }]);
-    expect(s.workload).toEqual({ kind: "streaming", on: "gpu0", params: { bytes: "64MiB" } });
+    expect(s.workload).toEqual({
+      kind: "phases",
+      params: {
+        phases: [
+          { on: "cpu", kind: "streaming", params: { bytes: "64MiB", writeFraction: 1 } },
+          { on: "gpu0", kind: "streaming", params: { bytes: "64MiB", granularity: 128, writeFraction: 0.25 } },
+          { on: "cpu", kind: "streaming", params: { bytes: "64MiB" } },
+        ],
+      },
+    });
   });
 
   it("h100-pcie5: H100 80 GB behind PCIe 5 x16 at 52 GB/s effective per direction, device-private", () => {
@@ -76,6 +88,7 @@ describe("presets", () => {
       .replace("kind: pcie4x16", "kind: pcie9x16")
       .replace("memoryType: private", "memoryType: coherent")
       .replace("params: { bytes: 64MiB }", "params: { bytes: 64MiB, stride: 3 }");
+    expect(bad).toContain("stride: 3");
     writeFileSync(join(dir, "a100-pcie4.yaml"), bad);
     let err: unknown;
     try {
@@ -90,7 +103,7 @@ describe("presets", () => {
     const paths = e.issues.map((i) => i.path);
     expect(paths).toContain("devices[0].memory");
     expect(paths).toContain("links[0].kind");
-    expect(paths).toContain("workload.params.stride");
+    expect(paths).toContain("workload.params.phases[2].params.stride");
     expect(paths).toContain("devices[0].memoryType");
     expect(e.issues.find((i) => i.path === "devices[0].memory")!.message).toMatch(/expected a size like "16GiB", got "40 gigs"/);
     expect(e.message).toContain(join(dir, "a100-pcie4.yaml"));

@@ -1,0 +1,124 @@
+import { describe, expect, it } from "vitest";
+import { bufferIo } from "./cli-io.js";
+import { main } from "./main.js";
+import type { RunSummary } from "./run-summary.js";
+
+async function cli(argv: string[], opts: { stderrIsTTY?: boolean } = {}) {
+  const io = bufferIo(opts);
+  const code = await main(argv, io);
+  return { code, out: io.stdout.text, err: io.stderr.text };
+}
+
+async function json(argv: string[]): Promise<RunSummary> {
+  const r = await cli(["run", "--json", ...argv]);
+  expect(r.err).toBe("");
+  expect(r.code).toBe(0);
+  return JSON.parse(r.out) as RunSummary;
+}
+
+const MiB = 2 ** 20;
+
+describe("hmmsim run --json (default: the a100-pcie4 preset)", () => {
+  it("returns 0 and prints only a JSON summary: machine, time, faults, migrations each way, link utilisation, evictions", async () => {
+    const r = await cli(["run", "--json"]);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe("");
+    const s = JSON.parse(r.out) as RunSummary;
+    // What the machine was.
+    expect(s.machine).toMatchObject({ name: "a100-pcie4", preset: "a100-pcie4", seed: 1, bytes: false, cpus: { count: 16, frequencyHz: 3e9 }, ramBytes: 64 * 2 ** 30 });
+    expect(s.machine.devices).toEqual([{ name: "gpu0", kind: "gpu", memoryBytes: 40 * 2 ** 30, memoryType: "private", link: "pcie0", driver: "gpu", policy: "on-demand" }]);
+    expect(s.machine.links).toEqual([{ name: "pcie0", kind: "pcie4x16", h2dBandwidth: 25e9, d2hBandwidth: 25e9, alphaPs: 1.5e6, coherent: false }]);
+    expect(s.machine.specFile).toMatch(/apps\/machines\/presets\/a100-pcie4\.yaml$/);
+    // The default workload: host writes 64 MiB, the GPU streams it, the host reads it back.
+    expect(s.phases.map((p) => [p.on, p.kind, p.accesses])).toEqual([
+      ["cpu", "streaming", 16384],
+      ["gpu0", "streaming", (64 * MiB) / 128],
+      ["cpu", "streaming", 16384],
+    ]);
+    expect(s.phases[1]!.gpu!.faults).toBeGreaterThanOrEqual(16384);
+    // Every page the host wrote was migrated to the GPU (over the link) and back by the host's read faults.
+    expect(s.migrated.h2d).toMatchObject({ pages: 16384, bytes: 64 * MiB });
+    expect(s.migrated.d2h).toMatchObject({ pages: 16384, bytes: 64 * MiB });
+    expect(s.faults.cpu).toBe(2 * 16384); // first touch by the writer + the read back of each device-private page
+    expect(s.faults.device).toBe(s.phases[1]!.gpu!.faults);
+    expect(s.faults.deviceBatches).toBeGreaterThanOrEqual(16384 / 256);
+    expect(s.evictions).toEqual({ count: 0, pages: 0, bytes: 0 });
+    // Link utilisation = busy time / simulated time; 64 MiB at 25 GB/s is ≥ 2.68 ms of busy time.
+    const h2d = s.links.pcie0!.h2d;
+    expect(h2d.bytes).toBe(64 * MiB);
+    expect(h2d.busyPs).toBeGreaterThanOrEqual(Math.floor((64 * MiB * 1e12) / 25e9));
+    expect(h2d.utilisation).toBeCloseTo(h2d.busyPs / s.simulatedPs, 12);
+    expect(h2d.utilisation).toBeGreaterThan(0);
+    expect(h2d.utilisation).toBeLessThanOrEqual(1);
+    // Phases run one after another and cover the run.
+    expect(s.phases[0]!.startPs).toBe(0);
+    expect(s.phases[1]!.startPs).toBe(s.phases[0]!.endPs);
+    expect(s.phases[2]!.endPs).toBe(s.simulatedPs);
+    expect(s.unsettledPs).toBe(0);
+    expect(s.cost.DEVICE_FAULT!.count).toBeGreaterThan(0);
+  });
+
+  it("the same seed gives the identical summary; a random workload with another seed differs", async () => {
+    const argv = ["--workload", "random", "--size", "8MiB", "--seed", "5"];
+    const a = await cli(["run", "--json", ...argv]);
+    const b = await cli(["run", "--json", ...argv]);
+    expect(a.code).toBe(0);
+    expect(b.out).toBe(a.out);
+    const c = await json(["--workload", "random", "--size", "8MiB", "--seed", "6"]);
+    const s5 = JSON.parse(a.out) as RunSummary;
+    expect(s5.machine.seed).toBe(5);
+    expect(c.machine.seed).toBe(6);
+    expect(c.faults.device === s5.faults.device && c.simulatedPs === s5.simulatedPs).toBe(false);
+  });
+
+  it("two different presets run in one process (one after the other and at the same time) give the same results as each alone", async () => {
+    const a100 = ["a100-pcie4", "--size", "4MiB"];
+    const gh200 = ["gh200-c2c", "--size", "4MiB"];
+    const aloneA = await json(a100);
+    const aloneG = await json(gh200);
+    expect(aloneG.machine.devices[0]!.memoryType).toBe("coherent");
+    expect(aloneG.simulatedPs).not.toBe(aloneA.simulatedPs);
+    const [bothA, bothG] = await Promise.all([json(a100), json(gh200)]);
+    expect(bothA).toEqual(aloneA);
+    expect(bothG).toEqual(aloneG);
+    expect(await json(a100)).toEqual(aloneA);
+  });
+
+  it("--size resizes every phase of the preset's workload; --workload/--size replace it", async () => {
+    const s = await json(["--size", "2MiB"]);
+    expect(s.phases.map((p) => p.accesses)).toEqual([512, (2 * MiB) / 128, 512]);
+    expect(s.migrated.h2d.pages).toBe(512);
+    const t = await json(["h100-pcie5", "--workload", "streaming", "--size", "3MiB"]);
+    expect(t.workload).toEqual({ kind: "streaming", on: "gpu0", params: { bytes: 3 * MiB } });
+    expect(t.phases).toHaveLength(1);
+    expect(t.faults.device).toBe(768); // untouched anonymous memory: one fault per page, no CPU fault
+    expect(t.faults.cpu).toBe(0);
+  });
+
+  it("the table names the machine and every figure; the progress bar is drawn on a TTY stderr only, erased before the summary", async () => {
+    const r = await cli(["run", "--size", "2MiB"], { stderrIsTTY: true });
+    expect(r.code).toBe(0);
+    for (const row of ["machine", "device gpu0", "link pcie0", "simulated time", "CPU faults", "device faults", "migrated to device", "migrated to host", "evictions", "link pcie0 h2d", "link pcie0 d2h"]) {
+      expect(r.out).toMatch(new RegExp(`^  ${row} +\\S`, "m"));
+    }
+    expect(r.out).toMatch(/migrated to device +512 pages, 2 MiB/);
+    expect(r.err).toMatch(/\[#+\] 100%/);
+    expect(r.err.endsWith("\r\x1b[K")).toBe(true);
+    expect((await cli(["run", "--size", "2MiB", "--no-progress"], { stderrIsTTY: true })).err).toBe("");
+    expect((await cli(["run", "--size", "2MiB", "--json"], { stderrIsTTY: true })).err).toBe("");
+    expect((await cli(["run", "--size", "2MiB"])).err).toBe("");
+  });
+
+  it("a trace replays on the GPU and counts its accesses", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "hmmsim-trace-"));
+    writeFileSync(join(dir, "t.trace"), "R 0x0\nW 0x1000 5\nR 0x0\nR 0x2000\n");
+    const io = bufferIo({ cwd: dir });
+    expect(await main(["run", "--json", "--trace", "t.trace"], io)).toBe(0);
+    const s = JSON.parse(io.stdout.text) as RunSummary;
+    expect(s.phases).toEqual([expect.objectContaining({ on: "gpu0", kind: "trace", accesses: 4 })]);
+    expect(s.faults.device).toBeGreaterThanOrEqual(3);
+  });
+});
