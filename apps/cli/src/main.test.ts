@@ -149,3 +149,21 @@ describe("hmmsim run: bad input", () => {
     expect(r.err).toMatch(/with command-line overrides\): invalid machine spec[\s\S]*workload\.params\.stride/);
   });
 });
+
+describe("hmmsim run: a spec file", () => {
+  it("runs a spec file without a workload (nothing to simulate) with a note on stderr, and takes --workload/--size", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "m.json"), JSON.stringify({ name: "mine", cpus: { count: 2 }, ram: { size: "64MiB" }, links: [{ name: "l", kind: "pcie3x16" }], devices: [{ kind: "gpu", name: "g", memory: "16MiB", link: "l" }] }));
+    const r = await cli(["run", "m.json", "--json"], dir);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain("has no workload");
+    const s = JSON.parse(r.out);
+    expect(s).toMatchObject({ simulatedPs: 0, phases: [], machine: { name: "mine", preset: null, specFile: join(dir, "m.json") } });
+    const w = await cli(["run", "m.json", "--json", "--workload", "random", "--size", "1MiB", "--seed", "3"], dir);
+    expect(w.code).toBe(0);
+    const t = JSON.parse(w.out);
+    expect(t.workload).toEqual({ kind: "random", on: "g", params: { bytes: 1048576 } });
+    expect(t.phases[0]).toMatchObject({ on: "g", kind: "random", accesses: 256 });
+    expect(t.faults.device).toBeGreaterThan(0);
+  });
+});

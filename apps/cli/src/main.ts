@@ -79,7 +79,8 @@ function report(e: unknown, io: CliIo, command: string | undefined): number {
     return EXIT_USAGE;
   }
   if (e instanceof CliUsageError) {
-    err(`${e.message}\n  run \`hmmsim ${e.command ?? command ?? ""} --help\` for usage`.replace("  --help", " --help"));
+    const cmd = e.command ?? command;
+    err(`${e.message}\n  run \`hmmsim ${cmd ? cmd + " " : ""}--help\` for usage`);
     return EXIT_USAGE;
   }
   if (e instanceof CliError) {

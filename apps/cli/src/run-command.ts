@@ -2,8 +2,7 @@
 import type { CliIo } from "./cli-io.js";
 import { EXIT_OK } from "./cli-error.js";
 import { ProgressBar } from "./progress-bar.js";
-import { formatSummary } from "./run-summary.js";
-import { formatTime } from "./run-summary.js";
+import { formatSummary, formatTime } from "./run-summary.js";
 import { simulate } from "./simulate.js";
 import { loadSpecSource, readOverrides } from "./spec-source.js";
 
@@ -20,6 +19,7 @@ export interface RunOptions {
 export async function runCommand(specArg: string | undefined, opts: RunOptions, io: CliIo): Promise<number> {
   const overrides = readOverrides(opts, io.cwd);
   const source = loadSpecSource(specArg, overrides, io.cwd);
+  if (!source.spec.workload) io.stderr.write(`hmmsim run: note: ${source.file} has no workload, so nothing runs on the machine (give one with --workload/--size or --trace)\n`);
   const bar = new ProgressBar(io.stderr, opts.progress !== false && opts.json !== true && io.stderr.isTTY === true, `hmmsim ${source.spec.name}`);
   try {
     const summary = await simulate(source, { onProgress: (done, total, nowPs) => bar.update(done, total, formatTime(nowPs) + " simulated") });

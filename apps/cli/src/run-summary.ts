@@ -188,6 +188,17 @@ export function formatSummary(s: RunSummary): string {
       res.push([`link ${name} ${dir}`, `${pct(l.utilisation)} busy (${formatTime(l.busyPs)}), ${formatBytes(l.bytes)} in ${count(l.transfers)} transfers`]);
     }
   }
+  for (const dir of ["h2d", "d2h"] as const) {
+    const onLinks = Object.values(s.links).reduce((sum, l) => sum + l[dir].bytes, 0);
+    const moved = s.migrated[dir].bytes;
+    if (moved > onLinks) {
+      res.push([
+        `note (${dir})`,
+        `${formatBytes(moved - onLinks)} of the ${formatBytes(moved)} migrated ${dir === "h2d" ? "to the device" : "to the host"} crossed no link transfer ` +
+          `(the driver zero-filled them on the device, or charged the copy inside a CPU fault), so the link's figures do not include them`,
+      ]);
+    }
+  }
   const costs = Object.entries(s.cost)
     .filter(([, c]) => c.ps > 0)
     .sort((a, b) => b[1].ps - a[1].ps)

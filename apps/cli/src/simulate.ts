@@ -51,7 +51,9 @@ export function machinePlugins(spec: MachineSpec): MachinePlugin[] {
 export async function simulate(source: SpecSource, opts: SimulateOptions = {}): Promise<RunSummary> {
   const spec = source.spec;
   const workload = prepareWorkload(spec);
-  const machine = createMachine({ spec, plugins: machinePlugins(spec) });
+  // A normalized spec without a workload has `workload: null`, which parseMachineSpec does not take back: omit it.
+  const { workload: w, ...noWorkload } = spec;
+  const machine = createMachine({ spec: w === null ? noWorkload : spec, plugins: machinePlugins(spec) });
   try {
     const phases = workload ? spawnWorkload(machine, workload, opts) : [];
     const result = await machine.run();
