@@ -14,17 +14,17 @@ import { GpuDriver, type AccessBuffer, type AccessSource, type GpuKernelResult }
 import type { AccessPattern, Workload } from "@hmmsim/workloads";
 import { CliError } from "./cli-error.js";
 
-// Linux uapi values (include/uapi/asm-generic/mman-common.h, mman.h) as @hmmsim/core defines them; the CLI does
-// not depend on @hmmsim/core directly.
-const PROT_READ = 0x1;
-const PROT_WRITE = 0x2;
-const MAP_PRIVATE = 0x02;
-const MAP_FIXED = 0x10;
-const MAP_ANONYMOUS = 0x20;
-const MAP_NORESERVE = 0x4000;
-/** 47-bit user address space (x86-64 TASK_SIZE) and mmap's lowest non-fixed address (@hmmsim/core). */
-const TASK_SIZE = 2 ** 47;
-const MMAP_MIN_ADDR = 2 ** 32;
+import {
+  FaultWouldBlockError,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_NORESERVE,
+  MAP_PRIVATE,
+  MMAP_MIN_ADDR,
+  PROT_READ,
+  PROT_WRITE,
+  TASK_SIZE,
+} from "@hmmsim/core";
 const PAGE = 4096;
 const BLOCK = 2 * 1024 * 1024;
 
@@ -161,7 +161,7 @@ async function runCpuPhase(machine: Machine, mm: TouchMm, src: AccessSource): Pr
           mm.touch(a - (a % PAGE), w);
           break;
         } catch (e) {
-          if (!(e instanceof Error && e.name === "FaultWouldBlockError") || tries >= 1000) throw e;
+          if (!(e instanceof FaultWouldBlockError) || tries >= 1000) throw e;
           if (ledger.pendingPs > 0) await machine.settle();
           await machine.engine.sleep(1_000_000);
         }
