@@ -32,6 +32,7 @@ import {
   MEMORY_DEVICE_PRIVATE,
   type Kernel,
   type Mm,
+  vmaAddress,
   type VmAreaStruct,
 } from "@hmmsim/core";
 
@@ -61,9 +62,13 @@ export function folioTryShareAnonRmapPte(k: Kernel, pfn: number): number {
 export type RmapOne<A> = (mm: Mm, vma: VmAreaStruct, address: number, arg: A) => boolean;
 
 /**
- * rmap_walk(folio, rwc): call `fn` for every VMA that may map `pfn` (anon: every mm of its anon_vma, at
- * index << PAGE_SHIFT; file: every VMA of i_mmap covering the index). hmmsim has no mremap, so an anon page sits
- * at the same address in every mm that maps it.
+ * rmap_walk(folio, rwc): call `fn` for every VMA that may map `pfn`, at vma_address(vma, page->index) =
+ * vm_start + (index - vm_pgoff) << PAGE_SHIFT (mm/internal.h), for anon pages (index = linear_page_index at first
+ * fault, so a COW'd page of a MAP_PRIVATE file mapping carries its file offset) and file pages alike. Anon: every
+ * mm of the folio's anon_vma; while no VMA of it is non-linear (vm_pgoff = vm_start >> PAGE_SHIFT: never mremap()ed,
+ * not a file mapping) the address is index << PAGE_SHIFT and one VMA lookup per mm finds it, else every VMA of
+ * each mm with this anon_vma is tried (the kernel's anon_vma interval tree). File: every VMA of i_mmap covering
+ * the index.
  */
 export function rmapWalk<A>(k: Kernel, pfn: number, fn: RmapOne<A>, arg: A): void {
   const s = k.store;
@@ -73,16 +78,28 @@ export function rmapWalk<A>(k: Kernel, pfn: number, fn: RmapOne<A>, arg: A): voi
   if (obj === undefined) return;
   const index = s.index(pfn);
   if (obj.kind === "anon") {
-    const address = index * PAGE_SIZE;
     for (const mm of obj.mms) {
-      const vma = mm.vmaLookup(address);
-      if (vma !== null && vma.anonVma === obj && !fn(mm, vma, address, arg)) return;
+      if (!obj.nonLinear) {
+        const address = index * PAGE_SIZE;
+        const vma = mm.vmaLookup(address);
+        if (vma !== null && vma.anonVma === obj && vma.vmPgoff * PAGE_SIZE === vma.vmStart) {
+          if (!fn(mm, vma, address, arg)) return;
+          continue;
+        }
+        if (vma === null || vma.anonVma !== obj) continue;
+        // A VMA of this anon_vma that is not linear although nonLinear is unset: fall back to the scan.
+      }
+      for (const vma of mm.vmas) {
+        if (vma.anonVma !== obj) continue;
+        const address = vmaAddress(vma, index);
+        if (address >= 0 && !fn(mm, vma, address, arg)) return;
+      }
     }
     return;
   }
   for (const vma of obj.mappers) {
-    const address = vma.vmStart + (index - vma.vmPgoff) * PAGE_SIZE;
-    if (address >= vma.vmStart && address < vma.vmEnd && !fn(vma.vmMm, vma, address, arg)) return;
+    const address = vmaAddress(vma, index);
+    if (address >= 0 && !fn(vma.vmMm, vma, address, arg)) return;
   }
 }
 
