@@ -50,4 +50,69 @@ describe("page bytes (highmem.h copy/clear) and content tags", () => {
     const a = allocPages(k, 0);
     expect(() => k.pageBytes.write(a, 4095, new Uint8Array(2))).toThrow(/page_access_out_of_bounds/);
   });
+  it("copy into a recycled buffer slot overwrites all of its stale bytes; a later partial write zero-fills", () => {
+    const k = createKernel({ ramBytes: 8 << 20 });
+    const a = allocPages(k, 0);
+    const junk = new Uint8Array(4096).fill(0xee);
+    k.pageBytes.write(a, 0, junk);
+    putPage(k, a); // its slot (full of 0xee) goes back to the free list
+    const src = allocPages(k, 0);
+    const dst = allocPages(k, 0);
+    const pat = new Uint8Array(4096);
+    for (let i = 0; i < 4096; i++) pat[i] = (i * 7 + 3) & 0xff;
+    k.pageBytes.write(src, 0, pat, 77); // takes the recycled slot: zero-filled, then written
+    k.pageBytes.copy(dst, src); // dst gets a fresh slot, not cleared first
+    expect(k.pageBytes.snapshot(dst)).toEqual(pat);
+    expect(k.store.tag(dst)).toBe(77);
+    putPage(k, src); // recycled again, still holding pat
+    const w = allocPages(k, 0);
+    k.pageBytes.write(w, 10, new Uint8Array([1]));
+    const want = new Uint8Array(4096);
+    want[10] = 1;
+    expect(k.pageBytes.snapshot(w)).toEqual(want);
+    // copying onto a page that already has a buffer, and from a page without one
+    k.pageBytes.copy(w, dst);
+    expect(k.pageBytes.snapshot(w)).toEqual(pat);
+    const inUse = k.pageBytes.inUse;
+    const z = allocPages(k, 0);
+    k.pageBytes.copy(w, z);
+    expect(k.pageBytes.inUse).toBe(inUse - 1);
+    expect(k.pageBytes.snapshot(w)).toEqual(new Uint8Array(4096));
+    expect(k.store.tag(w)).toBe(0);
+    // reads of a sub-range
+    const out = new Uint8Array(8).fill(9);
+    k.pageBytes.read(dst, 4090, 6, out, 1);
+    expect([...out]).toEqual([9, ...pat.subarray(4090, 4096), 9]);
+  });
+  it("copies across 1 MiB slabs (more than 256 buffers) keep every page's bytes", () => {
+    const k = createKernel({ ramBytes: 16 << 20 });
+    const n = 600;
+    const src: number[] = [];
+    const dst: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const p = allocPages(k, 0);
+      k.pageBytes.write(p, 0, new Uint8Array([i & 0xff, i >> 8]));
+      k.pageBytes.write(p, 4095, new Uint8Array([(i * 3) & 0xff]));
+      src.push(p);
+    }
+    for (let i = 0; i < n; i++) dst.push(allocPages(k, 0));
+    for (let i = 0; i < n; i++) k.pageBytes.copy(dst[n - 1 - i]!, src[i]!);
+    for (let i = 0; i < n; i++) {
+      const b = k.pageBytes.snapshot(dst[n - 1 - i]!);
+      expect([b[0], b[1], b[4095], b[2000]]).toEqual([i & 0xff, i >> 8, (i * 3) & 0xff, 0]);
+      expect(k.store.tag(dst[n - 1 - i]!)).toBe(k.store.tag(src[i]!));
+    }
+    expect(k.pageBytes.inUse).toBe(2 * n);
+  });
+  it("bytes-off: a chain of copies carries the exact tag and allocates no buffer", () => {
+    const k = createKernel({ ramBytes: 4 << 20, bytes: false });
+    const p = [allocPages(k, 0), allocPages(k, 0), allocPages(k, 0)];
+    k.pageBytes.setTag(p[0]!, 123456789);
+    k.pageBytes.copy(p[1]!, p[0]!);
+    k.pageBytes.copy(p[2]!, p[1]!);
+    k.pageBytes.clear(p[0]!);
+    expect(p.map((x) => k.store.tag(x))).toEqual([0, 123456789, 123456789]);
+    expect(k.pageBytes.inUse).toBe(0);
+  });
 });
+

@@ -1,7 +1,7 @@
 /**
  * Page contents (include/linux/highmem.h: clear_highpage, copy_highpage, memcpy_to_page/memcpy_from_page).
  * Bytes live in a sparse pool of 4 KiB buffers carved from 1 MiB slabs and allocated on a page's first
- * non-zero write; a page with no buffer reads as zeroes (the shared zero page has none, ever). Every page also
+ * non-zero write (or copy: a copy target's buffer is not zero-filled first, the copy overwrites it); a page with no buffer reads as zeroes (the shared zero page has none, ever). Every page also
  * has a content tag (a number, 0 = zero-filled) kept in the page store, in bytes-off (timing-only) mode too:
  * copying a page copies both, clearing sets both to the zero state, so content can be traced through
  * migration, COW, fork and exit without bytes.
@@ -14,6 +14,11 @@ const SLAB_PAGES = 256;
 
 export class PageBytesPool {
   private readonly slabs: Uint8Array[] = [];
+  /**
+   * One 4 KiB view per slot, made once when its slab is carved: reads, writes and copies index this array instead
+   * of creating a subarray per access (the per-page path allocates nothing).
+   */
+  private readonly views: Uint8Array[] = [];
   private freeSlots: number[] = [];
   private nextSlot = 0;
   /** Buffers currently in use. */
@@ -32,28 +37,32 @@ export class PageBytesPool {
     return ++this.tagCounter;
   }
 
+  /** A slot for a new buffer. Its contents are stale (a recycled slot) or zero (a fresh slab): callers fill it. */
   private allocSlot(): number {
     const s = this.freeSlots.pop();
     if (s !== undefined) return s;
     const slot = this.nextSlot++;
-    if (slot % SLAB_PAGES === 0) this.slabs.push(new Uint8Array(SLAB_PAGES * PAGE_SIZE));
+    if (slot % SLAB_PAGES === 0) {
+      const slab = new Uint8Array(SLAB_PAGES * PAGE_SIZE);
+      this.slabs.push(slab);
+      for (let i = 0; i < SLAB_PAGES; i++) this.views.push(slab.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+    }
     return slot;
-  }
-  private view(slot: number): Uint8Array {
-    const slab = this.slabs[Math.floor(slot / SLAB_PAGES)]!;
-    const off = (slot % SLAB_PAGES) * PAGE_SIZE;
-    return slab.subarray(off, off + PAGE_SIZE);
   }
   /** The page's buffer, allocating it (zeroed) if needed. */
   private bufferFor(pfn: number): Uint8Array {
     const s = this.store.bufSlot(pfn);
-    if (s !== 0) return this.view(s - 1);
+    if (s !== 0) return this.views[s - 1]!;
+    const v = this.views[this.newBuffer(pfn)]!;
+    v.fill(0);
+    return v;
+  }
+  /** Give pfn a buffer slot without clearing it (the caller overwrites all 4 KiB); returns the slot. */
+  private newBuffer(pfn: number): number {
     const slot = this.allocSlot();
     this.store.setBufSlot(pfn, slot + 1);
     this.inUse++;
-    const v = this.view(slot);
-    v.fill(0);
-    return v;
+    return slot;
   }
   private dropBuffer(pfn: number): void {
     const s = this.store.bufSlot(pfn);
@@ -71,7 +80,8 @@ export class PageBytesPool {
       out.fill(0, outOff, outOff + len);
       return;
     }
-    out.set(this.view(s - 1).subarray(offset, offset + len), outOff);
+    const v = this.views[s - 1]!;
+    out.set(offset === 0 && len === PAGE_SIZE ? v : v.subarray(offset, offset + len), outOff);
   }
 
   /** memcpy_to_page(): write bytes at `offset`; sets the content tag (a fresh one unless given). */
@@ -92,13 +102,21 @@ export class PageBytesPool {
     this.store.setTag(pfn, 0);
   }
 
-  /** copy_highpage(dst, src): bytes and tag. */
+  /**
+   * copy_highpage(dst, src): bytes and tag. A source without bytes (zero page content) drops dst's buffer; a dst
+   * without a buffer gets one that is not cleared first, since the copy overwrites all of it; no view is created.
+   */
   copy(dst: number, src: number): void {
     if (dst === src) return;
-    const s = this.store.bufSlot(src);
+    const store = this.store;
+    const s = store.bufSlot(src);
     if (s === 0) this.dropBuffer(dst);
-    else if (this.enabled) this.bufferFor(dst).set(this.view(s - 1));
-    this.store.setTag(dst, this.store.tag(src));
+    else if (this.enabled) {
+      const d = store.bufSlot(dst);
+      const views = this.views;
+      views[d !== 0 ? d - 1 : this.newBuffer(dst)]!.set(views[s - 1]!);
+    }
+    store.setTag(dst, store.tag(src));
   }
 
   /** The page is being freed: drop its buffer (the tag is reset by the caller's clear of the page). */
