@@ -10,6 +10,9 @@ import {
   InvalidArgumentError,
   KernelRuleError,
   MADV_DONTNEED,
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_NORESERVE,
   MAP_PRIVATE,
   MAP_SHARED,
   MMU_NOTIFY_CLEAR,
@@ -49,6 +52,7 @@ import {
   HMM_PFN_VALID,
   HMM_PFN_WRITE,
   hmmPfnFlags,
+  hmmPfnFlagsOrder,
   hmmPfnToMapOrder,
   hmmPfnToPfn,
   makeHmmPfn,
@@ -549,5 +553,105 @@ describe("hmmRangeFault over a file mapping", () => {
     expect(lockedRangeFault(t.mm, again)).toBe(0);
     expect(hmmPfnToPfn(again.hmmPfns[0]!)).not.toBe(cachePfn);
     expect(hmmPfnFlags(again.hmmPfns[0]!)).toBe(VW);
+  });
+});
+
+describe("hmmRangeFault: hugetlb VMAs (hmm_vma_walk_hugetlb_entry)", () => {
+  const HUGE = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+  const ORDER9 = hmmPfnFlagsOrder(9);
+  /** A setup whose mm also maps `n` hugetlb pages (pool of `pool` pages). */
+  function hugeSetup(n: number, prot = PROT_READ | PROT_WRITE, flags = HUGE, pool = n) {
+    const t = setup({ pages: 1 });
+    expect(t.k.setHugetlbPages(pool)).toBe(pool);
+    const a = t.mm.mmap({ length: n * PMD_SIZE, prot, flags });
+    expect(a).toBeGreaterThan(0);
+    let faults = 0;
+    t.k.tracepoints.pageFault = () => faults++;
+    return { t, a, faults: () => faults };
+  }
+
+  it("snapshot: present huge page = pfn + offset | flags | order 9 from any start; no page table = 0; mprotect → READ", () => {
+    const { t, a, faults } = hugeSetup(2);
+    const r0 = makeRange(t, a, 8);
+    expect(lockedRangeFault(t.mm, r0)).toBe(0);
+    expect([...r0.hmmPfns]).toEqual(new Array(8).fill(0)); // hugetlb_walk found no table: pte_hole
+    t.mm.touch(a + PMD_SIZE + 7 * PAGE_SIZE, true);
+    const head = ptePfn(t.mm.pgtable.pmdGet(a + PMD_SIZE));
+    const before = faults();
+    // 8 pages straddling both huge pages: the first has a none entry (no fault requested), the second is present.
+    const r = makeRange(t, a + PMD_SIZE - 4 * PAGE_SIZE, 8);
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    expect(faults()).toBe(before);
+    for (let i = 0; i < 4; i++) {
+      expect(hmmPfnFlags(r.hmmPfns[i]!) & HMM_PFN_VALID).toBe(0);
+      expect(hmmPfnToMapOrder(r.hmmPfns[i]!)).toBe(9);
+    }
+    for (let i = 0; i < 4; i++) expect(r.hmmPfns[4 + i]).toBe(makeHmmPfn(head + i, VW | ORDER9));
+    // Mid-page start: the pfn is the head plus the offset into the huge page.
+    const mid = makeRange(t, a + PMD_SIZE + 100 * PAGE_SIZE, 2);
+    expect(lockedRangeFault(t.mm, mid)).toBe(0);
+    expect(mid.hmmPfns[1]).toBe(makeHmmPfn(head + 101, VW | ORDER9));
+    expect(t.mm.mprotect(a, 2 * PMD_SIZE, PROT_READ)).toBe(0);
+    const ro = makeRange(t, a + PMD_SIZE, HPAGE_PMD_NR);
+    expect(lockedRangeFault(t.mm, ro)).toBe(0);
+    for (let i = 0; i < HPAGE_PMD_NR; i++) expect(ro.hmmPfns[i]).toBe(makeHmmPfn(head + i, HMM_PFN_VALID | ORDER9));
+  });
+
+  it("faults a missing huge page through handle_mm_fault: read → VALID, then write → VALID|WRITE, same folio", () => {
+    const { t, a } = hugeSetup(1);
+    const pool = t.k.hugetlbPool;
+    expect(pool.freeHugePages).toBe(1);
+    const r = makeRange(t, a, HPAGE_PMD_NR, { defaultFlags: FAULT });
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    expect(pool.freeHugePages).toBe(0);
+    const head = hmmPfnToPfn(r.hmmPfns[0]!);
+    expect(ptePfn(t.mm.pgtable.pmdGet(a))).toBe(head);
+    for (let i = 0; i < HPAGE_PMD_NR; i++) expect(r.hmmPfns[i]).toBe(makeHmmPfn(head + i, HMM_PFN_VALID | ORDER9));
+    // The private page is exclusive: the write fault reuses it (hugetlb_wp), no copy.
+    const w = makeRange(t, a, HPAGE_PMD_NR, { defaultFlags: WRITE });
+    expect(lockedRangeFault(t.mm, w)).toBe(0);
+    for (let i = 0; i < HPAGE_PMD_NR; i++) expect(w.hmmPfns[i]).toBe(makeHmmPfn(head + i, VW | ORDER9));
+    expect(pteWrite(t.mm.pgtable.pmdGet(a))).toBe(true);
+  });
+
+  it("takes the request flags from the first pfn of the chunk only (pfnFlagsMask)", () => {
+    const { t, a } = hugeSetup(2);
+    t.mm.touch(a + PMD_SIZE, false); // the second huge page: now the page table exists for the first one too
+    const pool = t.k.hugetlbPool;
+    expect(pool.freeHugePages).toBe(1);
+    const mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
+    // Every page but the first asks for a fault: the first one's (none) decides — no fault.
+    const r = makeRange(t, a, HPAGE_PMD_NR, { pfnFlagsMask: mask });
+    (r.hmmPfns as Float64Array).fill(FAULT);
+    r.hmmPfns[0] = 0;
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    expect(pool.freeHugePages).toBe(1);
+    for (let i = 0; i < HPAGE_PMD_NR; i++) expect(hmmPfnFlags(r.hmmPfns[i]!) & HMM_PFN_VALID).toBe(0);
+    // Only the first page asks: the whole huge page is faulted in.
+    const f = makeRange(t, a, HPAGE_PMD_NR, { pfnFlagsMask: mask });
+    f.hmmPfns[0] = FAULT;
+    expect(lockedRangeFault(t.mm, f)).toBe(0);
+    expect(pool.freeHugePages).toBe(0);
+    for (let i = 0; i < HPAGE_PMD_NR; i++) expect(hmmPfnFlags(f.hmmPfns[i]!) & HMM_PFN_VALID).toBe(HMM_PFN_VALID);
+  });
+
+  it("-EPERM: write request on a read-only VMA; -EFAULT: PROT_NONE VMA, or a fault that cannot get a pool page", () => {
+    const ro = hugeSetup(1, PROT_READ);
+    expect(lockedRangeFault(ro.t.mm, makeRange(ro.t, ro.a, 4, { defaultFlags: WRITE }))).toBe(-EPERM);
+    expect(ro.t.k.hugetlbPool.freeHugePages).toBe(1);
+    const rr = makeRange(ro.t, ro.a, 4, { defaultFlags: FAULT });
+    expect(lockedRangeFault(ro.t.mm, rr)).toBe(0);
+    expect(hmmPfnFlags(rr.hmmPfns[3]!)).toBe(HMM_PFN_VALID | ORDER9);
+
+    const none = hugeSetup(1, PROT_NONE);
+    expect(lockedRangeFault(none.t.mm, makeRange(none.t, none.a, 4, { defaultFlags: FAULT }))).toBe(-EFAULT);
+    const snap = makeRange(none.t, none.a, 4);
+    expect(lockedRangeFault(none.t.mm, snap)).toBe(0);
+    expect([...snap.hmmPfns]).toEqual(new Array(4).fill(HMM_PFN_ERROR));
+
+    // MAP_NORESERVE over an empty pool: the fault gets VM_FAULT_SIGBUS → -EFAULT.
+    const empty = hugeSetup(1, PROT_READ | PROT_WRITE, HUGE | MAP_NORESERVE, 0);
+    expect(lockedRangeFault(empty.t.mm, makeRange(empty.t, empty.a, 4, { defaultFlags: FAULT }))).toBe(-EFAULT);
+    expect(empty.t.mm.pgtable.pmdGet(empty.a)).toBe(0);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * hmm_range_fault() (mm/hmm.c: hmm_range_fault, hmm_range_fault_locked, hmm_do_fault, hmm_record_fault,
  * hmm_pte_need_fault, hmm_range_need_fault, hmm_pfns_fill, hmm_vma_walk_hole, hmm_vma_walk_pmd,
- * hmm_vma_handle_pmd, hmm_vma_handle_absent_pmd, hmm_vma_handle_pte, hmm_vma_walk_test) and struct hmm_range
+ * hmm_vma_handle_pmd, hmm_vma_handle_absent_pmd, hmm_vma_handle_pte, hmm_vma_walk_hugetlb_entry, hmm_vma_walk_test)
+ * and struct hmm_range
  * (include/linux/hmm.h). Follows the mm-unstable structure: walk callbacks record the range to fault and return
  * the HMM_FAULT_PENDING sentinel; the outer loop faults outside the walk and re-walks from `last`.
  *
@@ -42,6 +43,8 @@ import {
   _PAGE_RW,
   _PAGE_SPECIAL,
   handleMmFault,
+  hstateVma,
+  hugePageOrder,
   isDeviceExclusiveEntry,
   isDevicePrivateEntry,
   isMigrationEntry,
@@ -284,6 +287,28 @@ function hmmVmaHandlePte(w: HmmVmaWalk, addr: number, end: number, pte: number, 
   return 0;
 }
 
+/**
+ * hmm_vma_walk_hugetlb_entry(): one huge page of a hugetlb VMA. The request flags come from the first pfn of the
+ * chunk only; cpu flags from the huge entry (pte_to_hmm_pfn_flags: 0 unless present) plus the hstate's order. A
+ * fault is recorded for [start, end) (hmm_do_fault then faults it through handle_mm_fault: -EPERM for a write on
+ * a VMA without VM_WRITE, the fault's errno otherwise); else every page gets pfn + offset | cpu flags — as the
+ * kernel, also when the entry is none and no fault was requested (no VALID bit: the pfn bits mean nothing).
+ */
+function hmmVmaWalkHugetlbEntry(dir: PmdTable, index: number, hmask: number, start: number, end: number, walk: MmWalk<HmmVmaWalk>): number {
+  const w = walk.private;
+  const entry = dir.pmd[index]!;
+  let i = (start - w.range.start) / PAGE_SIZE;
+  const pfns = w.pfns;
+  const pfnReqFlags = pfns[i]!;
+  const presentFlags = entry !== 0 && ptePresent(entry) ? (pteWrite(entry) ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID) : 0;
+  const cpuFlags = presentFlags | hmmPfnFlagsOrder(hugePageOrder(hstateVma(walk.vma!)));
+  const required = hmmPteNeedFault(w, pfnReqFlags, cpuFlags);
+  if (required !== 0) return hmmRecordFault(w, start, end, required);
+  let pfn = ptePfn(entry) + (start % -hmask) / PAGE_SIZE;
+  for (let addr = start; addr < end; addr += PAGE_SIZE, i++, pfn++) pfns[i] = (pfns[i]! & HMM_PFN_INOUT_FLAGS) + pfn * HMM_PFN_PFN_MUL + cpuFlags;
+  return 0;
+}
+
 /** hmm_vma_walk_pmd(): one PMD slot; scans the PTE table directly (the hot path). */
 function hmmVmaWalkPmd(dir: PmdTable, index: number, start: number, end: number, walk: MmWalk<HmmVmaWalk>): number {
   const w = walk.private;
@@ -340,6 +365,7 @@ function hmmVmaWalkPmd(dir: PmdTable, index: number, start: number, end: number,
 const HMM_WALK_OPS: MmWalkOps<HmmVmaWalk> = {
   pmdEntry: hmmVmaWalkPmd,
   pteHole: hmmVmaWalkHole,
+  hugetlbEntry: hmmVmaWalkHugetlbEntry,
   testWalk: hmmVmaWalkTest,
 };
 

@@ -3,6 +3,7 @@ import {
   HPAGE_PMD_NR,
   KernelRuleError,
   MAP_ANONYMOUS,
+  MAP_HUGETLB,
   MAP_FIXED,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -12,6 +13,7 @@ import {
   PROT_WRITE,
   createKernel,
   pmdTransHuge,
+  ptePfn,
   remapPfnRange,
 } from "@hmmsim/core";
 import { describe, expect, it } from "vitest";
@@ -133,5 +135,55 @@ describe("walkPageRange (mm/pagewalk.c)", () => {
     expect(() => walkPageRange(mm, 0, PAGE_SIZE, { walkLock: PGWALK_WRLOCK }, null)).toThrow(KernelRuleError);
     mm.mmapLock.upRead();
     expect(() => walkPageRange(mm, 0, PAGE_SIZE, {}, null)).toThrow(KernelRuleError);
+  });
+
+  it("walks a hugetlb VMA only through hugetlbEntry: once per huge page, pteHole(-1) where no table exists", () => {
+    const k = createKernel({ ramBytes: 64 * 1024 * 1024, bytes: false, hugetlbPages: 2 });
+    const mm = k.createMm();
+    const a = mm.mmap({ length: 2 * PMD_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB });
+    expect(a % PMD_SIZE).toBe(0);
+    mm.mmapLock.tryDownRead();
+    // No page table yet (hugetlb_walk finds nothing): a hole per huge page, depth -1.
+    const ev: Ev[] = [];
+    walkPageRange(mm, a + PAGE_SIZE, a + 2 * PMD_SIZE, recorder(a, { hugetlbEntry: (_d, _i, _m, x, n, w) => (w.private.push(["huge", x, n]), 0) }), ev);
+    expect(ev).toEqual([
+      ["vma", 1, 2 * HPAGE_PMD_NR],
+      ["hole", 1, HPAGE_PMD_NR, -1],
+      ["hole", HPAGE_PMD_NR, 2 * HPAGE_PMD_NR, -1],
+    ]);
+    mm.mmapLock.upRead();
+    mm.touch(a + PMD_SIZE + 5 * PAGE_SIZE, true);
+    const head = ptePfn(mm.pgtable.pmdGet(a + PMD_SIZE));
+    mm.mmapLock.tryDownRead();
+    // The table exists now: every huge page gets hugetlbEntry (the untouched one with a none entry), clipped.
+    const calls: [number, number, number, number][] = [];
+    let other = 0;
+    const r = walkPageRange(
+      mm,
+      a + PAGE_SIZE,
+      a + PMD_SIZE + 3 * PAGE_SIZE,
+      {
+        hugetlbEntry: (dir, i, hmask, x, n) => (calls.push([dir.pmd[i] === 0 ? 0 : ptePfn(dir.pmd[i]!), hmask, x - a, n - a]), 0),
+        pmdEntry: () => ++other,
+        pteEntry: () => ++other,
+        pteHole: () => ++other,
+      },
+      null,
+    );
+    expect(r).toBe(0);
+    expect(other).toBe(0);
+    expect(calls).toEqual([
+      [0, -PMD_SIZE, PAGE_SIZE, PMD_SIZE],
+      [head, -PMD_SIZE, PMD_SIZE, PMD_SIZE + 3 * PAGE_SIZE],
+    ]);
+    // Without a hugetlbEntry op the VMA is skipped entirely (walk_page_range), even by pteHole.
+    let seen = 0;
+    expect(walkPageRange(mm, a, a + 2 * PMD_SIZE, { pmdEntry: () => ++seen, pteEntry: () => ++seen, pteHole: () => ++seen }, null)).toBe(0);
+    expect(seen).toBe(0);
+    // A callback's nonzero value stops the walk.
+    let n = 0;
+    expect(walkPageRange(mm, a, a + 2 * PMD_SIZE, { hugetlbEntry: () => (++n, -5) }, null)).toBe(-5);
+    expect(n).toBe(1);
+    mm.mmapLock.upRead();
   });
 });

@@ -18,11 +18,16 @@
  * - With a `pteEntry`, the walker then descends: a huge PMD is split first (split_huge_pmd), then
  *   `pteEntry(table, index, addr, next)` runs for each PTE slot, pte_none included (`(table, index)` stands for
  *   `pte_t *pte`).
+ * - A hugetlb VMA (is_vm_hugetlb_page) is walked only through `hugetlbEntry` (__walk_page_range): with it,
+ *   walk_hugetlb_range calls `hugetlbEntry(dir, index, hmask, addr, next)` once per huge page of [addr, next)
+ *   whose page table exists (`(dir, index)` stands for the huge `pte_t *`, `dir.pmd[index]` its entry, none
+ *   included; hmask = huge_page_mask as a negative number, -2 MiB), and `pteHole(addr, next, -1)` where
+ *   hugetlb_walk finds no table; without it the VMA is skipped entirely (no pmdEntry/pteEntry/pteHole calls).
  * - A callback returning nonzero stops the walk; walkPageRange returns that value.
  * - Lock: `walkLock` PGWALK_RDLOCK (default) asserts the mmap lock is held (mmap_assert_locked),
  *   PGWALK_WRLOCK that it is held for write.
  *
- * Not modelled: pud_entry / hugetlb_entry (core has no PUD leaves or hugetlbfs), pre_vma / post_vma, install_pte.
+ * Not modelled: pud_entry (core has no PUD leaves; its only hstate is 2 MiB), pre_vma / post_vma, install_pte.
  */
 import {
   EINVAL,
@@ -30,6 +35,9 @@ import {
   PMD_SIZE,
   PUD_SIZE,
   VM_PFNMAP,
+  hstateVma,
+  hugePageSize,
+  isVmHugetlbPage,
   mmapAssertLocked,
   mmapAssertWriteLocked,
   splitHugePmd,
@@ -67,6 +75,11 @@ export interface MmWalkOps<P = unknown> {
   pteHole?(addr: number, next: number, depth: number, walk: MmWalk<P>): number;
   /** A non-none PMD: `dir.pmd[index]` is its huge entry (0 when a PTE table hangs at `dir.pte[index]`). */
   pmdEntry?(dir: PmdTable, index: number, addr: number, next: number, walk: MmWalk<P>): number;
+  /**
+   * One huge page of a hugetlb VMA: `dir.pmd[index]` is its entry (huge_ptep_get; none included); hmask is
+   * huge_page_mask(hstate) as a negative number; [addr, next) is the part of the huge page being walked.
+   */
+  hugetlbEntry?(dir: PmdTable, index: number, hmask: number, addr: number, next: number, walk: MmWalk<P>): number;
   /** One PTE slot: `table[index]` is the entry (pte_none included). */
   pteEntry?(table: Float64Array, index: number, addr: number, next: number, walk: MmWalk<P>): number;
   /** PGWALK_RDLOCK (default) or PGWALK_WRLOCK. */
@@ -107,7 +120,12 @@ export function walkPageRange<P>(mm: Mm, start: number, end: number, ops: MmWalk
         continue;
       }
       if (err < 0) break;
-      err = walkPgdRange(start, next, walk);
+      // __walk_page_range(): hugetlb VMAs only through hugetlb_entry.
+      if (isVmHugetlbPage(walk.vma)) {
+        if (ops.hugetlbEntry) err = walkHugetlbRange(start, next, walk);
+      } else {
+        err = walkPgdRange(start, next, walk);
+      }
     }
     if (err !== 0) break;
     start = next;
@@ -124,6 +142,24 @@ function walkPageTest<P>(start: number, end: number, walk: MmWalk<P>): number {
     let err = 1;
     if (ops.pteHole) err = ops.pteHole(start, end, -1, walk);
     return err !== 0 ? err : 1;
+  }
+  return 0;
+}
+
+/** walk_hugetlb_range(): one hugetlbEntry per huge page whose page table exists (hugetlb_walk), else pteHole. */
+function walkHugetlbRange<P>(start: number, end: number, walk: MmWalk<P>): number {
+  const sz = hugePageSize(hstateVma(walk.vma!));
+  const hmask = -sz;
+  const dirs = walk.mm.pgtable.dirs;
+  const ops = walk.ops;
+  for (let addr = start, next: number; addr < end; addr = next) {
+    // hugetlb_entry_end()
+    next = Math.min(end, addr - (addr % sz) + sz);
+    const dir = dirs.get(Math.floor(addr / PUD_SIZE));
+    let err = 0;
+    if (dir !== undefined) err = ops.hugetlbEntry!(dir, Math.floor(addr / PMD_SIZE) % 512, hmask, addr, next, walk);
+    else if (ops.pteHole) err = ops.pteHole(addr, next, -1, walk);
+    if (err !== 0) return err;
   }
   return 0;
 }
