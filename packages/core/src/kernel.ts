@@ -31,6 +31,13 @@ export interface KernelOptions {
   thp?: ThpMode;
   /** Huge pages in the hugetlb pool at boot (vm.nr_hugepages; default 0, as a machine with none configured). */
   hugetlbPages?: number;
+  /**
+   * When RAM's struct pages are allocated: "boot" (default) = all of them when the kernel is created, as the
+   * kernel allocates mem_map at boot (28 host bytes per RAM page, see page-store.ts; a first touch then adds only
+   * page-table memory); "lazy" = per 128 MiB chunk on its first write (the same bytes, paid on first use: for hosts
+   * simulating far more RAM than a run touches). ZONE_DEVICE struct pages are always lazy.
+   */
+  memmap?: "boot" | "lazy";
 }
 
 export class Kernel {
@@ -45,6 +52,8 @@ export class Kernel {
   /** The shared zero page (ZERO_PAGE(0)): reserved, never freed, never written. */
   readonly zeroPfn: number;
   thp: ThpMode;
+  /** When RAM's struct pages were allocated (KernelOptions.memmap). */
+  readonly memmap: "boot" | "lazy";
   /**
    * migrate_device_coherent_folio() (mm/migrate_device.c), filled in by @hmmsim/migrate: move one
    * MEMORY_DEVICE_COHERENT page to a new system page, remapping every mapping. Called by FOLL_LONGTERM GUP with one
@@ -73,12 +82,16 @@ export class Kernel {
       throw new InvalidArgumentError("thp", "must be always, madvise or never", opts.thp);
     if (opts.bytes !== undefined && typeof opts.bytes !== "boolean")
       throw new InvalidArgumentError("bytes", "must be a boolean", opts.bytes);
+    if (opts.memmap !== undefined && opts.memmap !== "boot" && opts.memmap !== "lazy")
+      throw new InvalidArgumentError("memmap", "must be boot or lazy", opts.memmap);
     this.nrRamPages = nr;
     this.thp = opts.thp ?? "madvise";
     this.allocator = new PageAllocator(nr);
     this.store.initRange(0, nr, ZONE_NORMAL);
     this.zeroPfn = nr;
     this.store.initRange(this.zeroPfn, 1, ZONE_NORMAL);
+    this.memmap = opts.memmap ?? "boot";
+    if (this.memmap === "boot") this.store.populate(0, nr + 1); // mem_map at boot (RAM + zero page)
     this.store.setFlagsWord(this.zeroPfn, PG_reserved);
     this.store.setRefcount(this.zeroPfn, 1);
     this.pageBytes = new PageBytesPool(this.store, opts.bytes ?? true);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { KernelRuleError } from "./errors.js";
 import { createKernel } from "./kernel.js";
 import { PageAllocator } from "./page-alloc.js";
-import { PG_head, PG_tail } from "./page-flags.js";
+import { PG_head, PG_tail, ZONE_NORMAL } from "./page-flags.js";
 import { allocPages, getPage, putPage } from "./page-ref.js";
 
 describe("page allocator (mm/page_alloc.c)", () => {
@@ -44,13 +44,23 @@ describe("page allocator (mm/page_alloc.c)", () => {
     expect(() => a.free(p, 0)).toThrow(KernelRuleError);
   });
 
-  it("a 64 GiB machine is cheap to create and allocate from", () => {
+  it("a 64 GiB machine: mem_map at boot by default, per chunk on first write with memmap lazy", () => {
     const k = createKernel({ ramBytes: 64 * 1024 ** 3, bytes: false });
     expect(k.nrRamPages).toBe(16 * 1024 * 1024);
+    expect(k.memmap).toBe("boot");
+    // RAM + the zero page: 16 M + 1 pfns in chunks of 32768 pages, 28 bytes per page.
+    expect(k.store.allocatedChunks).toBe(513);
+    expect(k.store.hostBytes).toBeLessThan(513 * 32768 * 29);
     const p = allocPages(k, 9);
     expect(p).toBe(0);
-    expect(k.store.allocatedChunks).toBeLessThanOrEqual(2);
     expect(k.allocator.nrFree).toBe(16 * 1024 * 1024 - 512);
+
+    const lazy = createKernel({ ramBytes: 64 * 1024 ** 3, bytes: false, memmap: "lazy" });
+    expect(lazy.store.allocatedChunks).toBe(1); // the zero page's chunk
+    expect(allocPages(lazy, 9)).toBe(0);
+    expect(lazy.store.allocatedChunks).toBe(2);
+    expect(lazy.store.zone(16 * 1024 * 1024 - 1)).toBe(ZONE_NORMAL);
+    expect(() => createKernel({ ramBytes: 2 << 20, memmap: "eager" as "boot" })).toThrow(/memmap/);
   });
 
   it("allocPages preps compound pages; putPage at refcount 0 frees", () => {

@@ -1,8 +1,26 @@
 /**
  * struct page state (include/linux/mm_types.h, include/linux/page_ref.h, include/linux/mm.h folio helpers) as
- * typed arrays indexed by pfn. Arrays are kept in chunks of 32768 pages that are allocated on first write, so a
- * 64 GiB machine costs nothing until its pages are used (about 50 bytes per touched page, the kernel's struct page
- * is 64). Reads of an unallocated chunk return the defaults (0, ZONE_NONE for pfns with no struct page).
+ * typed arrays indexed by pfn, kept in chunks of 32768 pages.
+ *
+ * Memory model (the kernel's mem_map / vmemmap):
+ * - RAM (and the zero page) get their struct pages when the kernel is created, as the kernel allocates mem_map at
+ *   boot (`populate`; `createKernel({ memmap: "boot" })`, the default). A touch then adds only page-table memory.
+ *   `memmap: "lazy"` allocates a RAM chunk on its first write instead (for hosts simulating more RAM than they
+ *   want to commit up front; the cost is the same per page, paid on first use).
+ * - ZONE_DEVICE ranges stay lazy: memremap_pages does allocate their struct pages in the kernel, but a 40 GB
+ *   device would cost ~0.3 GB up front here; a device chunk is allocated on its first write.
+ *
+ * Per page: flags (Uint32) 4 B, refcount 4, mapcount 4, mapping 4, index 5 (Uint32 low word + Uint8 high byte:
+ * 40 bits, which covers every anon index below TASK_SIZE = 2^47 and file offsets below 4 PiB; larger or
+ * non-integer values go to a side map), content tag 4 (Uint32; tags that are not integers below 2^32 - 1 go to a
+ * side map), memcg id 2, order 1: 28 bytes (the kernel's struct page is 64). The page-bytes slot (Int32) exists
+ * only in chunks that ever held a private page buffer (never in bytes-off mode). zone and pgmap id are
+ * per-range properties (the kernel encodes them in page->flags / page->pgmap, set once by memmap_init): they are
+ * looked up from the range table through a per-2 MiB section index. The entire mapcount and the pincount exist
+ * only for large folios (the kernel keeps them in the first tail page): side maps keyed by the head pfn, holding
+ * nonzero values only.
+ *
+ * Reads of an unallocated chunk return the defaults (0; ZONE_NONE for pfns with no struct page).
  *
  * Folio rules: refcount lives on the folio head (folio_ref_count); getPage/putPage of a tail act on its head.
  * mapcount is per page and counts PTE-level mappings (page->_mapcount + 1); PMD-level mappings of a large folio
@@ -14,28 +32,38 @@ import { PG_head, PG_tail, ZONE_NONE } from "./page-flags.js";
 const CHUNK_SHIFT = 15;
 const CHUNK_SIZE = 1 << CHUNK_SHIFT;
 const CHUNK_MASK = CHUNK_SIZE - 1;
+/** Range-index granularity: 2 MiB sections (device ranges start 2 MiB aligned). */
+const SECTION_SHIFT = 9;
 /** pfns are kept below 2^32 (16 TiB of physical space) so that `>>>` works on them. */
 export const MAX_PFN = 2 ** 32 - 1;
+const TWO32 = 4294967296;
+/** indexHi value meaning "the index is in the side map". */
+const INDEX_BIG = 255;
+/** tag value meaning "the tag is in the side map". */
+const TAG_BIG = 0xffffffff;
 
 class PageChunk {
   readonly flags = new Uint32Array(CHUNK_SIZE);
   readonly refcount = new Int32Array(CHUNK_SIZE);
   readonly mapcount = new Int32Array(CHUNK_SIZE);
-  readonly entireMapcount = new Int32Array(CHUNK_SIZE);
-  /** folio->_pincount of a large folio (FOLL_PIN pins), on the head. */
-  readonly pincount = new Int32Array(CHUNK_SIZE);
-  readonly zone: Uint8Array;
-  readonly order = new Uint8Array(CHUNK_SIZE);
-  readonly pgmapId = new Uint16Array(CHUNK_SIZE);
-  readonly memcgId = new Uint16Array(CHUNK_SIZE);
   readonly mapping = new Int32Array(CHUNK_SIZE);
-  readonly index = new Float64Array(CHUNK_SIZE);
-  readonly tag = new Float64Array(CHUNK_SIZE);
-  /** page-bytes buffer slot + 1 (0: no private buffer, the page reads as zeroes). */
-  readonly bufSlot = new Int32Array(CHUNK_SIZE);
-  constructor() {
-    this.zone = new Uint8Array(CHUNK_SIZE).fill(ZONE_NONE);
-  }
+  readonly indexLo = new Uint32Array(CHUNK_SIZE);
+  readonly indexHi = new Uint8Array(CHUNK_SIZE);
+  readonly tag = new Uint32Array(CHUNK_SIZE);
+  readonly memcgId = new Uint16Array(CHUNK_SIZE);
+  readonly order = new Uint8Array(CHUNK_SIZE);
+  /** page-bytes buffer slot + 1 (0: no private buffer, the page reads as zeroes); allocated on first nonzero set. */
+  bufSlot: Int32Array | null = null;
+}
+
+/** Bytes of struct-page state per page in an allocated chunk (bufSlot excluded). */
+export const PAGE_STORE_BYTES_PER_PAGE = 4 + 4 + 4 + 4 + 4 + 1 + 4 + 2 + 1;
+
+interface ZoneRange {
+  start: number;
+  end: number;
+  zone: number;
+  pgmapId: number;
 }
 
 /** A snapshot of one struct page, for tests, debugging and the invariant checker. */
@@ -60,35 +88,70 @@ export class PageStore {
   /** One past the highest pfn that has a struct page (RAM, zero page, device ranges). */
   maxPfn = 0;
 
-  /** Zone ranges (memmap sections): chunks are filled from these when first allocated. */
-  private readonly zoneRanges: { start: number; end: number; zone: number; pgmapId: number }[] = [];
+  /** Zone ranges (memmap sections), by id - 1; removed ranges are undefined. */
+  private readonly ranges: (ZoneRange | undefined)[] = [];
+  /** Per 2 MiB section: range id (index + 1) of the one range in it, 0 none, -1 several (search `ranges`). */
+  private sections = new Int32Array(0);
+  /** folio->_entire_mapcount / folio->_pincount of large folios, by head pfn (nonzero values only). */
+  private readonly entire = new Map<number, number>();
+  private readonly pins = new Map<number, number>();
+  /** Indexes and tags that do not fit the typed arrays, by pfn. */
+  private readonly bigIndex = new Map<number, number>();
+  private readonly bigTag = new Map<number, number>();
 
   /** Give pfns [start, start+nr) struct pages in `zone` (sparse_add_section / memmap_init_range). Lazy. */
   initRange(start: number, nr: number, zone: number, pgmapId = 0): void {
     if (start + nr > MAX_PFN) throw new InvalidArgumentError("pfn", `must stay below 2^32 pages`, start + nr);
-    this.zoneRanges.push({ start, end: start + nr, zone, pgmapId });
-    for (let pfn = start; pfn < start + nr; ) {
-      const off = pfn & CHUNK_MASK;
-      const n = Math.min(CHUNK_SIZE - off, start + nr - pfn);
-      const c = this.chunks[pfn >>> CHUNK_SHIFT];
-      if (c !== undefined) {
-        c.zone.fill(zone, off, off + n);
-        c.pgmapId.fill(pgmapId, off, off + n);
-      }
-      pfn += n;
+    if (!Number.isInteger(start) || start < 0 || !Number.isInteger(nr) || nr <= 0)
+      throw new InvalidArgumentError("nr", "initRange needs an integer start >= 0 and nr > 0", nr);
+    const r: ZoneRange = { start, end: start + nr, zone, pgmapId };
+    this.ranges.push(r);
+    const id = this.ranges.length;
+    const lastSec = (start + nr - 1) >>> SECTION_SHIFT;
+    if (lastSec >= this.sections.length) {
+      const grown = new Int32Array(Math.max(lastSec + 1, this.sections.length * 2));
+      grown.set(this.sections);
+      this.sections = grown;
     }
+    for (let sec = start >>> SECTION_SHIFT; sec <= lastSec; sec++) this.sections[sec] = this.sections[sec] === 0 ? id : -1;
     if (start + nr > this.maxPfn) this.maxPfn = start + nr;
   }
 
-  private rangeOf(pfn: number): { zone: number; pgmapId: number } | undefined {
-    for (const r of this.zoneRanges) if (pfn >= r.start && pfn < r.end) return r;
+  /** The range holding pfn, or undefined. */
+  private rangeOf(pfn: number): ZoneRange | undefined {
+    const sec = pfn >>> SECTION_SHIFT;
+    if (sec >= this.sections.length) return undefined;
+    const id = this.sections[sec]!;
+    if (id > 0) {
+      const r = this.ranges[id - 1]!;
+      return pfn >= r.start && pfn < r.end ? r : undefined;
+    }
+    if (id === 0) return undefined;
+    for (const r of this.ranges) if (r !== undefined && pfn >= r.start && pfn < r.end) return r;
     return undefined;
+  }
+
+  /**
+   * Allocate the struct pages of [start, start+nr) now (mem_map at boot for RAM). Idempotent; pfns need not
+   * have a range yet.
+   */
+  populate(start: number, nr: number): void {
+    for (let i = start >>> CHUNK_SHIFT, last = (start + nr - 1) >>> CHUNK_SHIFT; i <= last; i++) {
+      if (this.chunks[i] === undefined) this.chunks[i] = new PageChunk();
+    }
   }
 
   /** Remove struct pages of [start, start+nr) (memunmap_pages). Every field returns to its default. */
   clearRange(start: number, nr: number): void {
-    const i = this.zoneRanges.findIndex((r) => r.start === start && r.end === start + nr);
-    if (i >= 0) this.zoneRanges.splice(i, 1);
+    const i = this.ranges.findIndex((r) => r !== undefined && r.start === start && r.end === start + nr);
+    if (i >= 0) {
+      this.ranges[i] = undefined;
+      const id = i + 1;
+      for (let sec = start >>> SECTION_SHIFT, last = (start + nr - 1) >>> SECTION_SHIFT; sec <= last; sec++) {
+        if (this.sections[sec] === id) this.sections[sec] = 0;
+        else if (this.sections[sec] === -1) this.sections[sec] = this.sectionId(sec);
+      }
+    }
     for (let pfn = start; pfn < start + nr; ) {
       const off = pfn & CHUNK_MASK;
       const n = Math.min(CHUNK_SIZE - off, start + nr - pfn);
@@ -97,19 +160,34 @@ export class PageStore {
         c.flags.fill(0, off, off + n);
         c.refcount.fill(0, off, off + n);
         c.mapcount.fill(0, off, off + n);
-        c.entireMapcount.fill(0, off, off + n);
-        c.pincount.fill(0, off, off + n);
-        c.zone.fill(ZONE_NONE, off, off + n);
-        c.order.fill(0, off, off + n);
-        c.pgmapId.fill(0, off, off + n);
-        c.memcgId.fill(0, off, off + n);
         c.mapping.fill(0, off, off + n);
-        c.index.fill(0, off, off + n);
+        c.indexLo.fill(0, off, off + n);
+        c.indexHi.fill(0, off, off + n);
         c.tag.fill(0, off, off + n);
-        c.bufSlot.fill(0, off, off + n);
+        c.memcgId.fill(0, off, off + n);
+        c.order.fill(0, off, off + n);
+        c.bufSlot?.fill(0, off, off + n);
       }
       pfn += n;
     }
+    for (const m of [this.entire, this.pins, this.bigIndex, this.bigTag]) {
+      if (m.size === 0) continue;
+      for (const k of [...m.keys()]) if (k >= start && k < start + nr) m.delete(k);
+    }
+  }
+
+  /** The section's range id recomputed from the live ranges (after one was removed). */
+  private sectionId(sec: number): number {
+    const a = sec << SECTION_SHIFT;
+    const b = a + (1 << SECTION_SHIFT);
+    let id = 0;
+    for (let i = 0; i < this.ranges.length; i++) {
+      const r = this.ranges[i];
+      if (r === undefined || r.end <= a || r.start >= b) continue;
+      if (id !== 0) return -1;
+      id = i + 1;
+    }
+    return id;
   }
 
   private chunk(pfn: number): PageChunk {
@@ -117,15 +195,6 @@ export class PageStore {
     let c = this.chunks[i];
     if (c === undefined) {
       c = new PageChunk();
-      const base = i * CHUNK_SIZE;
-      for (const r of this.zoneRanges) {
-        const a = Math.max(r.start, base);
-        const b = Math.min(r.end, base + CHUNK_SIZE);
-        if (a < b) {
-          c.zone.fill(r.zone, a - base, b - base);
-          c.pgmapId.fill(r.pgmapId, a - base, b - base);
-        }
-      }
       this.chunks[i] = c;
     }
     return c;
@@ -140,6 +209,17 @@ export class PageStore {
   get allocatedChunks(): number {
     let n = 0;
     for (const c of this.chunks) if (c !== undefined) n++;
+    return n;
+  }
+
+  /** Host bytes of the typed arrays behind the store (chunks, bufSlot arrays, section index). */
+  get hostBytes(): number {
+    let n = this.sections.byteLength;
+    for (const c of this.chunks) {
+      if (c === undefined) continue;
+      n += CHUNK_SIZE * PAGE_STORE_BYTES_PER_PAGE;
+      if (c.bufSlot !== null) n += c.bufSlot.byteLength;
+    }
     return n;
   }
 
@@ -222,30 +302,28 @@ export class PageStore {
   }
   /** PMD-level mappings of the folio containing pfn (folio_entire_mapcount). */
   entireMapcount(pfn: number): number {
-    const h = this.folioHead(pfn);
-    const c = this.chunks[h >>> CHUNK_SHIFT];
-    return c === undefined ? 0 : c.entireMapcount[h & CHUNK_MASK]!;
+    if (this.entire.size === 0) return 0;
+    return this.entire.get(this.folioHead(pfn)) ?? 0;
   }
   entireMapcountAdd(pfn: number, n: number): number {
     const h = this.folioHead(pfn);
-    const c = this.chunk(h);
-    const v = c.entireMapcount[h & CHUNK_MASK]! + n;
+    const v = (this.entire.get(h) ?? 0) + n;
     if (v < 0) throw new KernelRuleError("folio_entire_mapcount_underflow", `pfn ${h}`);
-    c.entireMapcount[h & CHUNK_MASK] = v;
+    if (v === 0) this.entire.delete(h);
+    else this.entire.set(h, v);
     return v;
   }
   /** folio->_pincount of the (large) folio containing pfn: FOLL_PIN pins. Small folios count pins in refcount. */
   pincount(pfn: number): number {
-    const h = this.folioHead(pfn);
-    const c = this.chunks[h >>> CHUNK_SHIFT];
-    return c === undefined ? 0 : c.pincount[h & CHUNK_MASK]!;
+    if (this.pins.size === 0) return 0;
+    return this.pins.get(this.folioHead(pfn)) ?? 0;
   }
   pincountAdd(pfn: number, n: number): number {
     const h = this.folioHead(pfn);
-    const c = this.chunk(h);
-    const v = c.pincount[h & CHUNK_MASK]! + n;
+    const v = (this.pins.get(h) ?? 0) + n;
     if (v < 0) throw new KernelRuleError("folio_pincount_underflow", `pfn ${h}`);
-    c.pincount[h & CHUNK_MASK] = v;
+    if (v === 0) this.pins.delete(h);
+    else this.pins.set(h, v);
     return v;
   }
   /** page_mapcount(): PTE mappings of the page plus PMD mappings of its folio. */
@@ -271,9 +349,9 @@ export class PageStore {
   }
 
   // --- plain fields ------------------------------------------------------------------------------------------
+  /** page_zonenum(): from the pfn's range (ZONE_NONE when it has no struct page). */
   zone(pfn: number): number {
-    const c = this.chunks[pfn >>> CHUNK_SHIFT];
-    return c === undefined ? (this.rangeOf(pfn)?.zone ?? ZONE_NONE) : c.zone[pfn & CHUNK_MASK]!;
+    return this.rangeOf(pfn)?.zone ?? ZONE_NONE;
   }
   order(pfn: number): number {
     const c = this.chunks[pfn >>> CHUNK_SHIFT];
@@ -282,12 +360,9 @@ export class PageStore {
   setOrder(pfn: number, v: number): void {
     this.chunk(pfn).order[pfn & CHUNK_MASK] = v;
   }
+  /** The id of the pfn's pgmap (page->pgmap), 0 for non-device pfns: from the pfn's range. */
   pgmapId(pfn: number): number {
-    const c = this.chunks[pfn >>> CHUNK_SHIFT];
-    return c === undefined ? (this.rangeOf(pfn)?.pgmapId ?? 0) : c.pgmapId[pfn & CHUNK_MASK]!;
-  }
-  setPgmapId(pfn: number, v: number): void {
-    this.chunk(pfn).pgmapId[pfn & CHUNK_MASK] = v;
+    return this.rangeOf(pfn)?.pgmapId ?? 0;
   }
   /** memcg id of the folio (folio_memcg); 0 when uncharged. Kept on the head. */
   memcgId(pfn: number): number {
@@ -312,26 +387,57 @@ export class PageStore {
   /** page->index: the page offset in its mapping (file pgoff, or address >> PAGE_SHIFT for anon). */
   index(pfn: number): number {
     const c = this.chunks[pfn >>> CHUNK_SHIFT];
-    return c === undefined ? 0 : c.index[pfn & CHUNK_MASK]!;
+    if (c === undefined) return 0;
+    const hi = c.indexHi[pfn & CHUNK_MASK]!;
+    if (hi === 0) return c.indexLo[pfn & CHUNK_MASK]!;
+    if (hi !== INDEX_BIG) return hi * TWO32 + c.indexLo[pfn & CHUNK_MASK]!;
+    return this.bigIndex.get(pfn) ?? 0;
   }
   setIndex(pfn: number, v: number): void {
-    this.chunk(pfn).index[pfn & CHUNK_MASK] = v;
+    const c = this.chunk(pfn);
+    const i = pfn & CHUNK_MASK;
+    if (c.indexHi[i] === INDEX_BIG) this.bigIndex.delete(pfn);
+    if (v >= 0 && v < INDEX_BIG * TWO32 && Number.isInteger(v)) {
+      c.indexLo[i] = v >>> 0;
+      c.indexHi[i] = (v / TWO32) | 0;
+    } else {
+      c.indexLo[i] = 0;
+      c.indexHi[i] = INDEX_BIG;
+      this.bigIndex.set(pfn, v);
+    }
   }
   /** Content tag (see page-bytes.ts): 0 = zero-filled. */
   tag(pfn: number): number {
     const c = this.chunks[pfn >>> CHUNK_SHIFT];
-    return c === undefined ? 0 : c.tag[pfn & CHUNK_MASK]!;
+    if (c === undefined) return 0;
+    const t = c.tag[pfn & CHUNK_MASK]!;
+    return t !== TAG_BIG ? t : (this.bigTag.get(pfn) ?? 0);
   }
   setTag(pfn: number, v: number): void {
-    this.chunk(pfn).tag[pfn & CHUNK_MASK] = v;
+    const c = this.chunk(pfn);
+    const i = pfn & CHUNK_MASK;
+    if (c.tag[i] === TAG_BIG) this.bigTag.delete(pfn);
+    if (v >>> 0 === v && v !== TAG_BIG) {
+      c.tag[i] = v;
+    } else {
+      c.tag[i] = TAG_BIG;
+      this.bigTag.set(pfn, v);
+    }
   }
   /** Page-bytes slot + 1, 0 for none (page-bytes.ts owns it). */
   bufSlot(pfn: number): number {
     const c = this.chunks[pfn >>> CHUNK_SHIFT];
-    return c === undefined ? 0 : c.bufSlot[pfn & CHUNK_MASK]!;
+    if (c === undefined) return 0;
+    const b = c.bufSlot;
+    return b === null ? 0 : b[pfn & CHUNK_MASK]!;
   }
   setBufSlot(pfn: number, v: number): void {
-    this.chunk(pfn).bufSlot[pfn & CHUNK_MASK] = v;
+    const c = this.chunk(pfn);
+    if (c.bufSlot === null) {
+      if (v === 0) return;
+      c.bufSlot = new Int32Array(CHUNK_SIZE);
+    }
+    c.bufSlot[pfn & CHUNK_MASK] = v;
   }
 
   /** Snapshot of one page. */
