@@ -46,3 +46,4 @@ export {
   type RmapOne,
 } from "./rmap.js";
 export { getUserPageWrite, makeDeviceExclusive } from "./make-device-exclusive.js";
+export { installMigrateDeviceCoherentFolio, migrateDeviceCoherentFolio } from "./migrate-device-coherent.js";
