@@ -64,7 +64,7 @@ describe("presets", () => {
     const s = loadPreset("gh200-c2c");
     expect(s.links[0]).toMatchObject({ kind: "nvlink-c2c", h2dBandwidth: 375e9, d2hBandwidth: 297e9 });
     expect(s.devices[0]).toMatchObject({ kind: "gpu", memory: 96 * GiB, memoryType: "coherent", link: "c2c" });
-    expect(s.cpus).toEqual({ count: 72, frequency: 3.1e9 });
+    expect(s.cpus).toEqual({ count: 72, frequency: 3.1e9, activeCores: 1 });
   });
 
   it("an unknown preset name throws UnknownPresetError listing the valid names", () => {

@@ -135,7 +135,8 @@ export class PteUpdateModel implements PteUpdateCost {
 }
 
 /**
- * α + k·(cpus − 1): the initiator flushes locally and IPIs every other core. Independent of the page count:
+ * α + k·(activeCores − 1): the initiator flushes locally and IPIs every other CPU in the mm's cpumask (the CPUs
+ * running the process, `cpus.activeCores`, not every CPU of the machine). Independent of the page count:
  * Linux folds more than tlb_single_page_flush_ceiling = 33 pages into a full flush, and the IPI round trip
  * dominates either way [S39].
  */
@@ -146,7 +147,7 @@ export class TlbShootdownModel implements TlbShootdownCost {
     @inject(CostSpecToken) private readonly spec: CostSpec,
     @inject(MachineSpec) machine: Pick<MachineSpecT, "cpus">,
   ) {
-    this.cpus = machine.cpus.count;
+    this.cpus = machine.cpus.activeCores;
   }
   tlbShootdown(_pages: number): number {
     return this.spec.tlbShootdownAlphaPs + this.spec.tlbShootdownPerCorePs * Math.max(0, this.cpus - 1);

@@ -14,7 +14,7 @@ import { MachineTrace } from "./trace-points.js";
 
 const SPEC = {
   seed: 3,
-  cpus: { count: 16 },
+  cpus: { count: 16, activeCores: 16 },
   ram: { size: "64MiB" },
   links: [{ name: "l0", kind: "custom", h2dBandwidth: "1GB/s", d2hBandwidth: "1GB/s", alpha: "1us", coherent: false }],
   devices: [{ kind: "gpu", name: "gpu0", memory: "16MiB", link: "l0" }],

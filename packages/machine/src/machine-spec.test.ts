@@ -31,7 +31,7 @@ describe("parseMachineSpec", () => {
       name: "a100-pcie4",
       seed: 7,
       bytes: false,
-      cpus: { count: 16, frequency: 3e9 },
+      cpus: { count: 16, frequency: 3e9, activeCores: 1 },
       ram: { size: 64 * 2 ** 30 },
       links: [{ name: "pcie0", kind: "pcie4x16" }],
       devices: [{ kind: "gpu", name: "gpu0", memory: 40 * 2 ** 30, memoryType: "private", driver: "gpu", policy: "on-demand", link: "pcie0" }],
@@ -75,6 +75,14 @@ describe("parseMachineSpec", () => {
     expect(byPath["extra"]).toBe("unknown key");
     expect(issues.length).toBe(Object.keys(byPath).length);
     expect(issues.length).toBe(15);
+  });
+
+  it("cpus.activeCores (the mm's cpumask: CPUs a TLB shootdown IPIs) is a whole number within cpus.count", () => {
+    expect(parseMachineSpec({ cpus: { count: 8, activeCores: 8 }, ram: { size: "2MiB" } }).cpus.activeCores).toBe(8);
+    const byPath = (raw: object) => Object.fromEntries(issuesOf(raw).map((i) => [i.path, i.message]));
+    expect(byPath({ cpus: { count: 8, activeCores: 9 }, ram: { size: "2MiB" } })).toEqual({ "cpus.activeCores": "must be <= cpus.count (8), got 9" });
+    expect(byPath({ cpus: { count: 8, activeCores: 0 }, ram: { size: "2MiB" } })).toEqual({ "cpus.activeCores": "must be >= 1" });
+    expect(byPath({ cpus: { count: 8, activeCores: 1.5 }, ram: { size: "2MiB" } })).toEqual({ "cpus.activeCores": "expected a whole number of CPUs" });
   });
 
   it("SpecError's message lists the issues", () => {

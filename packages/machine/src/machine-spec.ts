@@ -24,6 +24,12 @@ export interface CpuSpec {
   count: number;
   /** Hz. */
   frequency: number;
+  /**
+   * CPUs that run the simulated process (its mm_cpumask): a TLB shootdown IPIs these, not every CPU of the
+   * machine (arch/x86/mm/tlb.c flush_tlb_mm_range → native_flush_tlb_multi over mm_cpumask). Default 1: the
+   * workload runs its CPU phases as one thread.
+   */
+  activeCores: number;
 }
 
 export interface DeviceSpec {
@@ -151,6 +157,7 @@ const specSchema = z.strictObject({
   cpus: z.strictObject({
     count: z.number().int("expected a whole number of CPUs").min(1, "must be >= 1").max(4096, "must be <= 4096"),
     frequency: frequency.optional(),
+    activeCores: z.number().int("expected a whole number of CPUs").min(1, "must be >= 1").optional(),
   }),
   ram: z.strictObject({ size }),
   devices: z.array(device).default([]),
@@ -238,7 +245,10 @@ function crossFieldIssues(raw: Raw): SpecIssue[] {
     const ram = parseSize(raw.ram.size);
     if (ram !== undefined && (ram === 0 || ram % MiB2 !== 0)) out.push({ path: "ram.size", message: `must be a positive multiple of 2MiB, got ${ram}` });
   }
-  if (raw.workload !== undefined) {
+  if (isObj(raw.cpus) && typeof raw.cpus.activeCores === "number" && typeof raw.cpus.count === "number" && raw.cpus.activeCores > raw.cpus.count) {
+    out.push({ path: "cpus.activeCores", message: `must be <= cpus.count (${raw.cpus.count}), got ${raw.cpus.activeCores}` });
+  }
+  if (raw.workload !== undefined && raw.workload !== null) {
     const seed = typeof raw.seed === "number" ? raw.seed : 0;
     for (const i of validateWorkload(raw.workload, { seed })) out.push({ path: formatPath(["workload"]) + (i.path ? (i.path.startsWith("[") ? "" : ".") + i.path : ""), message: i.message });
     const targets = workloadTargets(raw.workload);
@@ -287,7 +297,7 @@ export function parseMachineSpec(input: string | object): MachineSpec {
     name: s.name,
     seed: s.seed,
     bytes: s.bytes,
-    cpus: { count: s.cpus.count, frequency: s.cpus.frequency ?? 3e9 },
+    cpus: { count: s.cpus.count, frequency: s.cpus.frequency ?? 3e9, activeCores: s.cpus.activeCores ?? 1 },
     ram: { size: s.ram.size },
     devices: s.devices.map((d) => ({ ...d, driver: d.driver ?? d.kind })),
     links: s.links.map((l) => stripUndefined({ ...l }) as LinkSpec),
