@@ -3,6 +3,7 @@
  * (do_huge_pmd_anonymous_page), PMD write-protect fault (do_huge_pmd_wp_page), PMD split (__split_huge_pmd) and
  * folio split (__split_huge_page, run as the deferred-split shrinker would once a THP is partly unmapped).
  */
+import { KernelRuleError } from "./errors.js";
 import type { Kernel } from "./kernel.js";
 import { memcgCharge } from "./memcontrol.js";
 import { addMmCounter, MM_ANONPAGES } from "./mm-counters.js";
@@ -16,10 +17,15 @@ import {
   PG_anon,
   PG_anon_exclusive,
   PG_head,
+  PG_locked,
+  PG_lru,
   PG_tail,
+  PG_uptodate,
   PMD_SIZE,
+  ZONE_DEVICE,
   alignDown,
 } from "./page-flags.js";
+import { MEMORY_DEVICE_PRIVATE } from "./dev-pagemap.js";
 import { allocPages, putPage } from "./page-ref.js";
 import {
   isDevicePrivateEntry,
@@ -34,7 +40,7 @@ import {
   pteMkwrite,
   pteMkyoung,
 } from "./pgtable.js";
-import { pageAddNewAnonRmap } from "./rmap.js";
+import { pageAddNewAnonRmap, rmapWalk } from "./rmap.js";
 import { VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, vmaIsAnonymous, type VmAreaStruct } from "./vma.js";
 import { VM_FAULT_FALLBACK } from "./vm-fault.js";
 
@@ -62,6 +68,7 @@ export function doHugePmdAnonymousPage(mm: Mm, vma: VmAreaStruct, addr: number):
     return VM_FAULT_FALLBACK;
   }
   pageAddNewAnonRmap(k, pfn, vma, haddr, { pmd: true });
+  k.store.set(pfn, PG_lru | PG_uptodate); // folio_add_lru_vma(); __folio_mark_uptodate() after the clear
   const w = (vma.vmFlags & VM_WRITE) !== 0;
   mm.pgtable.pmdSet(haddr, pfnPmd(pfn, w, { dirty: w }));
   addMmCounter(mm, MM_ANONPAGES, HPAGE_PMD_NR);
@@ -122,36 +129,64 @@ export function splitHugePmd(mm: Mm, _vma: VmAreaStruct, addr: number): void {
 }
 
 /**
- * split_folio() of an unmapped-at-PMD-level large folio into order-0 folios (__split_huge_page). Each page keeps
- * one reference per PTE mapping; extra references stay with the head. Pages left with no reference are freed.
- * Returns 0, or -EBUSY when the folio is still PMD-mapped or holds references beyond its mappings and `extraRefs`
- * (the kernel's can_split_folio).
+ * split_huge_page(page) / __folio_split() of an unmapped-at-PMD-level large folio into order-0 folios. Each new
+ * folio takes the folio's flags (PG_lru included: lru_add_split_folio puts the tails on the LRU), its own
+ * PageAnonExclusive, mapping and memcg, and one reference per PTE mapping; the `extraRefs` (the caller's) stay
+ * with `pfn`'s page, the lock_at page: as the kernel, every new folio but that one is then unlocked
+ * (folio_unlock) and put, so a page left with no reference is freed. A device-private folio runs its pgmap's
+ * folio_split op (zone_device_private_split_cb) for each new folio, then once with tail -1 (the kernel's NULL).
+ * A folio still PMD-mapped (in any mm: a THP shared after fork) has those PMDs split first, as unmap_folio()'s
+ * try_to_migrate(TTU_SPLIT_HUGE_PMD) and remap_page() leave it: PTE mappings of the new folios.
+ * Returns 0, or -EBUSY, with nothing changed, when the folio holds references beyond its mappings and `extraRefs`
+ * (the kernel's can_split_folio: folio_mapcount() == folio_ref_count() - extra_pins - caller_pins).
  */
 export function splitFolio(k: Kernel, pfn: number, extraRefs = 0): number {
   const s = k.store;
   const head = s.folioHead(pfn);
   const nr = s.folioNr(head);
   if (nr === 1) return 0;
-  if (s.entireMapcount(head) !== 0) return -16;
-  let maps = 0;
+  let maps = s.entireMapcount(head);
   for (let i = 0; i < nr; i++) maps += s.mapcount(head + i);
-  const ref = s.refcount(head);
-  if (ref !== maps + extraRefs) return -16;
+  if (s.refcount(head) !== maps + extraRefs) return -16;
+  if (s.entireMapcount(head) !== 0) rmapWalk(k, head, splitFolioPmd, head);
+  if (s.entireMapcount(head) !== 0) {
+    throw new KernelRuleError("split_folio_pmd_mapped", `folio ${head}: a PMD mapping of it was not found by the rmap walk`);
+  }
   const flags = s.flags(head) & ~(PG_head | PG_tail);
   const mapping = s.mapping(head);
   const memcg = s.memcgId(head);
+  const lockAt = pfn;
   for (let i = nr - 1; i >= 0; i--) {
     const p = head + i;
     const keepExcl = s.flags(p) & PG_anon_exclusive;
     s.setFlagsWord(p, (flags & ~PG_anon_exclusive) | keepExcl);
     s.setOrder(p, 0);
     s.setMapping(p, mapping);
-    s.setRefcount(p, s.mapcount(p) + (i === 0 ? extraRefs : 0) + 1);
+    s.setRefcount(p, s.mapcount(p) + (p === lockAt ? extraRefs : 0) + 1);
     s.setMemcgId(p, memcg);
   }
+  if (s.zone(head) === ZONE_DEVICE) {
+    const pgmap = k.pgmaps.pgmapOf(head);
+    const op = pgmap !== null && pgmap.type === MEMORY_DEVICE_PRIVATE ? pgmap.ops.folioSplit : undefined;
+    if (op !== undefined) {
+      for (let p = head + 1; p < head + nr; p++) op(head, p);
+      op(head, -1);
+    }
+  }
   // The charge of nr pages is now nr charges of one page each: usage unchanged.
-  for (let i = 0; i < nr; i++) putPage(k, head + i);
+  for (let p = head; p < head + nr; p++) {
+    if (p !== lockAt) s.clear(p, PG_locked);
+    putPage(k, p);
+  }
   return 0;
+}
+
+/** unmap_folio()'s TTU_SPLIT_HUGE_PMD step for one place the rmap names: split a PMD there that maps the folio. */
+function splitFolioPmd(mm: Mm, vma: VmAreaStruct, address: number, head: number): boolean {
+  if (address % PMD_SIZE !== 0) return true;
+  const pmd = mm.pgtable.pmdGet(address);
+  if ((pmdTransHuge(pmd) || isDevicePrivateEntry(pmd)) && ptePfn(pmd) === head) splitHugePmd(mm, vma, address);
+  return mm.kernel.store.entireMapcount(head) !== 0;
 }
 
 /** The PMD entry maps a huge page the CPU can use (pmd_trans_huge && present). */

@@ -6,7 +6,8 @@ import { PAGE_SIZE, PMD_SIZE } from "./page-flags.js";
 import { walkPageRange } from "./page-table.js";
 import { ptePfn } from "./pgtable.js";
 import { rmapWalk } from "./rmap.js";
-import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "./vma.js";
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, type VmAreaStruct } from "./vma.js";
+import type { Mm } from "./mm.js";
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -95,5 +96,26 @@ describe("walkPageRange and rmapWalk", () => {
       return true;
     });
     expect(hits.sort()).toEqual([p.id, c.id].sort());
+  });
+
+  it("rmapWalk passes rwc->arg to one shared rmap_one and stops when it returns false", () => {
+    const k = createKernel({ ramBytes: 16 << 20 });
+    const p = k.createMm();
+    const a = p.mmap({ length: PAGE_SIZE, prot: RW, flags: ANON });
+    p.touch(a, true);
+    const c1 = p.fork();
+    const c2 = p.fork();
+    const pfn = ptePfn(p.pgtable.pteGet(a));
+    interface Arg { pfn: number; ids: number[]; max: number }
+    const rmapOne = (mm: Mm, _vma: VmAreaStruct, addr: number, arg: Arg): boolean => {
+      if (ptePfn(mm.pgtable.pteGet(addr)) === arg.pfn) arg.ids.push(mm.id);
+      return arg.ids.length < arg.max;
+    };
+    const all: Arg = { pfn, ids: [], max: 99 };
+    rmapWalk(k, pfn, rmapOne, all);
+    expect(all.ids.sort()).toEqual([p.id, c1.id, c2.id].sort());
+    const first: Arg = { pfn, ids: [], max: 1 };
+    rmapWalk(k, pfn, rmapOne, first);
+    expect(first.ids).toHaveLength(1);
   });
 });

@@ -129,12 +129,17 @@ export function folioTryShareAnonRmap(k: Kernel, pfn: number, opts?: { pmd?: boo
   return 0;
 }
 
+/** rmap_walk_control.rmap_one: return false to stop the walk. `arg` is rmapWalk's `arg` (rwc->arg). */
+export type RmapOne<A = undefined> = (mm: Mm, vma: VmAreaStruct, address: number, arg: A) => boolean;
+
 /**
- * rmap_walk (mm/rmap.c): call `fn(mm, vma, address)` for every place that may map `pfn`; the callee checks the
- * entry there (present, device-private, device-exclusive or migration entry with this pfn). Stops when fn
- * returns false.
+ * rmap_walk (mm/rmap.c): call `rmapOne(mm, vma, address, arg)` for every place that may map `pfn`; the callee
+ * checks the entry there (present, device-private, device-exclusive or migration entry with this pfn). Stops when
+ * it returns false. As with struct rmap_walk_control, a hot caller passes a function made once plus an `arg`
+ * object instead of a new closure per call. The walk allocates nothing: it iterates the anon_vma's mms / the
+ * file's mappers in place (the kernel holds the anon_vma / i_mmap lock, so rmapOne must not add or remove VMAs).
  */
-export function rmapWalk(k: Kernel, pfn: number, fn: (mm: Mm, vma: VmAreaStruct, address: number) => boolean): void {
+export function rmapWalk<A = undefined>(k: Kernel, pfn: number, rmapOne: RmapOne<A>, arg?: A): void {
   const s = k.store;
   const head = s.folioHead(pfn);
   const id = s.mapping(head);
@@ -143,24 +148,26 @@ export function rmapWalk(k: Kernel, pfn: number, fn: (mm: Mm, vma: VmAreaStruct,
   if (obj === undefined) return;
   const index = s.index(pfn);
   if (obj.kind === "anon") {
-    for (const mm of [...obj.mms]) {
+    for (const mm of obj.mms) {
       if (!obj.nonLinear) {
         const address = index * PAGE_SIZE;
         const vma = mm.vmaLookup(address);
-        if (vma !== null && vma.anonVma === obj && !fn(mm, vma, address)) return;
+        if (vma !== null && vma.anonVma === obj && !rmapOne(mm, vma, address, arg as A)) return;
         continue;
       }
-      for (const vma of [...mm.vmas]) {
+      const vmas = mm.vmas;
+      for (let i = 0; i < vmas.length; i++) {
+        const vma = vmas[i]!;
         if (vma.anonVma !== obj) continue;
         const address = vmaAddress(vma, index);
-        if (address >= vma.vmStart && address < vma.vmEnd && !fn(mm, vma, address)) return;
+        if (address >= vma.vmStart && address < vma.vmEnd && !rmapOne(mm, vma, address, arg as A)) return;
       }
     }
     return;
   }
-  for (const vma of [...obj.mappers]) {
+  for (const vma of obj.mappers) {
     const address = vma.vmStart + (index - vma.vmPgoff) * PAGE_SIZE;
-    if (address >= vma.vmStart && address < vma.vmEnd && !fn(vma.vmMm, vma, address)) return;
+    if (address >= vma.vmStart && address < vma.vmEnd && !rmapOne(vma.vmMm, vma, address, arg as A)) return;
   }
 }
 
