@@ -562,7 +562,7 @@ describe("device-side eviction (migrate_device_pfns)", () => {
   });
 });
 
-describe("THP: a PMD-mapped THP is split on collect (no THP migration)", () => {
+describe("THP without MIGRATE_VMA_SELECT_COMPOUND: a PMD-mapped THP is split on collect", () => {
   it("migrates part of a THP: the PMD and folio are split, the rest stays mapped", () => {
     const { k, mm } = setup({ thp: "always", ramBytes: 16 << 20, pages: 1 });
     const dev = new TestDevice(k, 32);

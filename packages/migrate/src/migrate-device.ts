@@ -4,17 +4,24 @@
  * (__migrate_device_pages, migrate_vma_insert_page), migrate_vma_finalize / migrate_device_finalize
  * (__migrate_device_finalize), and the device-side eviction API migrate_device_range / migrate_device_pfns.
  *
- * Large pages: hmmsim models a kernel without CONFIG_ARCH_ENABLE_THP_MIGRATION (thp_migration_supported() is
- * false). A PMD-mapped THP met by collect is split (split_huge_pmd + split_folio) and collected page by page, as
- * the kernel's fallback does; MIGRATE_VMA_SELECT_COMPOUND is accepted and has no effect; a COMPOUND dst is
- * declined (MIGRATE cleared) and a large source folio reached through migrate_device_* is not migrated.
+ * Large pages: hmmsim models a kernel with CONFIG_ARCH_ENABLE_THP_MIGRATION (the mm-unstable / 7.x code). With
+ * MIGRATE_VMA_SELECT_COMPOUND and a PMD-aligned chunk, a PMD-mapped THP (or huge device-private entry) is
+ * collected as one COMPOUND entry under a PMD migration entry and a 2 MiB anonymous hole as one COMPOUND hole
+ * (511 zero entries follow either); a COMPOUND dst moves the whole folio (huge device-private entry or PMD), a
+ * COMPOUND src with a small dst splits the source (migrate_vma_split_unmapped_folio), a small src with a COMPOUND
+ * dst is refused, and a COMPOUND dst in a hole is mapped by one PMD (migrate_vma_insert_huge_pmd_page). Without
+ * SELECT_COMPOUND (or unaligned) a THP is split on collect (split_huge_pmd + split_folio) and collected page by
+ * page. hmmsim has no huge zero folio (core maps no huge zero page), so that collect case never arises.
  *
  * The hot path (one order-0 page mapped in one mm) allocates nothing per page: the page-table leaf is read and
- * written in place and the rmap walks use static callbacks.
+ * written in place, the rmap walks use static callbacks, and finalize restores an entry collect made at its known
+ * address (no rmap walk) unless try_to_migrate had to unmap the page from other mms too.
  */
 import {
   EBUSY,
   EINVAL,
+  HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
   InvalidArgumentError,
   KernelRuleError,
   MEMORY_DEVICE_COHERENT,
@@ -25,7 +32,6 @@ import {
   PG_anon,
   PG_anon_exclusive,
   PG_dirty,
-  PG_locked,
   PG_lru,
   PG_reserved,
   PG_uptodate,
@@ -33,6 +39,7 @@ import {
   VM_SPECIAL,
   VM_WRITE,
   ZONE_DEVICE,
+  addMmCounter,
   alignDown,
   folioTestLocked,
   folioTrylock,
@@ -43,6 +50,7 @@ import {
   invalidateEnd,
   invalidateStart,
   isDevicePrivateEntry,
+  isMigrationEntry,
   isDevicePrivatePage,
   isVmHugetlbPage,
   isWritableDevicePrivateEntry,
@@ -53,7 +61,9 @@ import {
   pageAddNewAnonRmap,
   pageRemoveRmap,
   pagePgmap,
+  pfnPmd,
   pfnPte,
+  pmdMkhuge,
   pmdTransHuge,
   pteDirty,
   ptePfn,
@@ -79,6 +89,7 @@ import {
   folioPutbackLru,
   lruAddDrainFolio,
   removeMigrationPtes,
+  removeMigrationPtesAt,
 } from "./migrate.js";
 import {
   MIGRATE_PFN_COMPOUND,
@@ -86,17 +97,20 @@ import {
   MIGRATE_PFN_VALID,
   MIGRATE_PFN_WRITE,
   MIGRATE_VMA_SELECT_ALL,
+  MIGRATE_VMA_SELECT_COMPOUND,
   MIGRATE_VMA_SELECT_DEVICE_COHERENT,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_SYSTEM,
   migratePfn,
   migratePfnToPage,
   mpfnClear,
+  mpfnFlags,
   mpfnSet,
   type MigrateVma,
   type MpfnArray,
 } from "./migrate-pfn.js";
-import { folioTryShareAnonRmapPte, tryToMigrate } from "./rmap.js";
+import { folioSplitUnmapped, setPmdMigrationEntry } from "./huge-memory.js";
+import { folioTryShareAnonRmapPte, rmapWalkFolio, tryToMigrate } from "./rmap.js";
 
 const _PAGE_DIRTY = 1 << 2;
 const _PAGE_ACCESSED = 1 << 3;
@@ -109,6 +123,12 @@ interface Phase {
   phase: number;
   /** Pages are locked and unmapped (cpages > 0 after setup): finalize is owed. */
   busy: boolean;
+  /**
+   * Entries whose folio try_to_migrate unmapped from other places too (shared after fork): finalize walks the
+   * rmap for those; for the rest the only migration entry is the one collect made at start + i * PAGE_SIZE. null
+   * when there are none.
+   */
+  shared: Uint8Array | null;
 }
 const phases = new WeakMap<MigrateVma, Phase>();
 
@@ -168,8 +188,10 @@ export function migrateVmaSetup(args: MigrateVma): number {
   args.cpages = 0;
   args.npages = 0;
   migrateVmaCollect(args, k, mm, vma);
+  unmapShared = null;
   if (args.cpages > 0) args.cpages = migrateDeviceUnmap(k, args.src, args.npages, fp);
-  phases.set(args, { phase: PHASE_SETUP, busy: args.cpages > 0 });
+  phases.set(args, { phase: PHASE_SETUP, busy: args.cpages > 0, shared: unmapShared });
+  unmapShared = null;
   return 0;
 }
 
@@ -206,7 +228,7 @@ export function migrateVmaFinalize(args: MigrateVma): void {
     );
   }
   const k = args.vma!.vmMm.kernel;
-  migrateDeviceFinalizeImpl(k, args.src!, args.dst!, args.npages, faultPageOf(args));
+  migrateDeviceFinalizeImpl(k, args.src!, args.dst!, args.npages, faultPageOf(args), args, ph.shared);
   phases.delete(args);
 }
 
@@ -235,7 +257,16 @@ function collectSkip(args: MigrateVma, start: number, end: number): void {
   }
 }
 
-/** migrate_vma_collect_hole(): only anonymous memory may be populated. */
+/** Collect [start, end) as one COMPOUND (PMD-sized) entry: SELECT_COMPOUND and both ends PMD-aligned. */
+function collectCompound(args: MigrateVma, start: number, end: number): boolean {
+  return (args.flags & MIGRATE_VMA_SELECT_COMPOUND) !== 0 && start % PMD_SIZE === 0 && end % PMD_SIZE === 0;
+}
+
+/**
+ * migrate_vma_collect_hole(): only anonymous memory may be populated. With SELECT_COMPOUND and a PMD-aligned
+ * chunk the 2 MiB hole is one MIGRATE|COMPOUND entry followed by 511 zero entries (hmmsim calls this per PMD; the
+ * kernel's walker can hand it a whole missing PUD, which then gives one compound entry for more than 2 MiB).
+ */
 function collectHole(args: MigrateVma, vma: VmAreaStruct, start: number, end: number): void {
   if (!vmaIsAnonymous(vma)) {
     collectSkip(args, start, end);
@@ -243,6 +274,13 @@ function collectHole(args: MigrateVma, vma: VmAreaStruct, start: number, end: nu
   }
   const src = args.src!;
   const dst = args.dst!;
+  if (collectCompound(args, start, end)) {
+    dst[args.npages] = 0;
+    src[args.npages++] = MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND;
+    args.cpages++;
+    collectSkip(args, start + PAGE_SIZE, end);
+    return;
+  }
   for (let a = start; a < end; a += PAGE_SIZE) {
     dst[args.npages] = 0;
     src[args.npages++] = MIGRATE_PFN_MIGRATE;
@@ -378,10 +416,12 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
 }
 
 /**
- * migrate_vma_collect_huge_pmd() without THP migration: a present THP (SELECT_SYSTEM) or a huge device-private
- * entry (SELECT_DEVICE_PRIVATE + owner) is referenced, locked, and split (split_huge_pmd + split_folio) so the
- * caller collects it PTE by PTE (returns -1). Anything else is skipped, or collected as a hole once gone
- * (returns 0: entries appended).
+ * migrate_vma_collect_huge_pmd(): a present THP (SELECT_SYSTEM) or a huge device-private entry
+ * (SELECT_DEVICE_PRIVATE + owner) is referenced and locked (else skipped). With SELECT_COMPOUND and a PMD-aligned
+ * chunk it becomes one entry migrate_pfn(head) | MIGRATE | COMPOUND [| WRITE] under a PMD migration entry
+ * (set_pmd_migration_entry), 511 zero entries after it (returns 0). Otherwise, or when the folio may be pinned,
+ * it is split (split_huge_pmd + split_folio) and the caller collects it PTE by PTE (returns -1), or the chunk is
+ * skipped when the split fails. Other huge entries (PMD migration entries) are skipped.
  */
 function migrateVmaCollectHugePmd(
   args: MigrateVma,
@@ -393,15 +433,15 @@ function migrateVmaCollectHugePmd(
   end: number,
 ): number {
   const s = k.store;
-  let head: number;
+  const head = ptePfn(pmd);
+  let write = 0;
   if (pmdTransHuge(pmd)) {
     if ((args.flags & MIGRATE_VMA_SELECT_SYSTEM) === 0) {
       collectSkip(args, start, end);
       return 0;
     }
-    head = ptePfn(pmd);
+    if (pteWrite(pmd)) write = MIGRATE_PFN_WRITE;
   } else {
-    head = ptePfn(pmd);
     if (
       !isDevicePrivateEntry(pmd) ||
       (args.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0 ||
@@ -410,6 +450,7 @@ function migrateVmaCollectHugePmd(
       collectSkip(args, start, end);
       return 0;
     }
+    if (isWritableDevicePrivateEntry(pmd)) write = MIGRATE_PFN_WRITE;
   }
   const fp = faultPageOf(args);
   const faultFolio = fp >= 0 && s.folioHead(fp) === head;
@@ -419,11 +460,22 @@ function migrateVmaCollectHugePmd(
     collectSkip(args, start, end);
     return 0;
   }
-  // fallback: split_folio() of a PMD-mapped folio = split the PMD mapping, then the folio.
-  splitHugePmd(mm, vma, alignDown(start, PMD_SIZE));
-  const nr = s.folioNr(head);
+  if (collectCompound(args, start, end)) {
+    const haddr = alignDown(start, PMD_SIZE);
+    if (setPmdMigrationEntry(k, mm, haddr, pmd, head) === 0) {
+      args.dst![args.npages] = 0;
+      args.src![args.npages++] = migratePfn(head) + write + MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND;
+      args.cpages++;
+      collectSkip(args, start + PAGE_SIZE, end);
+      return 0;
+    }
+    // fallback (a maybe-pinned folio): the split below fails on its references and the chunk is skipped
+  }
+  // fallback: split_folio(): can_split_folio first (a folio with references beyond its mappings and ours stays
+  // as it is and the chunk is skipped), then every PMD mapping of it (this mm's and, after fork, others') is split
+  // and the folio becomes order-0 folios; the split unlocks all but the head, which keeps our lock and reference.
+  // The kernel WARNs on a THP fault folio ("we don't expect THP for fault_folio") and skips the chunk.
   const ret = faultFolio ? -EBUSY : splitFolio(k, head, 1);
-  if (ret === 0) unlockSplitTails(k, head, nr);
   if (!faultFolio) folioUnlock(k, head);
   putPage(k, head);
   if (ret !== 0) {
@@ -438,34 +490,40 @@ function migrateVmaCollectHugePmd(
 }
 
 /**
- * __split_huge_page leaves the tails unlocked (only the page the caller locked stays locked); @hmmsim/core's
- * splitFolio copies the head's PG_locked to every page, so clear it on the tails here.
- */
-function unlockSplitTails(k: Kernel, head: number, nr: number): void {
-  const s = k.store;
-  for (let p = head + 1; p < head + nr; p++) if (s.test(p, PG_locked)) s.clear(p, PG_locked);
-}
-
-/**
- * migrate_vma_split_folio(): split a PTE-mapped large folio met by collect. 0, or -EBUSY when the folio is locked
- * by someone else (folio_lock would sleep), holds extra references, or contains the fault page (hmmsim does not
- * move the fault page's lock across a split).
+ * migrate_vma_split_folio(): split a PTE-mapped large folio met by collect (split_folio, device-private folios
+ * through the pgmap's folio_split op). 0, or -EBUSY when the folio is locked by someone else (folio_lock would
+ * sleep) or holds extra references. The fault page's folio is already locked and referenced by the fault path:
+ * after the split that lock and reference move to the fault page's new folio.
  */
 function migrateVmaSplitFolio(k: Kernel, pfn: number, faultPage: number): number {
   const s = k.store;
   const head = s.folioHead(pfn);
-  const nr = s.folioNr(head);
-  if (faultPage >= 0 && s.folioHead(faultPage) === head) return -EBUSY;
-  getPage(k, head);
-  if (!folioTrylock(k, head)) {
-    putPage(k, head);
-    return -EBUSY;
+  const faultFolio = faultPage >= 0 ? s.folioHead(faultPage) : -1;
+  if (head !== faultFolio) {
+    getPage(k, head);
+    if (!folioTrylock(k, head)) {
+      putPage(k, head);
+      return -EBUSY;
+    }
   }
   const ret = splitFolio(k, head, 1);
-  if (ret === 0) unlockSplitTails(k, head, nr);
-  folioUnlock(k, head);
-  putPage(k, head);
-  return ret;
+  if (ret !== 0) {
+    if (head !== faultFolio) {
+      folioUnlock(k, head);
+      putPage(k, head);
+    }
+    return ret;
+  }
+  const newFaultFolio = faultPage >= 0 ? s.folioHead(faultPage) : -1;
+  if (newFaultFolio !== head) {
+    if (newFaultFolio >= 0 && newFaultFolio !== faultFolio) {
+      getPage(k, newFaultFolio);
+      folioTrylock(k, newFaultFolio);
+    }
+    folioUnlock(k, head);
+    putPage(k, head);
+  }
+  return 0;
 }
 
 // --- unmap ---------------------------------------------------------------------------------------------------
@@ -480,6 +538,9 @@ export function migrateVmaCheckPage(k: Kernel, pfn: number, faultPage: number): 
   if (!s.test(pfn, PG_anon) && s.mapping(pfn) !== 0) extra += 1;
   return s.refcount(pfn) - extra <= s.folioMapcount(pfn);
 }
+
+/** Set by migrateDeviceUnmap: entries whose folio try_to_migrate had to unmap elsewhere too (see Phase.shared). */
+let unmapShared: Uint8Array | null = null;
 
 /**
  * migrate_device_unmap(): isolate system pages from the LRU, replace remaining mappings (other mms after fork)
@@ -500,7 +561,7 @@ function migrateDeviceUnmap(k: Kernel, src: MpfnArray, npages: number, faultPage
       continue;
     }
     const nr = s.folioNr(pfn);
-    if (nr > 1) src[i] = mpfnSet(m, MIGRATE_PFN_COMPOUND);
+    if (nr > 1 && (m & MIGRATE_PFN_COMPOUND) === 0) src[i] = mpfnSet(m, MIGRATE_PFN_COMPOUND);
     const zoneDevice = s.zone(pfn) === ZONE_DEVICE;
     if (!zoneDevice) {
       if (!s.test(pfn, PG_lru)) lruAddDrainFolio(k, pfn);
@@ -512,7 +573,11 @@ function migrateDeviceUnmap(k: Kernel, src: MpfnArray, npages: number, faultPage
       }
       putPage(k, pfn); // drop the reference taken in collect
     }
-    if (s.folioMapped(pfn)) tryToMigrate(k, pfn);
+    if (s.folioMapped(pfn)) {
+      if (unmapShared === null) unmapShared = new Uint8Array(npages);
+      unmapShared[i] = 1;
+      tryToMigrate(k, pfn);
+    }
     if (s.folioMapped(pfn) || !migrateVmaCheckPage(k, pfn, faultPage)) {
       if (!zoneDevice) {
         getPage(k, pfn);
@@ -545,6 +610,7 @@ function checkDstPages(k: Kernel, src: MpfnArray, dst: MpfnArray, npages: number
   const s = k.store;
   for (let i = 0; i < npages; i++) {
     const d = dst[i]!;
+    if (d === 0) continue;
     if (!Number.isSafeInteger(d) || d < 0) throw new InvalidArgumentError(`dst[${i}]`, "must be 0 or a migrate_pfn word", d);
     const np = migratePfnToPage(d);
     if (np < 0) continue;
@@ -553,6 +619,12 @@ function checkDstPages(k: Kernel, src: MpfnArray, dst: MpfnArray, npages: number
     if (!folioTestLocked(k, np)) throw new KernelRuleError("migrate_pages_dst_not_locked", `dst[${i}] pfn ${np}: lock the page (lock_page / zone_device_page_init) before migrate_vma_pages`);
     if (s.test(np, PG_reserved) || s.folioMapped(np) || s.mapping(np) !== 0)
       throw new KernelRuleError("migrate_pages_dst_in_use", `dst[${i}] pfn ${np} is mapped or belongs to a mapping`);
+    const compound = (d & MIGRATE_PFN_COMPOUND) !== 0;
+    if (compound ? s.isTail(np) || s.folioNr(np) !== HPAGE_PMD_NR : s.isLarge(np))
+      throw new KernelRuleError(
+        "migrate_pages_dst_compound_mismatch",
+        `dst[${i}] pfn ${np}: MIGRATE_PFN_COMPOUND goes with (and only with) the head of an order-${HPAGE_PMD_ORDER} folio (order ${s.order(np)})`,
+      );
     const sp = migratePfnToPage(src[i]!);
     if (sp === np) throw new KernelRuleError("migrate_pages_dst_is_src", `dst[${i}] pfn ${np}`);
     if (sp < 0 && migrate === null && (src[i]! & MIGRATE_PFN_MIGRATE) !== 0)
@@ -560,66 +632,138 @@ function checkDstPages(k: Kernel, src: MpfnArray, dst: MpfnArray, npages: number
   }
 }
 
-/** __migrate_device_pages(). */
+/**
+ * __migrate_device_pages(). Entries advance by the folio size: a COMPOUND src split for small dst pages
+ * (migrate_vma_split_unmapped_folio) is then handled as HPAGE_PMD_NR order-0 entries.
+ */
 function migrateDevicePagesImpl(k: Kernel, src: MpfnArray, dst: MpfnArray, npages: number, migrate: MigrateVma | null): void {
   checkDstPages(k, src, dst, npages, migrate);
   const s = k.store;
+  const extraPfn = migrate !== null ? faultPageOf(migrate) : -1;
   let range: MmuNotifierRange<Mm> | null = null;
-  for (let i = 0; i < npages; i++) {
+  for (let i = 0; i < npages; ) {
     const d = dst[i]!;
     const m = src[i]!;
     const newPfn = migratePfnToPage(d);
     const pfn = migratePfnToPage(m);
     if (newPfn < 0) {
-      src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE);
+      if ((m & MIGRATE_PFN_MIGRATE) !== 0) src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE);
+      i++;
       continue;
     }
     if (pfn < 0) {
-      if ((m & MIGRATE_PFN_MIGRATE) === 0) continue;
+      if ((m & MIGRATE_PFN_MIGRATE) === 0) {
+        i++;
+        continue;
+      }
       const mig = migrate!;
       const addr = mig.start + i * PAGE_SIZE;
       if (range === null) range = invalidateStart(mig.vma!.vmMm, MMU_NOTIFY_MIGRATE, addr, mig.end, mig.pgmapOwner);
-      src[i] = mpfnClear(m, MIGRATE_PFN_COMPOUND);
-      migrateVmaInsertPage(k, mig, addr, i, newPfn, d);
+      let nr = 1;
+      if ((m & MIGRATE_PFN_COMPOUND) !== 0 && (d & MIGRATE_PFN_COMPOUND) === 0) {
+        nr = HPAGE_PMD_NR;
+        src[i] = mpfnClear(m, MIGRATE_PFN_COMPOUND);
+      }
+      for (let j = 0; j < nr && i + j < npages; j++) {
+        src[i + j] = mpfnSet(src[i + j]!, MIGRATE_PFN_MIGRATE);
+        migrateVmaInsertPage(k, mig, addr + j * PAGE_SIZE, i + j);
+      }
+      i += nr;
       continue;
     }
-    if ((m & MIGRATE_PFN_MIGRATE) === 0) continue;
+    if ((m & MIGRATE_PFN_MIGRATE) === 0) {
+      i++;
+      continue;
+    }
+    let nr = 1;
     const srcCompound = (m & MIGRATE_PFN_COMPOUND) !== 0;
     const dstCompound = (d & MIGRATE_PFN_COMPOUND) !== 0;
-    if (srcCompound || dstCompound) {
-      // No THP migration in hmmsim: a compound source cannot be split here, a compound destination is refused.
-      src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND);
+    if (srcCompound && !dstCompound) {
+      if (migrate === null) {
+        src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND);
+        i++;
+        continue;
+      }
+      nr = s.folioNr(pfn);
+      if (migrateVmaSplitUnmappedFolio(k, migrate, i, npages, pfn) !== 0) {
+        src[i] = mpfnClear(src[i]!, MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND);
+        i++;
+        continue;
+      }
+    } else if (dstCompound && !srcCompound) {
+      // The kernel clears MIGRATE here and still runs folio_migrate_mapping below, which would move the page's
+      // identity and memcg charge to a dst that finalize then frees: hmmsim stops at the cleared entry.
+      src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE);
+      i++;
       continue;
     }
     if (s.zone(newPfn) === ZONE_DEVICE) {
       const type = pagePgmap(k, newPfn)?.type;
-      if (type === MEMORY_DEVICE_PRIVATE || type === MEMORY_DEVICE_COHERENT) {
-        // Only anonymous memory can move to device memory: a page-cache folio has a mapping.
-        if (!s.test(pfn, PG_anon) && s.mapping(pfn) !== 0) {
-          src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE);
-          continue;
-        }
-      } else {
-        src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE);
+      // Only anonymous memory can move to device memory: a page-cache folio has a mapping. Other ZONE_DEVICE
+      // types are not supported.
+      if ((type !== MEMORY_DEVICE_PRIVATE && type !== MEMORY_DEVICE_COHERENT) || (!s.test(pfn, PG_anon) && s.mapping(pfn) !== 0)) {
+        src[i] = mpfnClear(src[i]!, MIGRATE_PFN_MIGRATE);
+        i += nr;
         continue;
       }
     }
-    const extra = migrate !== null && faultPageOf(migrate) === pfn ? 1 : 0;
-    if (folioMigrateMapping(k, newPfn, pfn, extra) !== 0) src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE);
-    else folioMigrateFlags(k, newPfn, pfn);
+    const extra = extraPfn === pfn ? 1 : 0;
+    for (let j = 0; j < nr && i + j < npages; j++) {
+      const sp = nr === 1 ? pfn : migratePfnToPage(src[i + j]!);
+      const np = nr === 1 ? newPfn : migratePfnToPage(dst[i + j]!);
+      if (np < 0 || sp < 0) {
+        // split for small dst pages, but the driver gave none for this one
+        src[i + j] = mpfnClear(src[i + j]!, MIGRATE_PFN_MIGRATE);
+        continue;
+      }
+      if (folioMigrateMapping(k, np, sp, extra) !== 0) src[i + j] = mpfnClear(src[i + j]!, MIGRATE_PFN_MIGRATE);
+      else folioMigrateFlags(k, np, sp);
+    }
+    i += nr;
   }
   if (range !== null) invalidateEnd(range);
 }
 
 /**
+ * migrate_vma_split_unmapped_folio(): a COMPOUND src whose driver gave small dst pages: the PMD migration entry
+ * becomes 512 PTE migration entries (split_huge_pmd_address(freeze), in every mm that has one for the folio),
+ * the folio is split with every page locked and referenced (folio_split_unmapped), and src[idx + i] =
+ * migrate_pfn(head + i) with src[idx]'s flags, COMPOUND cleared. 0 or -EAGAIN (extra references: nothing split
+ * but the PMD entries).
+ */
+function migrateVmaSplitUnmappedFolio(k: Kernel, migrate: MigrateVma, idx: number, npages: number, head: number): number {
+  const s = k.store;
+  const nr = s.folioNr(head);
+  rmapWalkFolio(k, head, nr, splitMigrationPmd, head);
+  const ret = folioSplitUnmapped(k, head);
+  if (ret !== 0) return ret;
+  const src = migrate.src!;
+  src[idx] = mpfnClear(src[idx]!, MIGRATE_PFN_COMPOUND);
+  const flags = mpfnFlags(src[idx]!);
+  for (let i = 1; i < nr && idx + i < npages; i++) src[idx + i] = migratePfn(head + i) + (flags & ~MIGRATE_PFN_VALID);
+  return 0;
+}
+
+/** split_huge_pmd_address(vma, address, freeze = true) for a PMD migration entry of the folio at `head`. */
+function splitMigrationPmd(mm: Mm, vma: VmAreaStruct, ha: number, head: number): boolean {
+  if (ha % PMD_SIZE !== 0 || ha < vma.vmStart || ha + PMD_SIZE > vma.vmEnd) return true;
+  const pmd = mm.pgtable.pmdGet(ha);
+  if (isMigrationEntry(pmd) && ptePfn(pmd) === head) splitHugePmd(mm, vma, ha);
+  return true;
+}
+
+/**
  * migrate_vma_insert_page(): map a new page into a hole (or over a zero-page PTE) of an anonymous VMA: memcg
  * charge, MM_ANONPAGES++, new exclusive anon rmap, a reference for the mapping; a device-private entry (writable
- * iff VM_WRITE) for a private page, else a present PTE (writable+dirty iff VM_WRITE). Clears MIGRATE when the
- * VMA is not anonymous, the PTE is no longer none/zero, a huge PMD is there, the charge fails, or the page is
- * an unsupported ZONE_DEVICE type. No notifier (the caller's MIGRATE range covers it).
+ * iff VM_WRITE) for a private page, else a present PTE (writable+dirty iff VM_WRITE). A COMPOUND dst goes through
+ * migrate_vma_insert_huge_pmd_page. Clears MIGRATE when the VMA is not anonymous, the PTE is no longer none/zero,
+ * a huge PMD is there, the charge fails, or the page is an unsupported ZONE_DEVICE type. No notifier (the caller's
+ * MIGRATE range covers it).
  */
-function migrateVmaInsertPage(k: Kernel, migrate: MigrateVma, addr: number, i: number, page: number, d: number): void {
+function migrateVmaInsertPage(k: Kernel, migrate: MigrateVma, addr: number, i: number): void {
   const src = migrate.src!;
+  const d = migrate.dst![i]!;
+  const page = migratePfnToPage(d);
   const vma = migrate.vma!;
   const mm = vma.vmMm;
   const s = k.store;
@@ -627,25 +771,25 @@ function migrateVmaInsertPage(k: Kernel, migrate: MigrateVma, addr: number, i: n
   const abort = (): void => {
     src[i] = mpfnClear(src[i]!, MIGRATE_PFN_MIGRATE);
   };
-  if (!vmaIsAnonymous(vma)) return abort();
-  if ((d & MIGRATE_PFN_COMPOUND) !== 0 || pt.pmdGet(addr) !== 0) return abort();
-  if (memcgCharge(s, page, mm.memcg) !== 0) return abort();
-  s.set(page, PG_uptodate);
-  const write = (vma.vmFlags & VM_WRITE) !== 0;
-  const zoneDevice = s.zone(page) === ZONE_DEVICE;
-  let entry: number;
-  if (zoneDevice && pagePgmap(k, page)?.type === MEMORY_DEVICE_PRIVATE) {
-    entry = makeDevicePrivateEntry(page, write);
-  } else {
-    if (zoneDevice && pagePgmap(k, page)?.type !== MEMORY_DEVICE_COHERENT) return abort();
-    entry = pfnPte(page, write, { dirty: write });
+  if (page < 0 || !vmaIsAnonymous(vma)) return abort();
+  if ((d & MIGRATE_PFN_COMPOUND) !== 0) {
+    if (migrateVmaInsertHugePmdPage(k, migrate, addr, i, page) !== 0) abort();
+    return;
   }
+  if (pt.pmdGet(addr) !== 0) return abort();
+  const zoneDevice = s.zone(page) === ZONE_DEVICE;
+  const type = zoneDevice ? pagePgmap(k, page)?.type : 0;
+  if (zoneDevice && type !== MEMORY_DEVICE_PRIVATE && type !== MEMORY_DEVICE_COHERENT) return abort();
   const orig = pt.pteGet(addr);
   if (ptePresent(orig)) {
     if (ptePfn(orig) !== k.zeroPfn) return abort();
   } else if (orig !== 0) {
     return abort();
   }
+  if (memcgCharge(s, page, mm.memcg) !== 0) return abort();
+  s.set(page, PG_uptodate);
+  const write = (vma.vmFlags & VM_WRITE) !== 0;
+  const entry = type === MEMORY_DEVICE_PRIVATE ? makeDevicePrivateEntry(page, write) : pfnPte(page, write, write ? PTE_DIRTY : PTE_CLEAN);
   incMmCounter(mm, MM_ANONPAGES);
   pageAddNewAnonRmap(k, page, vma, addr);
   if (!zoneDevice) folioAddLru(k, page);
@@ -654,10 +798,61 @@ function migrateVmaInsertPage(k: Kernel, migrate: MigrateVma, addr: number, i: n
   if (k.charge !== null) k.charge("pteUpdate", 1);
   src[i] = MIGRATE_PFN_MIGRATE;
 }
+const PTE_DIRTY = { dirty: true } as const;
+const PTE_CLEAN = { dirty: false } as const;
+
+/**
+ * migrate_vma_insert_huge_pmd_page(): map the order-9 dst folio at `page` into a 2 MiB hole with one PMD entry
+ * (as __do_huge_pmd_anonymous_page): memcg charge, MM_ANONPAGES += HPAGE_PMD_NR, new exclusive anon rmap (PMD),
+ * LRU for a RAM folio, a reference for the mapping; a huge device-private entry (writable iff VM_WRITE) for a
+ * private folio, else a trans-huge PMD (writable+dirty iff VM_WRITE). -EINVAL when the VMA cannot hold a PMD at
+ * `addr` (the caller clears MIGRATE on this entry); a PMD or PTE table already there, a failed charge or an
+ * unsupported ZONE_DEVICE type clear MIGRATE on all HPAGE_PMD_NR entries (and return 0), as the kernel's abort.
+ */
+function migrateVmaInsertHugePmdPage(k: Kernel, migrate: MigrateVma, addr: number, i: number, page: number): number {
+  const vma = migrate.vma!;
+  const mm = vma.vmMm;
+  const s = k.store;
+  const pt = mm.pgtable;
+  const src = migrate.src!;
+  // thp_vma_suitable_order(vma, addr, HPAGE_PMD_ORDER)
+  if (addr % PMD_SIZE !== 0 || addr < vma.vmStart || addr + PMD_SIZE > vma.vmEnd) return -EINVAL;
+  const abortAll = (): number => {
+    for (let j = 0; j < HPAGE_PMD_NR && i + j < migrate.npages; j++) src[i + j] = mpfnClear(src[i + j]!, MIGRATE_PFN_MIGRATE);
+    return 0;
+  };
+  const zoneDevice = s.zone(page) === ZONE_DEVICE;
+  const type = zoneDevice ? pagePgmap(k, page)?.type : 0;
+  if (zoneDevice && type !== MEMORY_DEVICE_PRIVATE && type !== MEMORY_DEVICE_COHERENT) return abortAll();
+  if (pt.pmdGet(addr) !== 0 || pt.pteTable(addr, false) !== null) return abortAll();
+  if (memcgCharge(s, page, mm.memcg) !== 0) return abortAll();
+  s.set(page, PG_uptodate);
+  const write = (vma.vmFlags & VM_WRITE) !== 0;
+  const entry = type === MEMORY_DEVICE_PRIVATE ? pmdMkhuge(makeDevicePrivateEntry(page, write)) : pfnPmd(page, write, write ? PTE_DIRTY : PTE_CLEAN);
+  addMmCounter(mm, MM_ANONPAGES, HPAGE_PMD_NR);
+  pageAddNewAnonRmap(k, page, vma, addr, RMAP_NEW_PMD);
+  if (!zoneDevice) folioAddLru(k, page);
+  getPage(k, page);
+  pt.pmdSet(addr, entry);
+  if (k.charge !== null) k.charge("pteUpdate", 1);
+  return 0;
+}
+const RMAP_NEW_PMD = { pmd: true } as const;
 
 // --- finalize ------------------------------------------------------------------------------------------------
-/** __migrate_device_finalize(). */
-function migrateDeviceFinalizeImpl(k: Kernel, src: MpfnArray, dst: MpfnArray, npages: number, faultPage: number): void {
+/**
+ * __migrate_device_finalize(). With a migrate_vma (`migrate`), an entry not marked in `shared` has its only
+ * migration entry where collect put it (start + i * PAGE_SIZE), so remove_migration_ptes goes straight there.
+ */
+function migrateDeviceFinalizeImpl(
+  k: Kernel,
+  src: MpfnArray,
+  dst: MpfnArray,
+  npages: number,
+  faultPage: number,
+  migrate: MigrateVma | null,
+  shared: Uint8Array | null,
+): void {
   const s = k.store;
   for (let i = 0; i < npages; i++) {
     const newPfn = migratePfnToPage(dst[i]!);
@@ -680,7 +875,8 @@ function migrateDeviceFinalizeImpl(k: Kernel, src: MpfnArray, dst: MpfnArray, np
       d = pfn;
     }
     if (s.zone(d) !== ZONE_DEVICE) folioAddLru(k, d);
-    removeMigrationPtes(k, pfn, d);
+    if (migrate !== null && (shared === null || shared[i] === 0)) removeMigrationPtesAt(k, migrate.vma!, migrate.start + i * PAGE_SIZE, pfn, d);
+    else removeMigrationPtes(k, pfn, d);
     if (pfn !== faultPage) folioUnlock(k, pfn);
     putPage(k, pfn);
     if (d !== pfn) {
@@ -776,5 +972,5 @@ export function migrateDeviceFinalize(k: Kernel, src: MpfnArray, dst: MpfnArray,
   checkNpages(npages);
   checkMpfnArray("src", src, npages);
   checkMpfnArray("dst", dst, npages);
-  migrateDeviceFinalizeImpl(k, src, dst, npages, -1);
+  migrateDeviceFinalizeImpl(k, src, dst, npages, -1, null, null);
 }

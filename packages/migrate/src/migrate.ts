@@ -13,6 +13,8 @@ import {
   PG_referenced,
   PG_swapbacked,
   PG_uptodate,
+  PMD_SIZE,
+  PAGE_SIZE,
   ZONE_DEVICE,
   getPage,
   isMigrationEntry,
@@ -35,7 +37,8 @@ import {
   type Mm,
   type VmAreaStruct,
 } from "@hmmsim/core";
-import { rmapWalk } from "./rmap.js";
+import { removeMigrationPmd } from "./huge-memory.js";
+import { rmapWalk, rmapWalkFolio } from "./rmap.js";
 
 const _PAGE_SOFT_DIRTY = 1 << 6;
 // Constant option objects: the per-page path allocates nothing.
@@ -78,12 +81,12 @@ function removeMigrationPte(mm: Mm, vma: VmAreaStruct, address: number, a: Remov
     e = makeDevicePrivateEntry(dst, writable);
   } else {
     const young = isMigrationEntryYoung(pte) ? 1 : 0;
-    const dirty = isMigrationEntryDirty(pte) && s.test(dst, PG_dirty) ? 2 : 0;
+    const dirty = isMigrationEntryDirty(pte) && s.test(s.folioHead(dst), PG_dirty) ? 2 : 0;
     e = pfnPte(dst, writable || vmPageProtWrite(vma.vmFlags), PTE_OPTS[young + dirty]);
   }
   if (pteSoftDirty(pte)) e += _PAGE_SOFT_DIRTY;
   getPage(k, dst);
-  if (s.test(dst, PG_anon)) {
+  if (s.test(s.folioHead(dst), PG_anon)) {
     pageAddAnonRmap(k, dst, writable || isReadableExclusiveMigrationEntry(pte) ? RMAP_EXCLUSIVE : RMAP_NONE);
   } else {
     pageAddFileRmap(k, dst);
@@ -94,18 +97,77 @@ function removeMigrationPte(mm: Mm, vma: VmAreaStruct, address: number, a: Remov
 }
 
 /**
+ * remove_migration_pte() over a large folio in one VMA (page i of the folio at headAddress + i * PAGE_SIZE): a PMD
+ * migration entry for the source folio becomes a PMD mapping of dst (remove_migration_pmd); otherwise every PTE
+ * migration entry for a page of it becomes a mapping of dst's page at the same offset.
+ */
+function removeMigrationFolio(mm: Mm, vma: VmAreaStruct, ha: number, a: RemoveArg): boolean {
+  const k = a.k;
+  const nr = k.store.folioNr(a.dst);
+  const pt = mm.pgtable;
+  if (ha % PMD_SIZE === 0 && ha >= vma.vmStart && ha + PMD_SIZE <= vma.vmEnd) {
+    const pmd = pt.pmdGet(ha);
+    if (pmd !== 0) {
+      if (isMigrationEntry(pmd) && ptePfn(pmd) === a.src) {
+        removeMigrationPmd(k, mm, vma, ha, pmd, a.dst);
+        a.restored++;
+      }
+      return true;
+    }
+  }
+  if (pt.pteTable(ha, false) === null && pt.pteTable(ha + (nr - 1) * PAGE_SIZE, false) === null) return true;
+  const src = a.src;
+  const dst = a.dst;
+  const lo = Math.max(ha, vma.vmStart);
+  const hi = Math.min(ha + nr * PAGE_SIZE, vma.vmEnd);
+  for (let addr = lo; addr < hi; addr += PAGE_SIZE) {
+    const i = (addr - ha) / PAGE_SIZE;
+    a.src = src + i;
+    a.dst = dst + i;
+    removeMigrationPte(mm, vma, addr, a);
+  }
+  a.src = src;
+  a.dst = dst;
+  return true;
+}
+
+/**
  * remove_migration_ptes(src, dst, 0): every migration entry for `src` (in every mm, found through dst's rmap:
  * after folio_migrate_mapping dst has src's mapping and index) becomes a mapping of `dst`. dst === src restores
- * the original page. Returns the number of entries replaced.
+ * the original page. Large folios (src and dst the same size): PMD migration entries become PMD mappings
+ * (remove_migration_pmd) and PTE migration entries of their pages PTE mappings. Returns the number of entries
+ * replaced.
  */
 export function removeMigrationPtes(k: Kernel, src: number, dst: number): number {
+  const a = prepareRemove(k, src, dst);
+  const nr = k.store.folioNr(dst);
+  if (nr === 1) rmapWalk(k, dst, removeMigrationPte, a);
+  else rmapWalkFolio(k, dst, nr, removeMigrationFolio, a);
+  return finishRemove(k, a);
+}
+
+/**
+ * remove_migration_ptes(src, dst) when the only migration entries for src are known to be at `address` of `vma`
+ * (collect put them there and no other mm mapped the folio): the same result as the rmap walk without walking.
+ * For a large folio `address` is where its first page is mapped.
+ */
+export function removeMigrationPtesAt(k: Kernel, vma: VmAreaStruct, address: number, src: number, dst: number): number {
+  const a = prepareRemove(k, src, dst);
+  if (k.store.folioNr(dst) === 1) removeMigrationPte(vma.vmMm, vma, address, a);
+  else removeMigrationFolio(vma.vmMm, vma, address, a);
+  return finishRemove(k, a);
+}
+
+function prepareRemove(k: Kernel, src: number, dst: number): RemoveArg {
   const a = removeArg;
   a.k = k;
   a.src = src;
   a.dst = dst;
   a.dstDevicePrivate = k.store.zone(dst) === ZONE_DEVICE && pagePgmap(k, dst)?.type === MEMORY_DEVICE_PRIVATE;
   a.restored = 0;
-  rmapWalk(k, dst, removeMigrationPte, a);
+  return a;
+}
+function finishRemove(k: Kernel, a: RemoveArg): number {
   const n = a.restored;
   a.k = null as unknown as Kernel;
   if (k.charge !== null && n > 0) k.charge("pteUpdate", n);
@@ -127,6 +189,7 @@ export function folioMigrateMapping(k: Kernel, newPfn: number, pfn: number, extr
     const expected = s.folioMapcount(pfn) + extraCount + 1;
     if (s.refcount(pfn) !== expected) return -EAGAIN;
     s.setIndex(newPfn, s.index(pfn));
+    for (let i = 1, nr = s.folioNr(pfn); i < nr; i++) s.setIndex(newPfn + i, s.index(pfn + i));
     s.setMapping(newPfn, id);
     if (anon) s.set(newPfn, PG_anon);
     if (s.test(pfn, PG_swapbacked)) s.set(newPfn, PG_swapbacked);

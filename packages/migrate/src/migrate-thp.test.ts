@@ -1,0 +1,345 @@
+import {
+  HPAGE_PMD_NR,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MM_ANONPAGES,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PROT_READ,
+  PROT_WRITE,
+  createKernel,
+  isDevicePrivateEntry,
+  isMigrationEntry,
+  isWritableDevicePrivateEntry,
+  pmdTransHuge,
+  pteIsHuge,
+  pteKind,
+  ptePfn,
+  pteWrite,
+  type Kernel,
+  type Mm,
+} from "@hmmsim/core";
+import { assertInvariants } from "@hmmsim/testing";
+import { describe, expect, it } from "vitest";
+import { migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from "./migrate-device.js";
+import {
+  MIGRATE_PFN_COMPOUND,
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_COMPOUND,
+  MIGRATE_VMA_SELECT_SYSTEM,
+  migratePfn,
+  migratePfnToPage,
+  migrateVmaInit,
+} from "./migrate-pfn.js";
+import { TestDevice } from "./test-driver.js";
+import { locked, pattern, recordNotifier } from "./test-helpers.js";
+
+const P = PAGE_SIZE;
+const N = HPAGE_PMD_NR;
+
+/** A kernel with THP "always", an mm, and a PMD-aligned 2 MiB (× `pmds`) anonymous mapping. */
+function thpSetup(opts?: { thp?: "always" | "never"; pmds?: number; bytes?: boolean }): { k: Kernel; mm: Mm; h: number } {
+  const k = createKernel({ ramBytes: 32 << 20, bytes: opts?.bytes ?? true, thp: opts?.thp ?? "always" });
+  const mm = k.createMm();
+  const pmds = opts?.pmds ?? 1;
+  // over-map by 2 MiB, then use the aligned part
+  const a = mm.mmap({ length: (pmds + 1) * PMD_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+  const h = Math.ceil(a / PMD_SIZE) * PMD_SIZE;
+  return { k, mm, h };
+}
+/** Write a distinct pattern to a few pages of each 2 MiB (faulting a THP in with thp "always"). */
+const SAMPLE = [0, 1, 7, 255, 256, 511];
+function fill(mm: Mm, h: number, seed: number): void {
+  for (const i of SAMPLE) mm.write(h + i * P, pattern(seed + i));
+}
+function expectBytes(mm: Mm, h: number, seed: number): void {
+  for (const i of SAMPLE) expect(mm.read(h + i * P, P)).toEqual(pattern(seed + i));
+  expect(mm.read(h + 100 * P, P)).toEqual(new Uint8Array(P));
+}
+
+describe("THP migration with MIGRATE_VMA_SELECT_COMPOUND (mm-unstable / 7.x)", () => {
+  it("RAM THP → device THP → RAM THP: one COMPOUND entry, PMD migration entry, PMD device-private entry, bytes intact", () => {
+    const { k, mm, h } = thpSetup();
+    fill(mm, h, 1);
+    const pmd0 = mm.pgtable.pmdGet(h);
+    expect(pmdTransHuge(pmd0)).toBe(true);
+    const head = ptePfn(pmd0);
+    const dev = new TestDevice(k, 2 * N, undefined, "dmirror", 2);
+    const freeBefore = k.allocator.nrFree;
+    const rss = mm.counter(MM_ANONPAGES);
+    const usage = mm.memcg.usage;
+    assertInvariants(k);
+    const log = recordNotifier(mm);
+    let midCheck = false;
+    const { args } = dev.migrateToDevice(mm, h, h + PMD_SIZE, {
+      compound: true,
+      beforePages: (a) => {
+        // after setup: one entry, a PMD migration entry, the THP locked and unmapped
+        expect(a.npages).toBe(N);
+        expect(a.cpages).toBe(1);
+        expect(a.src![0]).toBe(migratePfn(head) + MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND + MIGRATE_PFN_WRITE);
+        for (let i = 1; i < N; i++) expect(a.src![i]).toBe(0);
+        const e = mm.pgtable.pmdGet(h);
+        expect(isMigrationEntry(e) && pteIsHuge(e) && ptePfn(e) === head).toBe(true);
+        expect(pteKind(e)).toBe("migration-write");
+        expect(mm.pgtable.pteTable(h, false)).toBe(null);
+        expect(k.store.entireMapcount(head)).toBe(0);
+        // the migration's reference on the source, the driver's on the locked device THP
+        const dfolio = migratePfnToPage(a.dst![0]!);
+        assertInvariants(k, { allowMigrationEntries: true, allowLocked: true, extraRefs: (p) => (p === head || p === dfolio ? 1 : 0) });
+        midCheck = true;
+      },
+    });
+    expect(midCheck).toBe(true);
+    expect(log).toEqual([{ event: "MMU_NOTIFY_MIGRATE", start: h, end: h + PMD_SIZE, owner: dev.owner, mm: mm.id }]);
+    expect(args.src![0]! & MIGRATE_PFN_MIGRATE).toBe(MIGRATE_PFN_MIGRATE);
+    const e = mm.pgtable.pmdGet(h);
+    expect(isWritableDevicePrivateEntry(e) && pteIsHuge(e)).toBe(true);
+    const dhead = ptePfn(e);
+    expect(dhead).toBe(dev.startPfn);
+    expect(k.store.folioNr(dhead)).toBe(N);
+    expect(k.store.refcount(dhead)).toBe(1);
+    expect(k.store.entireMapcount(dhead)).toBe(1);
+    expect(k.store.refcount(head)).toBe(0); // the RAM THP went back to the allocator
+    expect(k.allocator.nrFree).toBe(freeBefore + N);
+    expect(mm.counter(MM_ANONPAGES)).toBe(rss);
+    expect(mm.memcg.usage).toBe(usage);
+    expect(k.pageBytes.snapshot(dhead + 7)).toEqual(pattern(8));
+    assertInvariants(k);
+
+    const back = dev.migrateToSystem(mm, h, h + PMD_SIZE, { compound: true });
+    expect(back.args.cpages).toBe(1);
+    expect(back.args.src![0]).toBe(migratePfn(dhead) + MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND + MIGRATE_PFN_WRITE);
+    const p = mm.pgtable.pmdGet(h);
+    expect(pmdTransHuge(p) && pteWrite(p)).toBe(true);
+    expect(k.store.folioNr(ptePfn(p))).toBe(N);
+    expect(dev.freed).toEqual([dhead]);
+    expect(dev.freeHuge.length).toBe(2);
+    expect(k.allocator.nrFree).toBe(freeBefore);
+    expect(mm.counter(MM_ANONPAGES)).toBe(rss);
+    expect(mm.memcg.usage).toBe(usage);
+    assertInvariants(k);
+    expectBytes(mm, h, 1);
+    expect(dev.faults).toBe(0);
+    assertInvariants(k);
+  });
+
+  it("a 2 MiB anonymous hole becomes a device THP mapped by one PMD (MM_ANONPAGES += 512); a CPU fault brings back one page", () => {
+    const { k, mm, h } = thpSetup({ thp: "never" });
+    const dev = new TestDevice(k, N, undefined, "dmirror", 1);
+    const usage = mm.memcg.usage;
+    const log = recordNotifier(mm);
+    const { args } = dev.migrateToDevice(mm, h, h + PMD_SIZE, { compound: true });
+    expect(args.cpages).toBe(1);
+    expect(args.src![0]! & (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND)).toBe(MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND);
+    expect(migratePfnToPage(args.src![0]!)).toBe(-1);
+    // collect's MIGRATE, then migrate_vma_pages' MIGRATE from the hole to end
+    expect(log.map((e) => [e.event, e.start, e.end])).toEqual([
+      ["MMU_NOTIFY_MIGRATE", h, h + PMD_SIZE],
+      ["MMU_NOTIFY_MIGRATE", h, h + PMD_SIZE],
+    ]);
+    const e = mm.pgtable.pmdGet(h);
+    expect(isWritableDevicePrivateEntry(e) && pteIsHuge(e)).toBe(true);
+    const dhead = ptePfn(e);
+    expect(mm.counter(MM_ANONPAGES)).toBe(N);
+    expect(mm.memcg.usage).toBe(usage + N);
+    expect(k.store.entireMapcount(dhead)).toBe(1);
+    assertInvariants(k);
+    // a CPU read of page 9: core splits the device-private PMD, migrate_to_ram splits the device folio (the fault
+    // page keeps the fault path's lock and reference) and migrates page 9 only.
+    expect(mm.read(h + 9 * P, P)).toEqual(new Uint8Array(P));
+    expect(dev.faults).toBe(1);
+    expect(mm.pgtable.pmdGet(h)).toBe(0);
+    for (const i of [0, 8, 10, 511]) expect(isDevicePrivateEntry(mm.pgtable.pteGet(h + i * P))).toBe(true);
+    expect(pteKind(mm.pgtable.pteGet(h + 9 * P))).toBe("present");
+    expect(k.store.folioNr(dhead)).toBe(1);
+    expect(mm.counter(MM_ANONPAGES)).toBe(N);
+    assertInvariants(k);
+    // everything back (now 511 order-0 device pages)
+    const back = dev.migrateToSystem(mm, h, h + PMD_SIZE, { compound: true });
+    expect(back.args.cpages).toBe(N - 1);
+    expect(dev.free.length).toBe(N);
+    expect(mm.counter(MM_ANONPAGES)).toBe(N);
+    assertInvariants(k);
+  });
+
+  it("a compound hole that a CPU fault populated before migrate_vma_pages: all 512 entries lose MIGRATE, the THP is freed", () => {
+    const { k, mm, h } = thpSetup({ thp: "never" });
+    const dev = new TestDevice(k, N, undefined, "dmirror", 1);
+    const vma = mm.vmaLookup(h)!;
+    const src = new Float64Array(N);
+    const dst = new Float64Array(N);
+    const args = migrateVmaInit({ vma, start: h, end: h + PMD_SIZE, src, dst, pgmapOwner: dev.owner, flags: MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND });
+    locked(mm, () => expect(migrateVmaSetup(args)).toBe(0));
+    expect(src[0]).toBe(MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND);
+    const d = dev.allocDeviceFolio();
+    dst[0] = migratePfn(d) + MIGRATE_PFN_COMPOUND;
+    mm.touch(h + 3 * P, false); // a racing read fault maps the zero page: a PTE table now hangs under the PMD
+    locked(mm, () => {
+      migrateVmaPages(args);
+      for (let i = 0; i < N; i++) expect(src[i]! & MIGRATE_PFN_MIGRATE).toBe(0);
+      migrateVmaFinalize(args);
+    });
+    expect(mm.pgtable.pmdGet(h)).toBe(0);
+    expect(pteKind(mm.pgtable.pteGet(h + 3 * P))).toBe("special");
+    expect(dev.freed).toEqual([d]);
+    expect(dev.freeHuge.length).toBe(1);
+    expect(mm.counter(MM_ANONPAGES)).toBe(0);
+    assertInvariants(k);
+  });
+
+  it("COMPOUND src with small dst pages splits the source folio (migrate_vma_split_unmapped_folio)", () => {
+    const { k, mm, h } = thpSetup();
+    fill(mm, h, 20);
+    const head = ptePfn(mm.pgtable.pmdGet(h));
+    const dev = new TestDevice(k, N);
+    const freeBefore = k.allocator.nrFree;
+    const log = recordNotifier(mm);
+    const { args } = dev.migrateToDevice(mm, h, h + PMD_SIZE, { compound: true, smallDst: true });
+    // the split gave every page its own entry, MIGRATE and WRITE kept, COMPOUND gone
+    for (let i = 0; i < N; i++) expect(args.src![i]).toBe(migratePfn(head + i) + MIGRATE_PFN_MIGRATE + MIGRATE_PFN_WRITE);
+    expect(log.map((e) => [e.event, e.start, e.end])).toEqual([
+      ["MMU_NOTIFY_MIGRATE", h, h + PMD_SIZE],
+      ["MMU_NOTIFY_CLEAR", h, h + PMD_SIZE], // split_huge_pmd_address(freeze)
+    ]);
+    expect(mm.pgtable.pmdGet(h)).toBe(0);
+    for (let i = 0; i < N; i++) {
+      const e = mm.pgtable.pteGet(h + i * P);
+      expect(isWritableDevicePrivateEntry(e)).toBe(true);
+      expect(k.store.folioNr(ptePfn(e))).toBe(1);
+    }
+    for (let i = 0; i < N; i++) expect(k.store.refcount(head + i)).toBe(0);
+    expect(k.allocator.nrFree).toBe(freeBefore + N);
+    assertInvariants(k);
+    const back = dev.migrateToSystem(mm, h, h + PMD_SIZE, { compound: true });
+    expect(back.args.cpages).toBe(N);
+    expectBytes(mm, h, 20);
+    assertInvariants(k);
+  });
+
+  it("device THP → small RAM pages splits the device folio (folio_split_unmapped, pgmap folio_split op)", () => {
+    const { k, mm, h } = thpSetup();
+    fill(mm, h, 40);
+    const dev = new TestDevice(k, N, undefined, "dmirror", 1);
+    const splits: [number, number][] = [];
+    dev.pgmap.ops.folioSplit = (hd, t) => void splits.push([hd, t]);
+    dev.migrateToDevice(mm, h, h + PMD_SIZE, { compound: true });
+    const dhead = ptePfn(mm.pgtable.pmdGet(h));
+    const back = dev.migrateToSystem(mm, h, h + PMD_SIZE, { compound: true, smallDst: true });
+    expect(back.args.cpages).toBe(1);
+    for (let i = 0; i < N; i++) expect(back.args.src![i]! & MIGRATE_PFN_MIGRATE).toBe(MIGRATE_PFN_MIGRATE);
+    expect(splits.length).toBe(N);
+    expect(splits[0]).toEqual([dhead, dhead + 1]);
+    expect(splits[N - 1]).toEqual([dhead, -1]);
+    for (let i = 0; i < N; i++) expect(pteKind(mm.pgtable.pteGet(h + i * P))).toBe("present");
+    expect(dev.freed.length).toBe(N); // 512 order-0 device folios now
+    expectBytes(mm, h, 40);
+    assertInvariants(k);
+  });
+
+  it("a small src with a COMPOUND dst is refused; a declined COMPOUND src gets its PMD back", () => {
+    const { k, mm, h } = thpSetup({ thp: "never" });
+    for (let i = 0; i < 4; i++) mm.write(h + i * P, pattern(60 + i));
+    const dev = new TestDevice(k, N, undefined, "dmirror", 1);
+    const vma = mm.vmaLookup(h)!;
+    const src = new Float64Array(4);
+    const dst = new Float64Array(4);
+    const args = migrateVmaInit({ vma, start: h, end: h + 4 * P, src, dst, pgmapOwner: dev.owner, flags: MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND });
+    const before = [0, 1, 2, 3].map((i) => mm.pgtable.pteGet(h + i * P));
+    locked(mm, () => {
+      expect(migrateVmaSetup(args)).toBe(0);
+      expect(args.cpages).toBe(4); // not PMD-sized: page by page
+      const d = dev.allocDeviceFolio();
+      dst[0] = migratePfn(d) + MIGRATE_PFN_COMPOUND;
+      migrateVmaPages(args);
+      expect(src[0]! & MIGRATE_PFN_MIGRATE).toBe(0);
+      migrateVmaFinalize(args);
+    });
+    expect([0, 1, 2, 3].map((i) => mm.pgtable.pteGet(h + i * P))).toEqual(before);
+    expect(dev.freeHuge.length).toBe(1);
+    assertInvariants(k);
+
+    const t = thpSetup();
+    fill(t.mm, t.h, 70);
+    const pmd = t.mm.pgtable.pmdGet(t.h);
+    const dev2 = new TestDevice(t.k, N, undefined, "dmirror", 1);
+    const r = dev2.migrateToDevice(t.mm, t.h, t.h + PMD_SIZE, { compound: true, decline: () => true });
+    expect(r.args.cpages).toBe(1);
+    expect(r.args.src![0]! & MIGRATE_PFN_MIGRATE).toBe(0);
+    expect(t.mm.pgtable.pmdGet(t.h)).toBe(pmd); // young and dirty kept
+    expectBytes(t.mm, t.h, 70);
+    assertInvariants(t.k);
+  });
+
+  it("a THP shared after fork moves in both mms (try_to_migrate sets the child's PMD migration entry)", () => {
+    const { k, mm, h } = thpSetup();
+    fill(mm, h, 80);
+    const child = mm.fork();
+    const dev = new TestDevice(k, N, undefined, "dmirror", 1);
+    const log = recordNotifier(child);
+    const { args } = dev.migrateToDevice(mm, h, h + PMD_SIZE, { compound: true });
+    expect(args.cpages).toBe(1);
+    // read-only after fork: the entries are readable device-private PMDs in both
+    for (const m of [mm, child]) {
+      const e = m.pgtable.pmdGet(h);
+      expect(isDevicePrivateEntry(e) && pteIsHuge(e) && !isWritableDevicePrivateEntry(e)).toBe(true);
+    }
+    expect(log.map((e) => [e.event, e.start, e.end])).toEqual([["MMU_NOTIFY_CLEAR", h, h + PMD_SIZE]]);
+    const dhead = ptePfn(mm.pgtable.pmdGet(h));
+    expect(k.store.entireMapcount(dhead)).toBe(2);
+    expect(k.store.refcount(dhead)).toBe(2);
+    assertInvariants(k);
+    dev.migrateToSystem(mm, h, h + PMD_SIZE, { compound: true });
+    for (const m of [mm, child]) expect(pmdTransHuge(m.pgtable.pmdGet(h))).toBe(true);
+    expectBytes(child, h, 80);
+    expectBytes(mm, h, 80);
+    assertInvariants(k);
+  });
+
+  it("without SELECT_COMPOUND, 4 KiB of a THP shared after fork: split in both mms, that page moves in both", () => {
+    // The fast-check counterexample that found split_folio leaving the child's PMD in place (-EBUSY, nothing moved).
+    const { k, mm, h } = thpSetup();
+    fill(mm, h, 90);
+    const child = mm.fork();
+    const dev = new TestDevice(k, N);
+    const { args } = dev.migrateToDevice(mm, h, h + P);
+    expect(args.cpages).toBe(1);
+    for (const m of [mm, child]) {
+      expect(m.pgtable.pmdGet(h)).toBe(0); // split_folio → unmap_folio split the PMD in every mm
+      const e = m.pgtable.pteGet(h);
+      expect(isDevicePrivateEntry(e) && !isWritableDevicePrivateEntry(e)).toBe(true);
+      expect(pteKind(m.pgtable.pteGet(h + P))).toBe("present");
+    }
+    assertInvariants(k);
+    expectBytes(child, h, 90); // page 0 faults back through migrate_to_ram
+    expectBytes(mm, h, 90);
+    assertInvariants(k);
+  });
+
+  it("migrate_device_range evicts a device THP: COMPOUND src, a RAM THP back under the PMD, invariant-clean", () => {
+    const { k, mm, h } = thpSetup({ pmds: 2 });
+    fill(mm, h, 90);
+    fill(mm, h + PMD_SIZE, 95);
+    const dev = new TestDevice(k, 3 * N, undefined, "dmirror", 2);
+    dev.migrateToDevice(mm, h, h + 2 * PMD_SIZE, { compound: true });
+    mm.write(h + 3 * P, pattern(99)); // fault back one page of the first THP (splits it)
+    const usage = mm.memcg.usage;
+    const rss = mm.counter(MM_ANONPAGES);
+    const log = recordNotifier(mm);
+    const { src } = dev.evict();
+    const second = dev.startPfn + N;
+    expect(src[N]).toBe(migratePfn(second) + MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND); // migrate_device_pfn_lock: no WRITE
+    for (let i = N + 1; i < 2 * N; i++) expect(src[i]).toBe(0);
+    expect(log.some((e) => e.event === "MMU_NOTIFY_CLEAR" && e.start === h + PMD_SIZE && e.end === h + 2 * PMD_SIZE)).toBe(true);
+    expect(pmdTransHuge(mm.pgtable.pmdGet(h + PMD_SIZE))).toBe(true);
+    for (let i = 0; i < N; i++) expect(pteKind(mm.pgtable.pteGet(h + i * P))).toBe("present");
+    expect(mm.counter(MM_ANONPAGES)).toBe(rss);
+    expect(mm.memcg.usage).toBe(usage);
+    expect(dev.free.length + dev.freeHuge.length * N).toBe(3 * N);
+    const want = pattern(99);
+    expect(mm.read(h + 3 * P, P)).toEqual(want);
+    expectBytes(mm, h + PMD_SIZE, 95);
+    assertInvariants(k);
+  });
+});
