@@ -9,3 +9,4 @@ export {
 } from "./invariants.js";
 export { snapshotContents, compareContents, resolveContentPfn, type ContentSnapshot } from "./contents.js";
 export { TestDevice, type TestDeviceOptions } from "./test-device.js";
+export { propertyConfig, DEFAULT_PROPERTY_SEED, type PropertyConfig } from "./property-config.js";

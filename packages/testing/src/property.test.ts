@@ -9,7 +9,7 @@
  * there (0 where never written); accesses the model says must fault (no mapping, PROT_NONE, write to PROT_READ)
  * must throw SegmentationFault. At the end every process exits and nothing may leak.
  *
- * Runs: HMMSIM_PROPERTY_RUNS (default 2000); HMMSIM_PROPERTY_SEED replays a seed.
+ * Runs: HMMSIM_PROPERTY_RUNS (default 2000); HMMSIM_PROPERTY_SEED (default a fixed seed; `random` for soak runs) replays a seed.
  */
 import {
   MADV_DONTNEED,
@@ -28,6 +28,7 @@ import {
   type Mm,
 } from "@hmmsim/core";
 import fc from "fast-check";
+import { propertyConfig } from "./property-config.js";
 import { describe, expect, it } from "vitest";
 import { checkInvariants } from "./invariants.js";
 import { createTestMachine, type TestMachine } from "./test-machine.js";
@@ -36,8 +37,7 @@ const RAM = 32 * 1024 * 1024;
 const FILE_PAGES = 64;
 const MAX_PROCS = 4;
 const MAX_MAPS = 5;
-const NUM_RUNS = Number(process.env.HMMSIM_PROPERTY_RUNS ?? 2000);
-const SEED = process.env.HMMSIM_PROPERTY_SEED === undefined ? undefined : Number(process.env.HMMSIM_PROPERTY_SEED);
+const { numRuns: NUM_RUNS, seed: SEED, timeoutMs: TIMEOUT } = propertyConfig();
 
 type Kind = "anon-private" | "anon-shared" | "file-private" | "file-shared";
 type Prot = 0 | 1 | 3;
@@ -340,7 +340,7 @@ describe("functional plane vs. a byte model (fast-check)", () => {
       }),
       { numRuns: NUM_RUNS, seed: SEED },
     );
-  });
+  }, TIMEOUT);
 
   it("the model catches a wrong byte (a sequence that must fail does)", () => {
     const w = new World();
