@@ -13,6 +13,7 @@ import {
   PROT_WRITE,
   allocPages,
   folioTestLocked,
+  folioUnlock,
   getPage,
   isDevicePrivateEntry,
   isMigrationEntry,
@@ -23,6 +24,7 @@ import {
   pteWrite,
   putPage,
 } from "@hmmsim/core";
+import { assertInvariants } from "@hmmsim/testing";
 import { describe, expect, it } from "vitest";
 import {
   migrateDeviceFinalize,
@@ -423,7 +425,7 @@ describe("failures inside the migration restore every page", () => {
 });
 
 describe("kernel rules (typed KernelRuleError, state unchanged)", () => {
-  it("migrate_vma_pages without setup, finalize without pages, pages twice, setup before finalize", () => {
+  it("migrate_vma_pages without setup, finalize without setup, pages twice, setup before finalize", () => {
     const { k, mm, a } = setup();
     const dev = new TestDevice(k, 8);
     mm.write(a, pattern(1));
@@ -433,7 +435,6 @@ describe("kernel rules (typed KernelRuleError, state unchanged)", () => {
     expect(() => migrateVmaFinalize(args)).toThrow(/migrate_vma_finalize_without_setup/);
     locked(mm, () => {
       expect(migrateVmaSetup(args)).toBe(0);
-      expect(() => migrateVmaFinalize(args)).toThrow(/migrate_vma_finalize_without_pages/);
       expect(() => migrateVmaSetup(args)).toThrow(/migrate_vma_setup_before_finalize/);
       migrateVmaPages(args);
       expect(() => migrateVmaPages(args)).toThrow(/migrate_vma_pages_called_twice/);
@@ -441,6 +442,36 @@ describe("kernel rules (typed KernelRuleError, state unchanged)", () => {
     });
     expect(ptePfn(mm.pgtable.pteGet(a))).toBeLessThan(k.nrRamPages); // no dst: restored
     expect(mm.read(a, P)).toEqual(pattern(1));
+  });
+
+  it("finalize straight after setup restores every page (the driver's allocation-error path); a dst page left there throws first", () => {
+    const { k, mm, a } = setup();
+    const dev = new TestDevice(k, 8);
+    mm.write(a, pattern(1));
+    mm.write(a + P, pattern(2));
+    const vma = mm.vmaLookup(a)!;
+    const pfn0 = ptePfn(mm.pgtable.pteGet(a));
+    const args = migrateVmaInit({ vma, start: a, end: a + 2 * P, src: [0, 0], dst: [0, 0], pgmapOwner: dev.owner, flags: MIGRATE_VMA_SELECT_SYSTEM });
+    locked(mm, () => {
+      expect(migrateVmaSetup(args)).toBe(0);
+      expect(args.cpages).toBe(2);
+      const d = dev.allocDevicePage();
+      args.dst![1] = migratePfn(d);
+      const before = [mm.pgtable.pteGet(a), mm.pgtable.pteGet(a + P)];
+      expect(() => migrateVmaFinalize(args)).toThrow(/migrate_vma_finalize_dst_without_pages.*dst\[1\]/);
+      expect([mm.pgtable.pteGet(a), mm.pgtable.pteGet(a + P)]).toEqual(before); // still migration entries
+      expect(isMigrationEntry(before[0]!)).toBe(true);
+      // The driver frees its page (dmirror: unlock_page + __free_page) and clears the entry, then finalizes.
+      args.dst![1] = 0;
+      folioUnlock(k, d);
+      putPage(k, d);
+      migrateVmaFinalize(args);
+    });
+    expect(ptePfn(mm.pgtable.pteGet(a))).toBe(pfn0);
+    expect(mm.read(a, P)).toEqual(pattern(1));
+    expect(mm.read(a + P, P)).toEqual(pattern(2));
+    expect(dev.freed).toHaveLength(1);
+    assertInvariants(k);
   });
 
   it("a dst page that is not locked → migrate_pages_dst_not_locked, nothing changed; then the driver fixes it", () => {

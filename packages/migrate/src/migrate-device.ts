@@ -217,15 +217,30 @@ export function migrateVmaPages(args: MigrateVma): void {
 
 /**
  * migrate_vma_finalize(args): map the dst of every migrated entry where the migration entries are (in every mm),
- * restore the src elsewhere, unlock and put everything. Throws KernelRuleError unless migrateVmaPages ran.
+ * restore the src elsewhere, unlock and put everything. Straight after setup (no migrateVmaPages) it restores every
+ * source page: the error path of lib/test_hmm.c's dmirror_migrate_to_system / dmirror_devmem_fault, legal as long
+ * as no entry still has MIGRATE and a dst page. Such an entry the kernel's __migrate_device_finalize would hand to
+ * remove_migration_ptes(src, dst) with a dst that folio_migrate_mapping never gave src's mapping: the rmap walk
+ * finds nothing, the migration entries stay and src is put under them. hmmsim throws KernelRuleError
+ * (migrate_vma_finalize_dst_without_pages) instead, with nothing changed: the driver frees and clears those dst
+ * entries first, or calls migrateVmaPages. Without setup: migrate_vma_finalize_without_setup.
  */
 export function migrateVmaFinalize(args: MigrateVma): void {
   const ph = phases.get(args);
-  if (ph === undefined || ph.phase !== PHASE_PAGES) {
-    throw new KernelRuleError(
-      ph === undefined ? "migrate_vma_finalize_without_setup" : "migrate_vma_finalize_without_pages",
-      "call migrateVmaSetup, then migrateVmaPages, then migrateVmaFinalize",
-    );
+  if (ph === undefined) {
+    throw new KernelRuleError("migrate_vma_finalize_without_setup", "call migrateVmaSetup, then migrateVmaPages, then migrateVmaFinalize");
+  }
+  if (ph.phase !== PHASE_PAGES) {
+    const src = args.src!;
+    const dst = args.dst!;
+    for (let i = 0; i < args.npages; i++) {
+      if ((src[i]! & MIGRATE_PFN_MIGRATE) !== 0 && migratePfnToPage(dst[i]!) >= 0) {
+        throw new KernelRuleError(
+          "migrate_vma_finalize_dst_without_pages",
+          `dst[${i}] holds pfn ${migratePfnToPage(dst[i]!)} but migrateVmaPages did not run: call it, or unlock/put that page and set dst[${i}] = 0, before migrateVmaFinalize`,
+        );
+      }
+    }
   }
   const k = args.vma!.vmMm.kernel;
   migrateDeviceFinalizeImpl(k, args.src!, args.dst!, args.npages, faultPageOf(args), args, ph.shared);
