@@ -245,6 +245,10 @@ export function dmirrorDevmemFaultAllocAndCopy(args: MigrateVma, dmirror: Dmirro
       } else {
         dpage = allocPages(k, order);
       }
+      // As the kernel: earlier entries keep their dst pages. The caller's migrate_vma_finalize without
+      // migrate_vma_pages would then map pages that never got src's mapping (a kernel bug on a genuine OOM in the
+      // middle of a range); @hmmsim/migrate refuses that with migrate_vma_finalize_dst_without_pages. FAIL_ALLOC
+      // fails the first allocation, so the self-tests never leave such an entry.
       if (dpage < 0 && !order) return VM_FAULT_OOM;
       if (dpage >= 0) {
         lockPage(k, dpage);
@@ -318,7 +322,7 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
       const r = migrateVmaSetup(args);
       if (r) return r;
       if (dmirrorDevmemFaultAllocAndCopy(args, dmirror)) {
-        migrateVmaFinalize(args);
+        migrateVmaFinalize(args); // straight after setup, as the kernel: every source page is restored
         return -ENOMEM;
       }
       migrateVmaPages(args);

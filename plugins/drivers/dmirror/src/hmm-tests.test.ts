@@ -1,39 +1,15 @@
 // The hmm-tests.c port under vitest: every TEST_F × variant, run exactly as the TAP runner runs it (fresh
 // machine, fixture setup, body, teardown, process exit, invariant + leak checks). Skips carry the kernel's own
-// SKIP reason. Known failures (gaps in other packages, see README) are asserted to fail the way they do today,
-// so a fix shows up as a failing expectation here, never as a silent pass.
+// SKIP reason. The one XFAIL (a failure of the kernel's own test, README) must fail exactly as the kernel's does.
 import { describe, expect, it } from "vitest";
-import { HMM_TESTS, KERNEL_TEST_NAMES } from "./hmm-tests.js";
+import { HMM_TESTS, HMM_XFAILS, KERNEL_TEST_NAMES } from "./hmm-tests.js";
 import { runSelftest, runSelftests, selftestInstances } from "./run-selftests.js";
 
-/** Tests that fail today, by kselftest name, with the failure message they fail with and why (README). */
-export const KNOWN_FAILURES: ReadonlyMap<string, { message: RegExp; why: string }> = new Map([
-  ...["hmm_device_private", "hmm_device_coherent"].map(
-    (v) =>
-      [
-        `hmm.${v}.migrate_file_private`,
-        {
-          message: /Expected mirror\[1\] \(0\) == \(1\)/,
-          why: "@hmmsim/migrate rmapWalk places an anon folio at index << PAGE_SHIFT, ignoring vm_pgoff: COW pages of a MAP_PRIVATE file VMA are never found, so their migration entries are not removed",
-        },
-      ] as const,
-  ),
-  [
-    "hmm.hmm_device_private.migrate_anon_huge_fault",
-    { message: /Expected m\[0\] \(34\) == \(38\)/, why: "@hmmsim/migrate has no THP migration (SELECT_COMPOUND has no effect): the device page is 4 KiB, not a device-private PMD" },
-  ],
-  ...["hmm_device_private", "hmm_device_coherent"].flatMap((v) => [
-    [`hmm.${v}.migrate_remap_fault`, { message: /Expected mremap\(\) \(-1\) != \(-1\)/, why: "@hmmsim/core has no mremap" }] as const,
-    [
-      `hmm.${v}.migrate_anon_huge_err`,
-      { message: /Expected value \(-2\) == \(0\)/, why: "@hmmsim/migrate has no THP migration: FAIL_ALLOC skips one 4 KiB page (-ENOENT) instead of falling back from a THP" },
-    ] as const,
-    [
-      `hmm.${v}.migrate_anon_huge_zero_err`,
-      { message: /Expected value \(-2\) == \(0\)/, why: "@hmmsim/migrate has no compound holes: FAIL_ALLOC skips one 4 KiB hole (-ENOENT)" },
-    ] as const,
-  ]),
-]);
+/**
+ * The instances the port marks XFAIL (HMM_XFAILS: the kernel's own test fails there too), with the failure they
+ * must fail with: any other outcome, an XPASS included, fails here.
+ */
+const XFAIL_MESSAGES: ReadonlyMap<string, RegExp> = new Map([["hmm.hmm_device_coherent.migrate_anon_huge_err", /Expected value \(-12\) == \(0\)/]]);
 
 describe("hmm-tests.c port: the list of tests", () => {
   it("ports every TEST_F of the kernel file, in file order, per fixture", () => {
@@ -55,35 +31,51 @@ describe("hmm-tests.c port: the list of tests", () => {
   });
 
   it("produces a kselftest TAP report", () => {
-    const r = runSelftests({ filter: /open_close|anon_write_hugetlbfs$/ });
+    // A machine whose HUGETLB_SETUP_DEFAULT_PAGES gets no huge page: the hugetlbfs test SKIPs as the kernel's does.
+    const r = runSelftests({ filter: /open_close|anon_write_hugetlbfs$/, hugetlbSetup: false });
     expect(r.lines.slice(0, 2)).toEqual(["TAP version 13", "1..4"]);
     expect(r.lines).toContain("ok 1 hmm.hmm_device_private.open_close");
     expect(r.lines).toContain("ok 2 hmm.hmm_device_private.anon_write_hugetlbfs # SKIP Not enough huge pages");
     expect(r.lines.at(-1)).toBe("# Totals: pass:2 fail:0 xfail:0 xpass:0 skip:2 error:0");
     expect(r.totals).toEqual({ pass: 2, fail: 0, xfail: 0, xpass: 0, skip: 2, error: 0 });
+    // Without CONFIG_GUP_TEST the gup test SKIPs with the kernel's reason.
+    const g = runSelftests({ filter: "hmm_device_private.hmm_gup_test", gupTest: false });
+    expect(g.lines).toContain("ok 1 hmm.hmm_device_private.hmm_gup_test # SKIP Skipping test, could not find gup_test driver");
+    // With the harness's pool (the default) the same test runs and passes.
+    expect(runSelftests({ filter: "hmm_device_private.anon_write_hugetlbfs" }).lines).toContain("ok 1 hmm.hmm_device_private.anon_write_hugetlbfs");
   });
 
-  it("reports a failing test as `not ok` and counts it", () => {
-    const r = runSelftests({ filter: "hmm_device_private.migrate_remap_fault" });
-    expect(r.lines).toContain("not ok 1 hmm.hmm_device_private.migrate_remap_fault");
-    expect(r.totals.fail).toBe(1);
+  it("reports a failing test as `not ok`, with its reason, and counts it", () => {
+    // 4 MiB of RAM: the test's first 2 MiB THP write finds no memory: VM_FAULT_OOM, the OOM killer's SIGKILL.
+    const r = runSelftests({ filter: "hmm_device_private.migrate", ramBytes: 4 << 20 });
+    const failed = r.results.filter((x) => x.outcome === "fail");
+    expect(failed.map((x) => x.name)).toContain("hmm.hmm_device_private.migrate");
+    expect(failed.find((x) => x.name === "hmm.hmm_device_private.migrate")!.reason).toMatch(/killed by signal 9: write at 0x[0-9a-f]+: out of memory/);
+    const n = r.results.findIndex((x) => x.name === "hmm.hmm_device_private.migrate") + 1;
+    expect(r.lines).toContain(`not ok ${n} hmm.hmm_device_private.migrate`);
+    expect(r.totals.fail).toBe(failed.length);
+    expect(r.lines.at(-1)).toBe(`# Totals: pass:${r.totals.pass} fail:${failed.length} xfail:0 xpass:0 skip:${r.totals.skip} error:0`);
+  });
+
+  it("reports an XFAIL instance as `ok ... # XFAIL reason`, counted as passed", () => {
+    const r = runSelftests({ filter: /hmm_device_coherent\.migrate_anon_huge_err$/ });
+    expect(r.lines).toContain(`ok 1 hmm.hmm_device_coherent.migrate_anon_huge_err # XFAIL ${HMM_XFAILS[0]!.reason}`);
+    expect(r.totals).toEqual({ pass: 0, fail: 0, xfail: 1, xpass: 0, skip: 0, error: 0 });
+    expect(r.lines).toContain("# PASSED: 1 / 1 tests passed.");
   });
 });
 
 describe("hmm-tests.c port", () => {
   for (const inst of selftestInstances()) {
-    const known = KNOWN_FAILURES.get(inst.name);
     const timeout = inst.def.timeout * 1000;
-    if (known !== undefined) {
-      it(`${inst.name} (known failure: ${known.why})`, () => {
-        const r = runSelftest(inst);
-        expect(r.outcome).toBe("fail");
-        expect(r.messages[0]).toMatch(known.message);
-      }, timeout);
-      continue;
-    }
-    it(inst.name, (ctx) => {
+    const xfail = XFAIL_MESSAGES.get(inst.name);
+    it(xfail === undefined ? inst.name : `${inst.name} (XFAIL: the kernel's test fails here too)`, (ctx) => {
       const r = runSelftest(inst);
+      if (xfail !== undefined) {
+        expect(r.outcome, r.messages.join("\n")).toBe("xfail");
+        expect(r.messages[0]).toMatch(xfail);
+        return;
+      }
       if (r.outcome === "skip") {
         ctx.skip(r.reason);
         return;
@@ -91,4 +83,7 @@ describe("hmm-tests.c port", () => {
       expect(r.outcome, r.messages.join("\n")).toBe("pass");
     }, timeout);
   }
+  it("XFAIL_MESSAGES names exactly the port's XFAIL instances", () => {
+    expect([...XFAIL_MESSAGES.keys()]).toEqual(HMM_XFAILS.map((x) => `${x.fixture}.${x.variant}.${x.test}`));
+  });
 });

@@ -1,7 +1,9 @@
 /**
  * tools/testing/selftests/kselftest_harness.h, the parts hmm-tests.c uses: FIXTURE / FIXTURE_VARIANT /
  * TEST_F / TEST_F_TIMEOUT registration, ASSERT_* (abort the test) and EXPECT_* (record and continue), SKIP(),
- * and the kselftest TAP output (`ok N fixture.variant.test`, `# SKIP reason`, `# Totals: ...`).
+ * XFAIL_ADD (an expected failure of one fixture.variant.test: a failure is reported `ok ... # XFAIL`, a pass
+ * `ok ... # XPASS`; both count as passed), and the kselftest TAP output (`ok N fixture.variant.test`,
+ * `# SKIP reason`, `# Totals: ...`).
  *
  * A test body is written once and runs under two runners: vitest (src/hmm-tests.test.ts) and the TAP runner
  * (runSelftests). Failures throw `TestAbort`; SKIP throws `TestSkip`.
@@ -101,8 +103,20 @@ export interface TestF<Self, V> {
 /** kselftest_harness.h's default per-test timeout (TEST_TIMEOUT_DEFAULT), seconds. */
 export const TEST_TIMEOUT_DEFAULT = 30;
 
-/** Outcome of one test instance, as the harness reports it. */
-export type TestOutcome = "pass" | "fail" | "skip";
+/** Outcome of one test instance, as the harness reports it (KSFT_PASS / FAIL / SKIP / XFAIL / XPASS). */
+export type TestOutcome = "pass" | "fail" | "skip" | "xfail" | "xpass";
+
+/**
+ * XFAIL_ADD(fixture, variant, test): the harness expects this instance to fail (__run_test turns its exit code into
+ * KSFT_XFAIL, or KSFT_XPASS if it passed). hmmsim carries the reason with it and prints it as the TAP diagnostic
+ * (the kernel prints the test's own reason, or "unknown").
+ */
+export interface TestXfail {
+  fixture: string;
+  variant: string;
+  test: string;
+  reason: string;
+}
 
 export interface TestResult {
   /** `fixture.variant.test`, as kselftest names it. */
@@ -143,12 +157,19 @@ export function formatTap(results: readonly TestResult[], fixtures: number): { l
     } else if (r.outcome === "skip") {
       totals.skip++;
       lines.push(`#      SKIP      ${r.reason ?? ""}`, `#            OK  ${r.name}`, `ok ${n} ${r.name} # SKIP ${r.reason ?? ""}`);
+    } else if (r.outcome === "xfail") {
+      totals.xfail++;
+      lines.push(`#          FAIL  ${r.name}`, `ok ${n} ${r.name} # XFAIL ${r.reason ?? "unknown"}`);
+    } else if (r.outcome === "xpass") {
+      totals.xpass++;
+      lines.push(`#            OK  ${r.name}`, `ok ${n} ${r.name} # XPASS ${r.reason ?? "unknown"}`);
     } else {
       totals.fail++;
       lines.push(`#          FAIL  ${r.name}`, `not ok ${n} ${r.name}`);
     }
   });
-  const passed = totals.pass + totals.skip;
+  // __test_passed(): every exit code but KSFT_FAIL (XFAIL and XPASS included).
+  const passed = totals.pass + totals.skip + totals.xfail + totals.xpass;
   lines.push(
     totals.fail === 0 ? `# PASSED: ${passed} / ${results.length} tests passed.` : `# FAILED: ${passed} / ${results.length} tests passed.`,
   );

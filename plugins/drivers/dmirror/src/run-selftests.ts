@@ -7,11 +7,14 @@
  */
 import { errnoName, type Kernel } from "@hmmsim/core";
 import { Rng } from "@hmmsim/engine";
+import { installMigrateDeviceCoherentFolio } from "@hmmsim/migrate";
 import { checkInvariants, createTestMachine } from "@hmmsim/testing";
 import {
   HMM2_VARIANTS,
   HMM_TESTS,
   HMM_VARIANTS,
+  HMM_XFAILS,
+  HUGETLB_SETUP_DEFAULT_PAGES,
   hmm2Setup,
   hmm2Teardown,
   hmmSetup,
@@ -36,6 +39,15 @@ export interface SelftestOptions {
   coherent?: boolean;
   /** Run the invariant and leak checks after each test (default true). */
   checks?: boolean;
+  /**
+   * Run hmm-tests.c's HUGETLB_SETUP_DEFAULT_PAGES(1) on each machine (default true). false: a machine where it
+   * gets no huge page (the hugetlb tests then SKIP, as the kernel's do).
+   */
+  hugetlbSetup?: boolean;
+  /** CONFIG_GUP_TEST: /sys/kernel/debug/gup_test exists (default true; false: hmm_gup_test SKIPs). */
+  gupTest?: boolean;
+  /** Keep page bytes (default true; false = @hmmsim/core's bytes-off mode, content tags only). */
+  bytes?: boolean;
 }
 
 /** One test instance: a TEST_F in one variant of its fixture. */
@@ -77,12 +89,28 @@ function matches(filter: SelftestOptions["filter"], name: string): boolean {
   return filter(name);
 }
 
-/** A fresh machine for one test: kernel, dmirror module, RNG. */
+/**
+ * HUGETLB_SETUP_DEFAULT_PAGES(n) on `kernel`: if fewer than n default huge pages are free, grow vm.nr_hugepages by
+ * the difference (the pool may get fewer if RAM is short). Returns the nr_hugepages to restore at the end.
+ */
+export function hugetlbSetupDefaultPages(kernel: Kernel, n: number): number {
+  const pool = kernel.hugetlbPool;
+  const saved = pool.nrHugePages;
+  if (pool.freeHugePages < n) kernel.setHugetlbPages(saved + (n - pool.freeHugePages));
+  return saved;
+}
+
+/**
+ * A fresh machine for one test: kernel (1 GiB RAM, THP madvise, the harness's hugetlb pool, GUP's
+ * migrate_device_coherent_folio installed), the dmirror module, the RNG.
+ */
 export function createSelftestSystem(opts: SelftestOptions = {}, label = ""): SelftestSystem {
   const seed = opts.seed ?? 1;
-  const machine = createTestMachine({ ramBytes: opts.ramBytes ?? 1024 * 1024 * 1024, seed });
+  const machine = createTestMachine({ ramBytes: opts.ramBytes ?? 1024 * 1024 * 1024, seed, bytes: opts.bytes ?? true });
   // The test machine's first mm is not used: each test gets its own process.
   machine.mm.exit();
+  installMigrateDeviceCoherentFolio(machine.kernel);
+  const savedNrHugepages = (opts.hugetlbSetup ?? true) ? hugetlbSetupDefaultPages(machine.kernel, HUGETLB_SETUP_DEFAULT_PAGES) : null;
   const params = (opts.coherent ?? true) ? { spmAddrDev0: 0x100000000, spmAddrDev1: 0x110000000 } : {};
   const module = hmmDmirrorInit(machine.kernel, params);
   return {
@@ -92,6 +120,8 @@ export function createSelftestSystem(opts: SelftestOptions = {}, label = ""): Se
     procs: new Map(),
     nextPid: 1001,
     liveFiles: new Map(),
+    gupTest: opts.gupTest ?? true,
+    savedNrHugepages,
   };
 }
 
@@ -106,8 +136,12 @@ export function postTestChecks(kernel: Kernel, module: HmmDmirrorModule): string
   const inUse = module.devicePagesInUse();
   if (inUse !== 0) out.push(`leak: ${inUse} device page(s) still in use after teardown (not freed through pageFree)`);
   if (kernel.mms.size !== 0) out.push(`leak: ${kernel.mms.size} mm(s) still alive after the test process exited`);
-  if (kernel.allocator.nrFree !== kernel.nrRamPages)
-    out.push(`leak: ${kernel.nrRamPages - kernel.allocator.nrFree} RAM page(s) still allocated after teardown`);
+  const pool = kernel.hugetlbPool;
+  if (pool.freeHugePages !== pool.nrHugePages || pool.resvHugePages !== 0)
+    out.push(`leak: hugetlb pool has ${pool.nrHugePages - pool.freeHugePages} page(s) in use and ${pool.resvHugePages} reserved after teardown`);
+  const poolPages = pool.nrHugePages * 2 ** pool.order;
+  if (kernel.allocator.nrFree + poolPages !== kernel.nrRamPages)
+    out.push(`leak: ${kernel.nrRamPages - kernel.allocator.nrFree - poolPages} RAM page(s) still allocated after teardown`);
   for (const v of checkInvariants(kernel, { extraRefs: module.driverRefs() })) out.push(`invariant [${v.rule}] ${v.message}`);
   return out;
 }
@@ -159,6 +193,8 @@ export function runSelftest(inst: SelftestInstance, opts: SelftestOptions = {}):
   try {
     p.exit(outcome === "fail" ? 6 : 0);
     releaseUnusedFiles(sys);
+    // The harness's destructor restores vm.nr_hugepages.
+    if (sys.savedNrHugepages !== null) sys.kernel.setHugetlbPages(sys.savedNrHugepages);
   } catch (e) {
     fail(`${inst.name}: process exit: ${describeError(e)}`);
   }
@@ -170,6 +206,12 @@ export function runSelftest(inst: SelftestInstance, opts: SelftestOptions = {}):
     }
   }
   if (outcome === "fail") reason = messages[0];
+  // __run_test(): an XFAIL_ADD'ed instance reports KSFT_XFAIL when it failed, KSFT_XPASS when it passed.
+  const xfail = HMM_XFAILS.find((x) => x.fixture === inst.fixture && x.variant === inst.variant && x.test === inst.test);
+  if (xfail !== undefined && (outcome === "fail" || outcome === "pass")) {
+    outcome = outcome === "fail" ? "xfail" : "xpass";
+    reason = xfail.reason;
+  }
   return { name: inst.name, fixture: inst.fixture, variant: inst.variant, test: inst.test, outcome, reason, messages };
 }
 

@@ -14,7 +14,6 @@ import {
   EINVAL,
   ENOENT,
   ENOMEM,
-  ENOSYS,
   ESRCH,
   InvalidArgumentError,
   MAP_ANONYMOUS,
@@ -22,6 +21,7 @@ import {
   PG_dirty,
   PMD_SIZE,
   SegmentationFault,
+  VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
   filemapGetPage,
   isDevicePrivateEntry,
@@ -33,6 +33,7 @@ import {
   type Mm,
 } from "@hmmsim/core";
 import type { Rng } from "@hmmsim/engine";
+import { GupTestFile, type GupTest } from "./gup-test.js";
 import { TestAbort } from "./kselftest-harness.js";
 import { DmirrorFile, type HmmDmirrorModule } from "./test-hmm.js";
 import type { HmmDmirrorCmd } from "./test-hmm-uapi.js";
@@ -42,13 +43,11 @@ const ECHILD = 10;
 /** (void *)-1. */
 export const MAP_FAILED = -1;
 /** MAP_HUGETLB (include/uapi/asm-generic/mman-common.h). */
-export const MAP_HUGETLB = 0x40000;
+export { MAP_HUGETLB } from "@hmmsim/core";
 /** MADV_COLLAPSE (include/uapi/asm-generic/mman-common.h). */
 export const MADV_COLLAPSE = 25;
 /** mremap flags (include/uapi/linux/mman.h). */
-export const MREMAP_MAYMOVE = 1;
-export const MREMAP_FIXED = 2;
-export const MREMAP_DONTUNMAP = 4;
+export { MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from "@hmmsim/core";
 export const SIGABRT = 6;
 export const SIGKILL = 9;
 export const SIGBUS = 7;
@@ -78,7 +77,8 @@ export class ProcessKilled extends Error {
 type OpenFile =
   | { kind: "dmirror"; file: DmirrorFile; refs: number }
   | { kind: "tmpfile"; file: AddressSpace; refs: number }
-  | { kind: "pagemap"; refs: number };
+  | { kind: "pagemap"; refs: number }
+  | { kind: "gup_test"; file: GupTestFile; refs: number };
 
 /** The simulated machine the self-test runs on: kernel, the loaded dmirror module, and the seeded RNG. */
 export interface SelftestSystem {
@@ -90,6 +90,10 @@ export interface SelftestSystem {
   nextPid: number;
   /** Files whose page cache is freed once nothing references them (tmpfiles). */
   readonly liveFiles: Map<AddressSpace, { fds: number }>;
+  /** CONFIG_GUP_TEST with debugfs mounted: /sys/kernel/debug/gup_test can be opened. */
+  readonly gupTest: boolean;
+  /** vm.nr_hugepages before HUGETLB_SETUP_DEFAULT_PAGES (restored after the test), or null if it did not run. */
+  readonly savedNrHugepages: number | null;
 }
 
 /** A forked child that is still running (an idle child, like hmm_cow_in_device's spinning one). */
@@ -138,7 +142,7 @@ export class TestProcess {
   }
 
   // --- files ------------------------------------------------------------------------------------------------------
-  /** open(2) of /dev/hmm_dmirror<N>, /proc/self/pagemap or /sys/kernel/debug/gup_test (absent: no gup_test). */
+  /** open(2) of /dev/hmm_dmirror<N>, /proc/self/pagemap or /sys/kernel/debug/gup_test (if the machine has it). */
   open(path: string): number {
     const m = /^\/dev\/hmm_dmirror(\d+)$/.exec(path);
     if (m !== null) {
@@ -147,6 +151,7 @@ export class TestProcess {
       return this.allocFd({ kind: "dmirror", file: f, refs: 1 });
     }
     if (path === "/proc/self/pagemap") return this.allocFd({ kind: "pagemap", refs: 1 });
+    if (path === "/sys/kernel/debug/gup_test" && this.sys.gupTest) return this.allocFd({ kind: "gup_test", file: new GupTestFile(), refs: 1 });
     return this.err(ENOENT);
   }
 
@@ -169,6 +174,7 @@ export class TestProcess {
   private fput(f: OpenFile): void {
     if (--f.refs > 0) return;
     if (f.kind === "dmirror") this.sys.module.close(f.file);
+    else if (f.kind === "gup_test") f.file.release();
     else if (f.kind === "tmpfile") {
       const live = this.sys.liveFiles.get(f.file);
       if (live !== undefined) live.fds--;
@@ -176,23 +182,15 @@ export class TestProcess {
     }
   }
 
-  /** ioctl(2) on a dmirror fd: 0, or -1 with errno. */
-  ioctl(fd: number, request: number, arg: HmmDmirrorCmd): number {
+  /** ioctl(2) on a dmirror fd (struct hmm_dmirror_cmd) or the gup_test fd (struct gup_test): 0, or -1 with errno. */
+  ioctl(fd: number, request: number, arg: HmmDmirrorCmd | GupTest): number {
     const f = this.fds.get(fd);
     if (f === undefined) return this.err(EBADF);
-    if (f.kind !== "dmirror") return this.err(25 /* ENOTTY */);
-    const r = this.cpu(() => f.file.ioctl(request, arg));
+    let r: number;
+    if (f.kind === "dmirror" && "cpages" in arg) r = this.cpu(() => f.file.ioctl(request, arg));
+    else if (f.kind === "gup_test" && "gupFlags" in arg) r = this.cpu(() => f.file.ioctl(this.mm, request, arg));
+    else return this.err(25 /* ENOTTY */);
     return r < 0 ? this.err(-r) : r;
-  }
-
-  /**
-   * gup_test_exec() (hmm-tests.c): ioctl(gup_fd, cmd, {nr_pages_per_call, addr, gup_flags: FOLL_WRITE | flags,
-   * size}). hmmsim has no gup_test debugfs driver (open() of it fails), so no fd can reach this: -EBADF.
-   */
-  gupTestExec(gupFd: number, _addr: number, _cmd: number, _npages: number, _size: number, _flags: number): number {
-    const f = this.fds.get(gupFd);
-    if (f === undefined) return EBADF;
-    return 25; // ENOTTY: not a gup_test file
   }
 
   private tmpfile(fd: number): AddressSpace | null {
@@ -242,7 +240,6 @@ export class TestProcess {
   // --- memory map -----------------------------------------------------------------------------------------------
   /** mmap(2). fd -1 (anonymous), a tmpfile fd, or a dmirror fd (dmirror_fops_mmap). */
   mmap(addr: number, length: number, prot: number, flags: number, fd: number, offset: number): number {
-    if (flags & MAP_HUGETLB) return this.err(ENOMEM); // no hugetlb pages on this machine (see README)
     try {
       let r: number;
       if (flags & MAP_ANONYMOUS) r = this.mm.mmap({ addr: addr || undefined, length, prot, flags });
@@ -289,19 +286,35 @@ export class TestProcess {
   madvise(addr: number, length: number, advice: number): number {
     return this.sys0(() => this.mm.madvise(addr, length, advice));
   }
-  /** mremap(2): @hmmsim/core has no mremap (move_vma / move_page_tables), so it fails with ENOSYS. */
-  mremap(_old: number, _oldSize: number, _newSize: number, _flags: number, _newAddr?: number): number {
-    this.err(ENOSYS);
-    return MAP_FAILED;
+  /**
+   * mremap(2) (mm/mremap.c do_mremap through @hmmsim/core's Mm.mremap): the new address, or MAP_FAILED with errno
+   * (EINVAL / ENOMEM / EFAULT). Device-private PTEs and PMDs move with the mapping.
+   */
+  mremap(oldAddr: number, oldSize: number, newSize: number, flags: number, newAddr?: number): number {
+    try {
+      const r = this.mm.mremap(oldAddr, oldSize, newSize, flags, newAddr);
+      releaseUnusedFiles(this.sys);
+      return r < 0 ? (this.err(-r), MAP_FAILED) : r;
+    } catch (e) {
+      if (e instanceof InvalidArgumentError) return (this.err(EINVAL), MAP_FAILED);
+      throw e;
+    }
   }
 
   // --- CPU access -------------------------------------------------------------------------------------------------
-  /** Run a CPU access; an unresolvable fault kills the process (SIGSEGV / SIGBUS). */
+  /**
+   * Run a CPU access; an unresolvable fault kills the process: SIGBUS / SIGSEGV (arch/x86/mm/fault.c
+   * do_user_addr_fault → do_sigbus / bad_area), or SIGKILL for VM_FAULT_OOM (pagefault_out_of_memory: the OOM
+   * killer's victim here is the faulting test process itself).
+   */
   private cpu<T>(fn: () => T): T {
     try {
       return fn();
     } catch (e) {
-      if (e instanceof SegmentationFault) throw new ProcessKilled(e.fault & VM_FAULT_SIGBUS ? SIGBUS : SIGSEGV, e.message);
+      if (e instanceof SegmentationFault) {
+        const sig = e.fault & VM_FAULT_OOM ? SIGKILL : e.fault & VM_FAULT_SIGBUS ? SIGBUS : SIGSEGV;
+        throw new ProcessKilled(sig, e.message);
+      }
       throw e;
     }
   }
@@ -489,13 +502,10 @@ export function readPmdPagesize(): number {
   return PMD_SIZE;
 }
 /** default_huge_page_size() (vm_util.c): /proc/meminfo Hugepagesize. */
-export function defaultHugePageSize(): number {
-  return PMD_SIZE;
+export function defaultHugePageSize(p: TestProcess): number {
+  return p.kernel.hugetlbPool.size;
 }
-/**
- * hugetlb_free_default_pages() (hugepage_settings.c): free default-size hugetlb pages. @hmmsim/core has no
- * hugetlbfs, so the machine has none (what HUGETLB_SETUP_DEFAULT_PAGES finds on a kernel without hugetlb pages).
- */
-export function hugetlbFreeDefaultPages(): number {
-  return 0;
+/** hugetlb_free_default_pages() (hugepage_settings.c): HugePages_Free of /proc/meminfo (the default hstate). */
+export function hugetlbFreeDefaultPages(p: TestProcess): number {
+  return p.kernel.hugetlbPool.freeHugePages;
 }
