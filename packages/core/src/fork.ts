@@ -34,8 +34,9 @@ import {
   isMigrationEntry,
   isWritableDevicePrivateEntry,
   isWritableMigrationEntry,
+  isReadableExclusiveMigrationEntry,
+  makeReadableMigrationEntry,
   makeDevicePrivateEntry,
-  makeMigrationEntry,
   pmdMkhuge,
   pmdTransHuge,
   pteMkclean,
@@ -172,8 +173,10 @@ function copyNonpresentPte(dst: VmAreaStruct, src: VmAreaStruct, addr: number, s
   let out = e;
   if (isMigrationEntry(e)) {
     incMmCounter(dst.vmMm, mmCounter(k, pfn));
-    if (isWritableMigrationEntry(e) && cow) {
-      out = makeMigrationEntry(pfn, "read", { young: (e & 8) !== 0, dirty: (e & 4) !== 0 });
+    // !softleaf_is_migration_read(entry) && is_cow_mapping(): a writable or readable-exclusive entry becomes
+    // readable in both (a previously exclusive page is now shared).
+    if ((isWritableMigrationEntry(e) || isReadableExclusiveMigrationEntry(e)) && cow) {
+      out = makeReadableMigrationEntry(e);
       srcTable[i] = out;
     }
   } else if (isDevicePrivateEntry(e)) {
@@ -203,7 +206,8 @@ function copyHugePmd(dst: VmAreaStruct, src: VmAreaStruct, haddr: number, pmd: n
   let out = pmd;
   if (isMigrationEntry(pmd)) {
     addMmCounter(dst.vmMm, mmCounter(k, pfn), HPAGE_PMD_NR);
-    if (isWritableMigrationEntry(pmd) && cow) out = pmdMkhuge(makeMigrationEntry(pfn, "read"));
+    // copy_huge_non_present_pmd(): is_writable_migration_entry || is_readable_exclusive_migration_entry.
+    if ((isWritableMigrationEntry(pmd) || isReadableExclusiveMigrationEntry(pmd)) && cow) out = pmdMkhuge(makeReadableMigrationEntry(pmd));
     srcMm.pgtable.pmdSet(haddr, out);
   } else if (isDevicePrivateEntry(pmd) || pmdTransHuge(pmd)) {
     k.store.refAdd(pfn, 1);

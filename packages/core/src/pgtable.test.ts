@@ -12,6 +12,8 @@ import {
   makeDeviceExclusiveEntry,
   makeDevicePrivateEntry,
   makeMigrationEntry,
+  makeReadableMigrationEntry,
+  pteSoftDirty,
   pfnPmd,
   pfnPte,
   pmdTransHuge,
@@ -38,6 +40,14 @@ describe("packed PTE encoding", () => {
       expect(ptePfn(pfnPmd(pfn, false))).toBe(pfn);
       expect(Number.isSafeInteger(pfnPte(pfn, true))).toBe(true);
     }
+  });
+  it("make_readable_migration_entry keeps the pfn, young, dirty and soft-dirty (fork of a write / read-exclusive entry)", () => {
+    const w = makeMigrationEntry(4242, "write", { young: true, dirty: false }) + (1 << 6);
+    const r = makeReadableMigrationEntry(w);
+    expect(pteKind(r)).toBe("migration-read");
+    expect([ptePfn(r), isMigrationEntryYoung(r), isMigrationEntryDirty(r), pteSoftDirty(r)]).toEqual([4242, true, false, true]);
+    const re = makeReadableMigrationEntry(makeMigrationEntry(7, "read-exclusive", { dirty: true }));
+    expect([pteKind(re), ptePfn(re), isMigrationEntryYoung(re), isMigrationEntryDirty(re), pteSoftDirty(re)]).toEqual(["migration-read", 7, false, true, false]);
   });
   it("present bits", () => {
     const e = pfnPte(77, true, { dirty: true });

@@ -162,6 +162,13 @@ export function isWritableMigrationEntry(e: number): boolean {
 export function isReadableExclusiveMigrationEntry(e: number): boolean {
   return pteSwpType(e) === SWP_MIGRATION_READ_EXCLUSIVE;
 }
+/**
+ * make_readable_migration_entry(swp_offset(entry)) for a writable or readable-exclusive migration entry, keeping
+ * what the offset and the PTE carry: young, dirty (SWP_MIG_YOUNG/DIRTY) and soft-dirty (copy_nonpresent_pte).
+ */
+export function makeReadableMigrationEntry(e: number): number {
+  return makeSwp(SWP_MIGRATION_READ, ptePfn(e), e & (_PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY));
+}
 export function isMigrationEntryYoung(e: number): boolean {
   return isMigrationEntry(e) && (e & _PAGE_ACCESSED) !== 0;
 }

@@ -8,6 +8,7 @@ import {
   MEMORY_DEVICE_COHERENT,
   MM_ANONPAGES,
   PAGE_SIZE,
+  PG_anon_exclusive,
   PG_locked,
   PROT_READ,
   PROT_WRITE,
@@ -30,6 +31,7 @@ import {
   migrateDeviceFinalize,
   migrateDevicePages,
   migrateDevicePfns,
+  migrateDeviceRange,
   migrateVmaFinalize,
   migrateVmaPages,
   migrateVmaSetup,
@@ -590,6 +592,39 @@ describe("device-side eviction (migrate_device_pfns)", () => {
     k.store.clear(d1, PG_locked);
     expect(mm.read(a + P, P)).toEqual(pattern(41));
     expect(mm.memcg.usage).toBe(3);
+  });
+});
+
+describe("fork while pages are under migration (copy_nonpresent_pte)", () => {
+  it("a readable-exclusive migration entry becomes readable in both mms: after finalize the write COWs, the child keeps its bytes", () => {
+    const { k, mm, a } = setup();
+    const dev = new TestDevice(k, 4);
+    mm.write(a, pattern(1));
+    dev.migrateToDevice(mm, a, a + P);
+    const d = ptePfn(mm.pgtable.pteGet(a));
+    expect(mm.mprotect(a, P, PROT_READ)).toBe(0); // a read-only device-private entry of an anon-exclusive page
+    const src = [0];
+    const dst = [0];
+    expect(migrateDeviceRange(k, src, d, 1)).toBe(0);
+    expect(pteKind(mm.pgtable.pteGet(a))).toBe("migration-read-exclusive");
+    const child = mm.fork();
+    expect(pteKind(mm.pgtable.pteGet(a))).toBe("migration-read");
+    expect(pteKind(child.pgtable.pteGet(a))).toBe("migration-read");
+    const np = allocPages(k, 0);
+    k.store.set(np, PG_locked);
+    k.pageBytes.copy(np, d);
+    dst[0] = migratePfn(np);
+    migrateDevicePages(k, src, dst, 1);
+    migrateDeviceFinalize(k, src, dst, 1);
+    expect(ptePfn(mm.pgtable.pteGet(a))).toBe(np);
+    expect(ptePfn(child.pgtable.pteGet(a))).toBe(np);
+    expect(k.store.test(np, PG_anon_exclusive)).toBe(false); // shared now
+    assertInvariants(k);
+    expect(mm.mprotect(a, P, PROT_READ | PROT_WRITE)).toBe(0);
+    mm.write(a, new Uint8Array([99]));
+    expect(child.read(a, P)).toEqual(pattern(1));
+    expect(mm.read(a, 1)[0]).toBe(99);
+    assertInvariants(k);
   });
 });
 

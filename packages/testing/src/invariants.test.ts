@@ -140,6 +140,23 @@ describe("each invariant catches a deliberate corruption", () => {
     expect(rules(b.m)).toContain("device_private_cpu_mapped");
   });
 
+  it("a device-private page mapped by a special (pfnmap) PTE", () => {
+    const b = busyMachine();
+    const a = b.anon + 3 * PAGE_SIZE;
+    b.mm.pgtable.pteSet(a, pfnPte(b.dpfn, false, { special: true }));
+    expect(rules(b.m)).toContain("device_private_cpu_mapped");
+  });
+
+  it("a PageAnonExclusive page mapped by two mms (read-only, so no writable-PTE rule fires)", () => {
+    const b = busyMachine();
+    const a = b.anon + 5 * PAGE_SIZE; // shared with the child after fork, read-only in both
+    const pfn = ptePfn(b.mm.pgtable.pteGet(a));
+    expect(ptePfn(b.child.pgtable.pteGet(a))).toBe(pfn);
+    expect(rules(b.m)).toEqual([]);
+    b.m.kernel.store.set(pfn, PG_anon_exclusive);
+    expect(rules(b.m)).toEqual(["anon_exclusive_shared"]);
+  });
+
   it("a device-private entry pointing at a RAM page", () => {
     const b = busyMachine();
     const ram = ptePfn(b.mm.pgtable.pteGet(b.anon + PAGE_SIZE));

@@ -190,7 +190,13 @@ function checkEntry(
       if (pteWrite(e)) out.add({ rule: "zero_page_writable", mmId: mm.id, addr, pfn, message: `${where}: the zero page is mapped writable` });
       return;
     }
-    if (pteSpecial(e)) return; // VM_PFNMAP / VM_IO: no struct page to account
+    if (pteSpecial(e)) {
+      // VM_PFNMAP / VM_IO: no struct page to account, but never device-private memory (not CPU-addressable).
+      if (validPfn(k, pfn, 1) && s.zone(pfn) === ZONE_DEVICE && k.pgmaps.pgmapOf(pfn)?.type === MEMORY_DEVICE_PRIVATE) {
+        out.add({ rule: "device_private_cpu_mapped", mmId: mm.id, addr, pfn, message: `${where}: device-private pfn ${pfn} mapped by a special (pfnmap) CPU entry` });
+      }
+      return;
+    }
     if (!validPfn(k, pfn, nr)) {
       out.add({ rule: "entry_invalid_pfn", mmId: mm.id, addr, pfn, message: `${where}: pfn ${pfn} has no struct page` });
       return;
@@ -332,6 +338,11 @@ function checkPages(k: Kernel, exp: Expected, opts: InvariantOptions, out: Colle
     const wantMap = exp.pteMaps.get(pfn) ?? 0;
     if (map !== wantMap && !out.full) {
       out.add({ rule: "mapcount_mismatch", pfn, message: `pfn ${pfn}: mapcount ${map}, page tables map it ${wantMap} time(s)` });
+    }
+    // PageAnonExclusive: "the page is mapped by a single process (one PTE or PMD) and may be written without COW"
+    // (include/linux/page-flags.h). Two mappings of such a page let one mm's write reach the other's memory.
+    if (wantMap + (exp.pmdMaps.get(s.folioHead(pfn)) ?? 0) > 1 && s.test(pfn, PG_anon_exclusive) && s.test(s.folioHead(pfn), PG_anon)) {
+      out.add({ rule: "anon_exclusive_shared", pfn, message: `pfn ${pfn} is PageAnonExclusive but mapped ${wantMap + (exp.pmdMaps.get(s.folioHead(pfn)) ?? 0)} times` });
     }
     if (isTail) return;
     const nr = s.folioNr(pfn);
