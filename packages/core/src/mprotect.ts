@@ -17,7 +17,9 @@ import { MMU_NOTIFY_PROTECTION_VMA } from "./mmu-notifier-range.js";
 import { rangeFullyMapped, vmasForRange } from "./mmap.js";
 import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PMD_SIZE, PUD_SIZE, TASK_SIZE, alignDown, alignUp, isAligned } from "./page-flags.js";
 import {
-  isDevicePrivateEntry,
+  _PAGE_SOFT_DIRTY,
+  isMigrationEntryDirty,
+  isMigrationEntryYoung,
   isWritableDevicePrivateEntry,
   isWritableMigrationEntry,
   makeDevicePrivateEntry,
@@ -26,6 +28,7 @@ import {
   pteMkwrite,
   ptePfn,
   ptePresent,
+  pteSoftDirty,
   pteSpecial,
   pteWrite,
   pteWrprotect,
@@ -55,64 +58,70 @@ export function doMprotect(mm: Mm, addr: number, length: number, prot: number): 
   return 0;
 }
 
-/** change_protection() over [start, end) of one VMA with its (new) vmFlags. */
+/**
+ * change_protection() over [start, end) of one VMA with its (new) vmFlags. As linux-mm's change_pud_range(): one
+ * MMU_NOTIFY_PROTECTION_VMA range, from the first PUD that is not none (a 1 GiB page-directory slot with a PMD
+ * table; the range starts where that PUD meets [start, end)) to `end`, and none when every PUD is none. (Kernels
+ * before the notifier moved to the PUD level started it at the first populated PMD, per PUD.) A THP the range
+ * covers only in part is split first, with its own MMU_NOTIFY_CLEAR inside ("ideally all invalidations for the
+ * range would be batched").
+ */
 export function changeProtection(mm: Mm, vma: VmAreaStruct, start: number, end: number): void {
   const pt = mm.pgtable;
-  for (let chunk = start; chunk < end; ) {
-    const chunkEnd = Math.min(end, alignDown(chunk, PUD_SIZE) + PUD_SIZE);
-    let first = -1;
-    for (let a = chunk; a < chunkEnd; a = alignDown(a, PMD_SIZE) + PMD_SIZE) {
-      if (pt.pmdGet(a) !== 0 || pt.pteTable(a, false) !== null) {
-        first = a;
-        break;
-      }
+  let first = -1;
+  for (let chunk = start; chunk < end; chunk = alignDown(chunk, PUD_SIZE) + PUD_SIZE) {
+    if (pt.dirs.has(Math.floor(chunk / PUD_SIZE))) {
+      first = chunk;
+      break;
     }
-    if (first >= 0) {
-      const range = invalidateStart(mm, MMU_NOTIFY_PROTECTION_VMA, first, chunkEnd);
-      let updated = 0;
-      for (let a = first; a < chunkEnd; ) {
-        const pmdStart = alignDown(a, PMD_SIZE);
-        const next = Math.min(chunkEnd, pmdStart + PMD_SIZE);
-        const pmd = pt.pmdGet(a);
-        if (pmd !== 0) {
-          if (a === pmdStart && next === pmdStart + PMD_SIZE) {
-            const n = changeEntry(mm, vma, pmd, true);
-            if (n !== pmd) {
-              pt.pmdSet(pmdStart, n);
-              updated++;
-            }
-            a = next;
-            continue;
-          }
-          splitHugePmd(mm, vma, pmdStart);
-        }
-        const t = pt.pteTable(a, false);
-        if (t !== null) {
-          for (let p = a; p < next; p += PAGE_SIZE) {
-            const i = Math.floor(p / PAGE_SIZE) % 512;
-            const e = t[i]!;
-            if (e === 0) continue;
-            const n = changeEntry(mm, vma, e, false);
-            if (n !== e) {
-              t[i] = n;
-              updated++;
-            }
-          }
+  }
+  if (first < 0) return;
+  const range = invalidateStart(mm, MMU_NOTIFY_PROTECTION_VMA, first, end);
+  let updated = 0;
+  for (let a = first; a < end; ) {
+    const pmdStart = alignDown(a, PMD_SIZE);
+    const next = Math.min(end, pmdStart + PMD_SIZE);
+    if (!pt.dirs.has(Math.floor(a / PUD_SIZE))) {
+      a = Math.min(end, alignDown(a, PUD_SIZE) + PUD_SIZE);
+      continue;
+    }
+    const pmd = pt.pmdGet(a);
+    if (pmd !== 0) {
+      if (a === pmdStart && next === pmdStart + PMD_SIZE) {
+        const n = changeEntry(mm, vma, pmd, true);
+        if (n !== pmd) {
+          pt.pmdSet(pmdStart, n);
+          updated++;
         }
         a = next;
+        continue;
       }
-      const k = mm.kernel;
-      if (k.charge !== null && updated > 0) {
-        k.charge("pteUpdate", updated);
-        k.charge("tlbShootdown", updated);
-      }
-      invalidateEnd(range);
+      splitHugePmd(mm, vma, pmdStart);
     }
-    chunk = chunkEnd;
+    const t = pt.pteTable(a, false);
+    if (t !== null) {
+      for (let p = a; p < next; p += PAGE_SIZE) {
+        const i = Math.floor(p / PAGE_SIZE) % 512;
+        const e = t[i]!;
+        if (e === 0) continue;
+        const n = changeEntry(mm, vma, e, false);
+        if (n !== e) {
+          t[i] = n;
+          updated++;
+        }
+      }
+    }
+    a = next;
   }
+  const k = mm.kernel;
+  if (k.charge !== null && updated > 0) {
+    k.charge("pteUpdate", updated);
+    k.charge("tlbShootdown", updated);
+  }
+  invalidateEnd(range);
 }
 
-/** change_pte_range's per-entry rule (present: pte_modify + try-change-writable; writable swap entries → readable). */
+/** change_pte_range's per-entry rule (present: pte_modify + try-change-writable; writable swap entries → readable, always). */
 function changeEntry(mm: Mm, vma: VmAreaStruct, e: number, huge: boolean): number {
   const k = mm.kernel;
   const s = k.store;
@@ -130,15 +139,19 @@ function changeEntry(mm: Mm, vma: VmAreaStruct, e: number, huge: boolean): numbe
     if (s.test(s.folioHead(pfn), PG_anon) && s.test(pfn, PG_anon_exclusive)) return pteMkwrite(e);
     return e;
   }
-  if (write) return e;
+  // change_softleaf_pte() / change_huge_pmd(), whatever the new protection ("a protection check is difficult so
+  // just be safe and disable write"): a writable migration entry becomes readable-exclusive for an anon folio,
+  // readable otherwise (young/dirty live in the offset, soft-dirty is kept); a writable device-private entry
+  // becomes readable (soft-dirtiness not preserved).
   let n = e;
   if (isWritableDevicePrivateEntry(e)) n = makeDevicePrivateEntry(ptePfn(e), false);
   else if (isWritableMigrationEntry(e)) {
     const pfn = ptePfn(e);
-    n = makeMigrationEntry(pfn, s.test(s.folioHead(pfn), PG_anon) && s.test(pfn, PG_anon_exclusive) ? "read-exclusive" : "read", {
-      young: (e & 8) !== 0,
-      dirty: (e & 4) !== 0,
+    n = makeMigrationEntry(pfn, s.test(s.folioHead(pfn), PG_anon) ? "read-exclusive" : "read", {
+      young: isMigrationEntryYoung(e),
+      dirty: isMigrationEntryDirty(e),
     });
-  } else if (isDevicePrivateEntry(e)) return e;
+    if (pteSoftDirty(e)) n += _PAGE_SOFT_DIRTY;
+  }
   return huge && n !== e ? pmdMkhuge(n) : n;
 }

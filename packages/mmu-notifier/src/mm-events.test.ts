@@ -85,8 +85,7 @@ describe("notifier events sent by mm operations", () => {
     const { mm, addr, events } = setup();
     fill(mm, addr, 16);
     expect(mm.mprotect(addr, 8 * PAGE_SIZE, PROT_READ)).toBe(0);
-    expect(events.length).toBeGreaterThan(0);
-    expect(events.every((e) => e.startsWith("MMU_NOTIFY_PROTECTION_VMA"))).toBe(true);
+    expect(events).toEqual(["MMU_NOTIFY_PROTECTION_VMA 0..8"]);
   });
 
   it("fork of a COW mapping sends MMU_NOTIFY_PROTECTION_PAGE on the parent; the child's first write COWs in the child only", () => {
@@ -118,6 +117,7 @@ describe("notifier events sent by mm operations", () => {
     fill(mm, addr, 16);
     mm.exit();
     expect(events[0]).toBe("MMU_NOTIFY_RELEASE all");
+    expect(events.length).toBeGreaterThan(1);
     expect(events.slice(1).every((e) => e.startsWith("MMU_NOTIFY_UNMAP"))).toBe(true);
   });
 });
