@@ -69,8 +69,11 @@ describe("madvise(MADV_COLLAPSE)", () => {
       expect((e.pm & (1n << 62n)) !== 0n).toBe(true);
       expect((e.pm & (1n << 63n)) !== 0n).toBe(false);
     }
+    const dhead = ptePfn(mm.pgtable.pmdGet(map));
     expect(mm.readU32(map + 9 * PAGE_SIZE)).toBe(9 * 1024);
     expect(dev.faults).toHaveLength(1);
+    // do_huge_pmd_device_private: the whole folio goes to migrate_to_ram (vmf->pte == NULL, vmf->page = head).
+    expect(dev.faults[0]).toMatchObject({ atPmd: true, page: dhead, address: map + 9 * PAGE_SIZE });
   });
 
   it("a device-private entry in the extent → -EINVAL, nothing changed", () => {

@@ -139,16 +139,38 @@ function faultLocked(mm: Mm, address: number, flags: number): number {
       }
     } else if (isMigrationEntry(pmd)) {
       return VM_FAULT_RETRY;
+    } else if (isDevicePrivateEntry(pmd)) {
+      return doHugePmdDevicePrivate(mm, vma, address, addr, flags, pmd);
     } else {
-      // A huge device-private entry: split and handle the page at PTE level (order-0 migrate_to_ram).
       splitHugePmd(mm, vma, addr);
     }
   }
   return handlePteFault(mm, vma, address, addr, flags);
 }
 
-function makeVmf(mm: Mm, vma: VmAreaStruct, realAddress: number, addr: number, flags: number, page: number, origPte: number): VmFault {
-  return { vma, mm, address: addr, realAddress, flags, pgoff: linearPageIndex(vma, addr), page, origPte };
+/**
+ * do_huge_pmd_device_private() (mm/huge_memory.c): a CPU fault on a huge device-private PMD hands the whole folio
+ * to the driver: vmf->page = the folio's head, vmf->pte = NULL (`atPmd`), folio trylocked (else retry) and
+ * referenced around pgmap->ops->migrate_to_ram(vmf). The driver chooses the order (lib/test_hmm.c migrates the
+ * whole 2 MiB with MIGRATE_VMA_SELECT_COMPOUND).
+ */
+function doHugePmdDevicePrivate(mm: Mm, vma: VmAreaStruct, realAddress: number, addr: number, flags: number, pmd: number): number {
+  const k = mm.kernel;
+  const head = ptePfn(pmd);
+  const pgmap = k.pgmaps.pgmapOf(head);
+  if (pgmap === null || pgmap.type !== MEMORY_DEVICE_PRIVATE || typeof pgmap.ops.migrateToRam !== "function") return VM_FAULT_SIGBUS;
+  if (!folioTrylock(k, head)) return VM_FAULT_RETRY;
+  getPage(k, head);
+  try {
+    return pgmap.ops.migrateToRam(makeVmf(mm, vma, realAddress, addr, flags, head, pmd, true));
+  } finally {
+    folioUnlock(k, head);
+    putPage(k, head);
+  }
+}
+
+function makeVmf(mm: Mm, vma: VmAreaStruct, realAddress: number, addr: number, flags: number, page: number, origPte: number, atPmd = false): VmFault {
+  return { vma, mm, address: addr, realAddress, flags, pgoff: linearPageIndex(vma, addr), page, origPte, atPmd };
 }
 
 /** handle_pte_fault(). */

@@ -5,6 +5,7 @@
  */
 import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE, type DevPagemap } from "./dev-pagemap.js";
 import type { Kernel } from "./kernel.js";
+import { splitHugePmd } from "./huge-memory.js";
 import { memcgMigrate } from "./memcontrol.js";
 import { registerPgmap, zoneDeviceFolioInitK, zoneDevicePageInit } from "./memremap.js";
 import { MMU_NOTIFY_EVENT_NAMES, type MmuNotifierRange, type MmuNotifierSubscriptionsOps } from "./mmu-notifier-range.js";
@@ -157,7 +158,9 @@ export class FakeDevice {
     if (this.failWith !== 0) return this.failWith;
     const k = this.k;
     const s = k.store;
-    const dpfn = vmf.page;
+    // A fault on a huge device-private PMD: this fake driver splits the mapping and moves the one faulting page.
+    if (vmf.atPmd) splitHugePmd(vmf.mm, vmf.vma, vmf.address);
+    const dpfn = vmf.atPmd ? ptePfn(vmf.mm.pgtable.pteGet(vmf.address)) : vmf.page;
     const np = allocPages(k, 0);
     if (np < 0) return VM_FAULT_OOM;
     k.pageBytes.copy(np, dpfn);

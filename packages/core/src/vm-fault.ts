@@ -57,6 +57,11 @@ export interface VmFault {
   pgoff: number;
   /** The page of the entry being faulted: the device-private pfn for migrate_to_ram, else -1. */
   page: number;
-  /** The PTE value read at fault time. */
+  /** The PTE value read at fault time (the PMD value when `atPmd`). */
   origPte: number;
+  /**
+   * The fault is on a huge PMD entry (the kernel's vmf->pte == NULL, do_huge_pmd_device_private): `page` is the
+   * head of a PMD-mapped device-private folio. false: a PTE-level fault on one page.
+   */
+  atPmd: boolean;
 }

@@ -125,7 +125,7 @@ describe("THP migration with MIGRATE_VMA_SELECT_COMPOUND (mm-unstable / 7.x)", (
     assertInvariants(k);
   });
 
-  it("a 2 MiB anonymous hole becomes a device THP mapped by one PMD (MM_ANONPAGES += 512); a CPU fault brings back one page", () => {
+  it("a 2 MiB anonymous hole becomes a device THP mapped by one PMD (MM_ANONPAGES += 512); a CPU fault brings the THP back", () => {
     const { k, mm, h } = thpSetup({ thp: "never" });
     const dev = new TestDevice(k, N, undefined, "dmirror", 1);
     const usage = mm.memcg.usage;
@@ -146,21 +146,20 @@ describe("THP migration with MIGRATE_VMA_SELECT_COMPOUND (mm-unstable / 7.x)", (
     expect(mm.memcg.usage).toBe(usage + N);
     expect(k.store.entireMapcount(dhead)).toBe(1);
     assertInvariants(k);
-    // a CPU read of page 9: core splits the device-private PMD, migrate_to_ram splits the device folio (the fault
-    // page keeps the fault path's lock and reference) and migrates page 9 only.
+    // a CPU read of page 9: do_huge_pmd_device_private hands the folio to migrate_to_ram (vmf->pte == NULL), which
+    // migrates the whole 2 MiB with SELECT_COMPOUND into a RAM THP under one PMD.
     expect(mm.read(h + 9 * P, P)).toEqual(new Uint8Array(P));
     expect(dev.faults).toBe(1);
-    expect(mm.pgtable.pmdGet(h)).toBe(0);
-    for (const i of [0, 8, 10, 511]) expect(isDevicePrivateEntry(mm.pgtable.pteGet(h + i * P))).toBe(true);
-    expect(pteKind(mm.pgtable.pteGet(h + 9 * P))).toBe("present");
-    expect(k.store.folioNr(dhead)).toBe(1);
+    const back = mm.pgtable.pmdGet(h);
+    expect(pmdTransHuge(back)).toBe(true);
+    expect(ptePfn(back)).toBeLessThan(k.nrRamPages);
+    expect(k.store.folioNr(ptePfn(back))).toBe(N);
+    expect(dev.freeHuge).toEqual([dhead]); // the device THP went back through folio_free whole
     expect(mm.counter(MM_ANONPAGES)).toBe(N);
+    expect(mm.memcg.usage).toBe(usage + N);
     assertInvariants(k);
-    // everything back (now 511 order-0 device pages)
-    const back = dev.migrateToSystem(mm, h, h + PMD_SIZE, { compound: true });
-    expect(back.args.cpages).toBe(N - 1);
-    expect(dev.free.length).toBe(N);
-    expect(mm.counter(MM_ANONPAGES)).toBe(N);
+    // nothing left on the device
+    expect(dev.migrateToSystem(mm, h, h + PMD_SIZE, { compound: true }).args.cpages).toBe(0);
     assertInvariants(k);
   });
 
@@ -323,7 +322,7 @@ describe("THP migration with MIGRATE_VMA_SELECT_COMPOUND (mm-unstable / 7.x)", (
     fill(mm, h + PMD_SIZE, 95);
     const dev = new TestDevice(k, 3 * N, undefined, "dmirror", 2);
     dev.migrateToDevice(mm, h, h + 2 * PMD_SIZE, { compound: true });
-    mm.write(h + 3 * P, pattern(99)); // fault back one page of the first THP (splits it)
+    mm.write(h + 3 * P, pattern(99)); // faults the first device THP back whole (a RAM THP again)
     const usage = mm.memcg.usage;
     const rss = mm.counter(MM_ANONPAGES);
     const log = recordNotifier(mm);
@@ -333,7 +332,7 @@ describe("THP migration with MIGRATE_VMA_SELECT_COMPOUND (mm-unstable / 7.x)", (
     for (let i = N + 1; i < 2 * N; i++) expect(src[i]).toBe(0);
     expect(log.some((e) => e.event === "MMU_NOTIFY_CLEAR" && e.start === h + PMD_SIZE && e.end === h + 2 * PMD_SIZE)).toBe(true);
     expect(pmdTransHuge(mm.pgtable.pmdGet(h + PMD_SIZE))).toBe(true);
-    for (let i = 0; i < N; i++) expect(pteKind(mm.pgtable.pteGet(h + i * P))).toBe("present");
+    expect(pmdTransHuge(mm.pgtable.pmdGet(h))).toBe(true);
     expect(mm.counter(MM_ANONPAGES)).toBe(rss);
     expect(mm.memcg.usage).toBe(usage);
     expect(dev.free.length + dev.freeHuge.length * N).toBe(3 * N);

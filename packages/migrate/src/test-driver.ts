@@ -218,16 +218,18 @@ export class TestDevice {
   /** dmirror_devmem_fault(): dev_pagemap_ops.migrate_to_ram for one page. */
   devmemFault(vmf: VmFault): number {
     this.faults++;
-    const src = this.faultSrc;
-    const dst = this.faultDst;
+    // A fault on a huge device-private PMD (vmf->pte == NULL) migrates the whole folio, as dmirror_devmem_fault.
+    const span = vmf.atPmd ? HPAGE_PMD_NR * PAGE_SIZE : PAGE_SIZE;
+    const start = vmf.address - (vmf.address % span);
+    const [src, dst] = vmf.atPmd ? [new Float64Array(HPAGE_PMD_NR), new Float64Array(HPAGE_PMD_NR)] : [this.faultSrc, this.faultDst];
     const args = migrateVmaInit({
       vma: vmf.vma,
-      start: vmf.address,
-      end: vmf.address + PAGE_SIZE,
+      start,
+      end: start + span,
       src,
       dst,
       pgmapOwner: this.owner,
-      flags: MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+      flags: MIGRATE_VMA_SELECT_DEVICE_PRIVATE | (vmf.atPmd ? MIGRATE_VMA_SELECT_COMPOUND : 0),
       faultPage: vmf.page,
     });
     if (migrateVmaSetup(args) !== 0) return VM_FAULT_SIGBUS;

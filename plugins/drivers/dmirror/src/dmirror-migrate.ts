@@ -24,8 +24,6 @@ import {
   folioTrylock,
   folioUnlock,
   putPage,
-  isDevicePrivateEntry,
-  pteIsHuge,
   type Kernel,
   type VmFault,
 } from "@hmmsim/core";
@@ -343,9 +341,7 @@ export function dmirrorDevmemFault(ctx: DmirrorModuleContext, vmf: VmFault): num
   let order = Math.log2(k.store.folioNr(head));
   // When folios are partially mapped, we can't rely on the folio order of vmf->page as the folio might not be
   // fully split yet: a fault at PTE level (vmf->pte) migrates one page.
-  const pmd = vmf.mm.pgtable.pmdGet(vmf.address);
-  const atPte = !(pmd !== 0 && pteIsHuge(pmd) && isDevicePrivateEntry(pmd));
-  if (atPte) order = 0;
+  if (!vmf.atPmd) order = 0; // if (vmf->pte)
   const span = PAGE_SIZE * 2 ** order;
   const start = vmf.address - (vmf.address % span);
   const nr = span / PAGE_SIZE;
