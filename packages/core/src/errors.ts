@@ -29,6 +29,22 @@ export class InvalidArgumentError extends Error {
   }
 }
 
+/**
+ * A system call that returns an object (fork's child mm) failed the way the kernel's would with `errno` (negative,
+ * e.g. -ENOMEM). State is as the kernel leaves it: for fork, the half-built child has been torn down (mmput).
+ */
+export class SyscallError extends Error {
+  readonly code = "SYSCALL_FAILED" as const;
+  constructor(
+    readonly syscall: string,
+    readonly errno: number,
+    readonly reason: string,
+  ) {
+    super(`${syscall}: ${reason} (${-errno})`);
+    this.name = "SyscallError";
+  }
+}
+
 /** The mmap lock is held and the synchronous functional plane cannot sleep on it. */
 export class MmapLockHeldError extends Error {
   readonly code = "MMAP_LOCK_HELD" as const;

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { EBUSY } from "./errno.js";
+import { SyscallError } from "./errors.js";
+import { FOLL_WRITE, pinUserPages, unpinUserPages } from "./gup.js";
 import { createKernel } from "./kernel.js";
+import { folioTrylock, folioUnlock } from "./page-ref.js";
 import { MM_ANONPAGES } from "./mm-counters.js";
 import { HPAGE_PMD_NR, PAGE_SIZE, PG_anon_exclusive, PMD_SIZE } from "./page-flags.js";
 import {
@@ -109,6 +113,49 @@ describe("fork (dup_mm, copy_page_range)", () => {
     expect(k.store.mapcount(pfn)).toBe(2);
     c.write(a, new Uint8Array([1]));
     expect(p.read(a, 1)[0]).toBe(6);
+  });
+
+  it("a fork that cannot copy fails as the kernel's does: SyscallError(-EBUSY / -ENOMEM), the child torn down", () => {
+    const k = createKernel({ ramBytes: 4 << 20 });
+    const dev = new FakeDevice(k, 1);
+    const p = k.createMm();
+    const a = p.mmap({ length: 2 * PAGE_SIZE, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    p.write(a, new Uint8Array([6]));
+    p.write(a + PAGE_SIZE, new Uint8Array([7]));
+    // A device-exclusive entry whose folio someone holds locked: try_restore_exclusive_pte fails → -EBUSY.
+    const pfn = dev.makeExclusive(p, a + PAGE_SIZE);
+    expect(folioTrylock(k, pfn)).toBe(true);
+    const mms = k.mms.size;
+    const free = k.allocator.nrFree;
+    let err: unknown;
+    try {
+      p.fork();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SyscallError);
+    expect(err).toMatchObject({ syscall: "fork", errno: -EBUSY });
+    expect(k.mms.size).toBe(mms);
+    expect(k.allocator.nrFree).toBe(free);
+    expect(k.store.mapcount(ptePfn(p.pgtable.pteGet(a)))).toBe(1); // the child's mapping of page 0 is gone again
+    folioUnlock(k, pfn);
+    // A maybe-pinned exclusive page must be copied for the child; with no RAM left → -ENOMEM.
+    const c0 = p.fork(); // now fine (restores the exclusive entry)
+    c0.exit();
+    p.mmapLock.tryDownRead();
+    const pins: number[] = [];
+    expect(pinUserPages(p, a, 1, FOLL_WRITE, pins)).toBe(1);
+    p.mmapLock.upRead();
+    const hog = k.createMm();
+    const h = hog.mmap({ length: 8 << 20, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    for (let i = 0; k.allocator.nrFree > 0; i++) hog.touch(h + i * PAGE_SIZE, true);
+    expect(() => p.fork()).toThrowError(/fork: no memory to copy the maybe-pinned page/);
+    expect(k.mms.size).toBe(mms + 1); // p and hog; no child
+    hog.exit();
+    unpinUserPages(k, pins);
+    expect(k.store.refcount(pins[0]!)).toBe(1); // its one mapping: the failed child took nothing
+    p.exit();
+    expect(k.allocator.nrFree).toBe(k.nrRamPages);
   });
 
   it("a PMD-mapped THP is shared by fork and split on the first COW write", () => {

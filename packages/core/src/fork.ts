@@ -15,7 +15,8 @@
  *   as a present PTE.
  * - Migration entries: rss++ in the child; writable ones become readable in both for COW mappings.
  */
-import { KernelRuleError } from "./errors.js";
+import { EBUSY, ENOMEM } from "./errno.js";
+import { KernelRuleError, SyscallError } from "./errors.js";
 import { restoreExclusivePte, vmNormalPage } from "./memory.js";
 import { addMmCounter, incMmCounter, mmCounter, mmCounterFile, MM_ANONPAGES } from "./mm-counters.js";
 import { invalidateEnd, invalidateStart } from "./mm-notify.js";
@@ -50,16 +51,36 @@ import {
 import { pageAddFileRmap, pageAddNewAnonRmap, pageTryDupAnonRmap } from "./rmap.js";
 import { VM_DONTCOPY, VM_MAYSHARE, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_WRITE, isCowMapping, isVmHugetlbPage, type VmAreaStruct } from "./vma.js";
 
+/** A copy step failed the way the kernel's copy_page_range does (its negative errno): dup_mmap unwinds. */
+class CopyFailed {
+  constructor(
+    readonly errno: number,
+    readonly reason: string,
+  ) {}
+}
+
+/**
+ * dup_mm(): a child mm with a copy of every VMA and the page tables of the ones that need them. When a copy fails
+ * (-ENOMEM copying a pinned page, -EBUSY when a device-exclusive folio is locked), the half-built child is torn
+ * down (dup_mmap fails, mmput) and SyscallError("fork", errno) is thrown; the parent keeps what copying already did
+ * to it (write-protected COW pages, restored exclusive entries), as in the kernel.
+ */
 export function dupMm(parent: Mm): Mm {
   const child = parent.kernel.createMm({ memcg: parent.memcg });
-  for (const src of parent.vmas) {
-    if (src.vmFlags & VM_DONTCOPY) continue;
-    const dst: VmAreaStruct = { ...src, vmMm: child };
-    // hugetlb_dup_vma_private(): a child never owns the reservations of a private hugetlb mapping.
-    if (isVmHugetlbPage(src) && !(src.vmFlags & VM_MAYSHARE)) dst.hugetlbResv = null;
-    if (src.anonVma !== null) src.anonVma.mms.add(child);
-    insertVma(child, dst);
-    if (src.anonVma !== null || (src.vmFlags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0) copyPageRange(dst, src);
+  try {
+    for (const src of parent.vmas) {
+      if (src.vmFlags & VM_DONTCOPY) continue;
+      const dst: VmAreaStruct = { ...src, vmMm: child };
+      // hugetlb_dup_vma_private(): a child never owns the reservations of a private hugetlb mapping.
+      if (isVmHugetlbPage(src) && !(src.vmFlags & VM_MAYSHARE)) dst.hugetlbResv = null;
+      if (src.anonVma !== null) src.anonVma.mms.add(child);
+      insertVma(child, dst);
+      if (src.anonVma !== null || (src.vmFlags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0) copyPageRange(dst, src);
+    }
+  } catch (e) {
+    if (!(e instanceof CopyFailed)) throw e;
+    child.exit();
+    throw new SyscallError("fork", e.errno, e.reason);
   }
   return child;
 }
@@ -154,7 +175,7 @@ function copyPresentPage(dst: VmAreaStruct, addr: number, pfn: number): void {
   const np = allocPages(k, 0);
   if (np < 0 || memcgCharge(k.store, np, mm.memcg) !== 0) {
     if (np >= 0) putPage(k, np);
-    throw new KernelRuleError("fork_copy_pinned_page_oom", `pfn ${pfn} (fork would fail -ENOMEM)`);
+    throw new CopyFailed(-ENOMEM, `no memory to copy the maybe-pinned page pfn ${pfn} for the child (copy_present_page)`);
   }
   k.pageBytes.copy(np, pfn);
   if (k.charge !== null) k.charge("pageCopy", 1);
@@ -189,8 +210,8 @@ function copyNonpresentPte(dst: VmAreaStruct, src: VmAreaStruct, addr: number, s
     }
   } else if (isDeviceExclusiveEntry(e)) {
     if (!cow) throw new KernelRuleError("copy_nonpresent_pte_exclusive_not_cow", `0x${addr.toString(16)}`);
-    // try_restore_exclusive_pte(): a single-threaded simulator always gets the folio lock.
-    if (!folioTrylock(k, pfn)) throw new KernelRuleError("fork_exclusive_folio_locked", `pfn ${pfn} (fork would fail -ENOMEM)`);
+    // try_restore_exclusive_pte(): folio_trylock, else copy_pte_range fails with -EBUSY.
+    if (!folioTrylock(k, pfn)) throw new CopyFailed(-EBUSY, `device-exclusive folio pfn ${pfn} is locked (try_restore_exclusive_pte)`);
     restoreExclusivePte(srcMm, src, addr, e);
     folioUnlock(k, pfn);
     return;

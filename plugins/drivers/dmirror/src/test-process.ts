@@ -21,6 +21,7 @@ import {
   PG_dirty,
   PMD_SIZE,
   SegmentationFault,
+  SyscallError,
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
   filemapGetPage,
@@ -382,10 +383,16 @@ export class TestProcess {
   /**
    * fork(2). With `child`, the child runs it now to completion (`_exit(0)` when it returns; a failed ASSERT
    * aborts it; a fatal fault kills it) — the parent's waitpid() follows. Without, the child idles until killed.
-   * Returns the child's pid.
+   * Returns the child's pid, or -1 with errno when the kernel's fork fails (ENOMEM, EBUSY).
    */
   fork(child?: (c: TestProcess) => void): number {
-    const cmm = this.mm.fork();
+    let cmm: Mm;
+    try {
+      cmm = this.mm.fork();
+    } catch (e) {
+      if (e instanceof SyscallError) return this.err(-e.errno); // fork() = -1, errno ENOMEM / EBUSY
+      throw e;
+    }
     const c = new TestProcess(this.sys, cmm, this.sys.nextPid++);
     for (const [fd, f] of this.fds) {
       f.refs++;
