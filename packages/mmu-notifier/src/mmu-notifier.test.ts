@@ -12,6 +12,8 @@ import {
   mmuIntervalCheckRetry,
   mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
+  mmuIntervalNotifierRemoveWait,
+  mmuIntervalReadBeginWait,
   mmuIntervalReadBegin,
   mmuIntervalReadRetry,
   mmuIntervalSetSeq,
@@ -24,6 +26,7 @@ import {
   type NotifierMm,
 } from "./index.js";
 import { EAGAIN, EINVAL, EOVERFLOW } from "@hmmsim/core";
+import { Engine } from "@hmmsim/engine";
 
 function fakeMm(): NotifierMm & { mmUsers: number } {
   return { notifierSubscriptions: null, mmUsers: 1 };
@@ -83,8 +86,8 @@ describe("mmu_interval_notifier_insert (mm/mmu_notifier.c: __mmu_interval_notifi
 
   it("rejects bad arguments with a typed error naming them", () => {
     const mm = fakeMm();
-    expect(() => mmuIntervalNotifierInsert(new MmuIntervalNotifier(), mm, -1, 4096, recorder([]))).toThrow(/start/);
-    expect(() => mmuIntervalNotifierInsert(new MmuIntervalNotifier(), mm, 0, 1.5, recorder([]))).toThrow(/length/);
+    expect(() => mmuIntervalNotifierInsert(new MmuIntervalNotifier(), mm, -1, 4096, recorder([]))).toThrow(expect.objectContaining({ name: "InvalidArgumentError", field: "start" }));
+    expect(() => mmuIntervalNotifierInsert(new MmuIntervalNotifier(), mm, 0, 1.5, recorder([]))).toThrow(expect.objectContaining({ name: "InvalidArgumentError", field: "length" }));
     const sub = new MmuIntervalNotifier();
     mmuIntervalNotifierInsert(sub, mm, 0, 4096, recorder([]));
     expect(() => mmuIntervalNotifierInsert(sub, mm, 0, 4096, recorder([]))).toThrow(/already inserted/);
@@ -260,6 +263,57 @@ describe("insert and remove racing an invalidation (deferred list)", () => {
     mmuIntervalNotifierRemove(late);
     inv.end();
     expect((mm.notifierSubscriptions as MmuNotifierSubscriptions).itree).toEqual([sub]);
+  });
+});
+
+describe("waiting variants from engine tasks (the kernel's sleeps)", () => {
+  it("remove during an invalidation waits for its end; the deferred removal unlinks then, and no callback follows", async () => {
+    const engine = new Engine({ seed: 1 });
+    const mm = fakeMm();
+    const seen: Seen[] = [];
+    const sub = new MmuIntervalNotifier();
+    mmuIntervalNotifierInsert(sub, mm, 0, 0x1000, recorder(seen));
+    const subs = mm.notifierSubscriptions as MmuNotifierSubscriptions;
+    const inv = invalidate(mm, 0, 0x1000);
+    expect(seen).toHaveLength(1);
+    const log: string[] = [];
+    engine.spawn("remover", async () => {
+      log.push(`remove at ${engine.now}`);
+      await mmuIntervalNotifierRemoveWait(sub, engine);
+      log.push(`removed at ${engine.now}`);
+    });
+    engine.spawn("invalidator", async () => {
+      await engine.sleep(500);
+      expect(subs.itree).toContain(sub); // still linked while the invalidation runs (deferred removal)
+      log.push(`end at ${engine.now}`);
+      inv.end();
+    });
+    await engine.run();
+    expect(log).toEqual(["remove at 0", "end at 500", "removed at 500"]);
+    expect(subs.itree).not.toContain(sub);
+    expect(sub.mm).toBeNull();
+    invalidate(mm, 0, 0x1000).end();
+    expect(seen).toHaveLength(1);
+  });
+
+  it("read_begin during a covering invalidation waits for its end and returns the new, even sequence", async () => {
+    const engine = new Engine({ seed: 1 });
+    const mm = fakeMm();
+    const sub = new MmuIntervalNotifier();
+    mmuIntervalNotifierInsert(sub, mm, 0, 0x1000, recorder([]));
+    const inv = invalidate(mm, 0, 0x1000);
+    let got = -1;
+    engine.spawn("reader", async () => {
+      got = await mmuIntervalReadBeginWait(sub, engine);
+    });
+    engine.spawn("invalidator", async () => {
+      await engine.sleep(7);
+      inv.end();
+    });
+    await engine.run();
+    expect(got).toBe(3); // the cur_seq the callback set; the subscriptions' seq is 4 (even) after the end
+    expect((mm.notifierSubscriptions as MmuNotifierSubscriptions).invalidateSeq).toBe(4);
+    expect(mmuIntervalReadRetry(sub, got)).toBe(false);
   });
 });
 

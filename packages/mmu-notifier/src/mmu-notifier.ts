@@ -16,6 +16,7 @@ import {
   EAGAIN,
   EINVAL,
   EOVERFLOW,
+  InvalidArgumentError,
   KernelRuleError,
   MMU_NOTIFIER_RANGE_BLOCKABLE,
   MMU_NOTIFIER_RANGE_MAX,
@@ -164,7 +165,8 @@ export class MmuNotifierSubscriptions implements MmuNotifierSubscriptionsOps<Not
         if (mmuNotifierRangeBlockable(range)) {
           // WARN_ON(mmu_notifier_range_blockable(range)): a blockable invalidation may not fail.
           throw new KernelRuleError(
-            "mn_itree_invalidate: WARN_ON(mmu_notifier_range_blockable(range)) — an interval notifier's invalidate returned false for a blockable range",
+            "mn_itree_invalidate_blockable_refused",
+            "WARN_ON(mmu_notifier_range_blockable(range)): an interval notifier's invalidate returned false for a blockable range",
           );
         }
         err = -EAGAIN;
@@ -192,7 +194,8 @@ export class MmuNotifierSubscriptions implements MmuNotifierSubscriptionsOps<Not
       if (r) {
         if (mmuNotifierRangeBlockable(range) || r !== -EAGAIN) {
           throw new KernelRuleError(
-            `mn_hlist_invalidate_range_start: WARN_ON(blockable || ret != -EAGAIN) — invalidate_range_start returned ${r}`,
+            "mn_hlist_invalidate_range_start_failed",
+            `WARN_ON(blockable || ret != -EAGAIN): invalidate_range_start returned ${r}`,
           );
         }
         ret = r;
@@ -225,7 +228,7 @@ export class MmuNotifierSubscriptions implements MmuNotifierSubscriptionsOps<Not
       const { subs, seq } = this.invStartRange(range);
       for (const sub of subs) {
         if (!sub.ops!.invalidate(sub, range, seq)) {
-          throw new KernelRuleError("mn_itree_release: WARN_ON(!ret) — invalidate returned false for MMU_NOTIFY_RELEASE");
+          throw new KernelRuleError("mn_itree_release_refused", "WARN_ON(!ret): invalidate returned false for MMU_NOTIFY_RELEASE");
         }
       }
       this.invEnd();
@@ -241,7 +244,7 @@ function subscriptionsOf(mm: NotifierMm): MmuNotifierSubscriptions | null {
   const s = mm.notifierSubscriptions;
   if (s === null) return null;
   if (!(s instanceof MmuNotifierSubscriptions)) {
-    throw new KernelRuleError("mm.notifierSubscriptions is not a MmuNotifierSubscriptions (installed by another implementation)");
+    throw new KernelRuleError("mm_notifier_subscriptions_foreign", "mm.notifierSubscriptions is not a MmuNotifierSubscriptions (installed by another implementation)");
   }
   return s;
 }
@@ -259,7 +262,7 @@ function register(mm: NotifierMm): MmuNotifierSubscriptions {
 /** mmu_notifier_register(): a whole-mm subscription. Returns 0 or -EINVAL (mm has no users). */
 export function mmuNotifierRegister(sub: MmuNotifier, mm: NotifierMm): number {
   if (mm.mmUsers <= 0) return -EINVAL;
-  if (sub.mm !== null) throw new KernelRuleError("mmu_notifier_register: the subscription is already registered");
+  if (sub.mm !== null) throw new KernelRuleError("mmu_notifier_register_twice", "the subscription is already registered");
   const subs = register(mm);
   sub.mm = mm;
   subs.list.unshift(sub); // hlist_add_head_rcu
@@ -269,7 +272,7 @@ export function mmuNotifierRegister(sub: MmuNotifier, mm: NotifierMm): number {
 /** mmu_notifier_unregister(): runs ->release, then unlinks. */
 export function mmuNotifierUnregister(sub: MmuNotifier, mm: NotifierMm): void {
   const subs = subscriptionsOf(mm);
-  if (subs === null || sub.mm !== mm) throw new KernelRuleError("mmu_notifier_unregister: not registered on this mm");
+  if (subs === null || sub.mm !== mm) throw new KernelRuleError("mmu_notifier_unregister_not_registered", "not registered on this mm");
   const i = subs.list.indexOf(sub);
   if (i >= 0) {
     sub.ops.release?.(sub, mm);
@@ -290,12 +293,12 @@ export function mmuIntervalNotifierInsert(
   ops: MmuIntervalNotifierOps,
 ): number {
   if (!Number.isSafeInteger(start) || start < 0) {
-    throw new KernelRuleError(`mmu_interval_notifier_insert: start must be a non-negative safe integer, got ${start}`);
+    throw new InvalidArgumentError("start", "mmu_interval_notifier_insert: must be a non-negative safe integer", start);
   }
   if (!Number.isSafeInteger(length) || length < 0) {
-    throw new KernelRuleError(`mmu_interval_notifier_insert: length must be a non-negative safe integer, got ${length}`);
+    throw new InvalidArgumentError("length", "mmu_interval_notifier_insert: must be a non-negative safe integer", length);
   }
-  if (sub.mm !== null) throw new KernelRuleError("mmu_interval_notifier_insert: the interval notifier is already inserted");
+  if (sub.mm !== null) throw new KernelRuleError("mmu_interval_notifier_insert_twice", "the interval notifier is already inserted");
   // length == 0 || check_add_overflow(start, length - 1, &last)
   if (length === 0 || start + (length - 1) > MMU_NOTIFIER_RANGE_MAX) return -EOVERFLOW;
   // WARN_ON(atomic_read(&mm->mm_users) <= 0)
@@ -326,7 +329,7 @@ export function mmuIntervalNotifierInsert(
 
 /** The part of mmu_interval_notifier_remove() before its wait; returns the seq to wait for (0 = none). */
 function removeBegin(sub: MmuIntervalNotifier): { subs: MmuNotifierSubscriptions; seq: number } {
-  if (sub.mm === null) throw new KernelRuleError("mmu_interval_notifier_remove: the interval notifier is not inserted");
+  if (sub.mm === null) throw new KernelRuleError("mmu_interval_notifier_remove_not_inserted", "the interval notifier is not inserted");
   const subs = subscriptionsOf(sub.mm)!;
   let seq = 0;
   if (subs.isInvalidating()) {
@@ -409,6 +412,6 @@ export function mmuIntervalCheckRetry(sub: MmuIntervalNotifier, seq: number): bo
 }
 
 function requireInserted(sub: MmuIntervalNotifier, fn: string): MmuNotifierSubscriptions {
-  if (sub.mm === null) throw new KernelRuleError(`${fn}: the interval notifier is not inserted`);
+  if (sub.mm === null) throw new KernelRuleError(`${fn}_not_inserted`, "the interval notifier is not inserted");
   return subscriptionsOf(sub.mm)!;
 }
