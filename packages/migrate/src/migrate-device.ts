@@ -756,6 +756,10 @@ function migrateVmaSplitUnmappedFolio(k: Kernel, migrate: MigrateVma, idx: numbe
   src[idx] = mpfnClear(src[idx]!, MIGRATE_PFN_COMPOUND);
   const flags = mpfnFlags(src[idx]!);
   for (let i = 1; i < nr && idx + i < npages; i++) src[idx + i] = migratePfn(head + i) + (flags & ~MIGRATE_PFN_VALID);
+  // A folio try_to_migrate also unmapped elsewhere (shared after fork) has migration entries in other mms for every
+  // page now: finalize must find each new entry through the rmap, as the kernel always does.
+  const shared = phases.get(migrate)?.shared;
+  if (shared !== null && shared !== undefined && shared[idx] === 1) shared.fill(1, idx, Math.min(npages, idx + nr));
   return 0;
 }
 

@@ -296,6 +296,22 @@ describe("THP migration with MIGRATE_VMA_SELECT_COMPOUND (mm-unstable / 7.x)", (
     assertInvariants(k);
   });
 
+  it("a THP shared after fork, COMPOUND src with small dst pages: split, and every page moves in both mms", () => {
+    const { k, mm, h } = thpSetup();
+    fill(mm, h, 70);
+    const child = mm.fork();
+    const dev = new TestDevice(k, N, undefined, "dmirror", 0); // no device THP free: 512 small pages
+    const { args } = dev.migrateToDevice(mm, h, h + PMD_SIZE, { compound: true, smallDst: true });
+    expect(args.cpages).toBe(1);
+    for (const m of [mm, child]) {
+      for (const i of [0, 1, 255, 511]) expect(isDevicePrivateEntry(m.pgtable.pteGet(h + i * P))).toBe(true);
+    }
+    assertInvariants(k);
+    expectBytes(child, h, 70);
+    expectBytes(mm, h, 70);
+    assertInvariants(k);
+  });
+
   it("without SELECT_COMPOUND, 4 KiB of a THP shared after fork: split in both mms, that page moves in both", () => {
     // The fast-check counterexample that found split_folio leaving the child's PMD in place (-EBUSY, nothing moved).
     const { k, mm, h } = thpSetup();
