@@ -162,11 +162,11 @@ async function runCpuPhase(machine: Machine, mm: TouchMm, src: AccessSource): Pr
           break;
         } catch (e) {
           if (!(e instanceof FaultWouldBlockError) || tries >= 1000) throw e;
-          if (ledger.pendingPs > 0) await machine.settle();
+          if (ledger.hasPending) await machine.settle();
           await machine.engine.sleep(1_000_000);
         }
       }
-      if (ledger.pendingPs > 0) await machine.settle();
+      if (ledger.hasPending) await machine.settle();
     }
   }
 }

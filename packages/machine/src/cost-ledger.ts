@@ -10,11 +10,18 @@
  * when the task function returns. Charges made outside any task (setup code, plain events) go to the
  * `detachedPs` bucket: counted in the totals, slept by nobody.
  *
+ * A DMA that synchronous code performs (a driver's migrate_to_ram copying a page inside a CPU fault) is queued with
+ * `chargeTransfer(link, dir, bytes)`: at settle() the task first sleeps its pending time, then performs each queued
+ * transfer on the link for real (awaiting `link.transfer`: it shares the link with other traffic, counts in its
+ * busy time, bytes and transfers, and fires the link's DMA trace point). Outside a task the transfer cannot
+ * happen: its uncontended time goes to `detachedPs`.
+ *
  * Totals per kind (`chargedPs`, `chargedCount`) feed the stats.
  */
 import { inject, injectable } from "tsyringe";
 import type { Engine as EngineClass, Task } from "@hmmsim/engine";
 import { COST_KINDS, type CostKind } from "./cost-model.js";
+import type { Interconnect, LinkDirection } from "./interconnect.js";
 import { CostModel, Engine } from "./tokens.js";
 
 export interface CostLedger {
@@ -22,11 +29,15 @@ export interface CostLedger {
   charge(kind: CostKind, count: number): void;
   /** Adds `ps` directly (a cost computed by the caller) to the current task's pending time. */
   chargePs(ps: number): void;
-  /** Pending time of the current task, ps. */
+  /** Queues a DMA of `bytes` over `link` in `dir` for the current task, performed at its next settle(). */
+  chargeTransfer(link: Interconnect, dir: LinkDirection, bytes: number): void;
+  /** Pending time of the current task, ps (queued transfers not included: their time depends on the link). */
   readonly pendingPs: number;
+  /** The current task has pending time or queued transfers: settle() would wait. */
+  readonly hasPending: boolean;
   /** Sleeps the current task's pending time (resolves at once when there is none). Call inside a task. */
   settle(): Promise<void>;
-  /** Total pending time of every task that has not settled, ps. */
+  /** Total pending time of every task that has not settled, ps (queued transfers at their uncontended time). */
   readonly unsettledPs: number;
   /** Time charged outside any task, ps. */
   readonly detachedPs: number;
@@ -45,6 +56,7 @@ function zeroes(): Record<CostKind, number> {
 @injectable()
 export class TaskCostLedger implements CostLedger {
   private readonly pending = new Map<Task, number>();
+  private readonly transfers = new Map<Task, { link: Interconnect; dir: LinkDirection; bytes: number }[]>();
   private detached = 0;
   readonly chargedPs = zeroes();
   readonly chargedCount = zeroes();
@@ -68,23 +80,49 @@ export class TaskCostLedger implements CostLedger {
     else this.pending.set(t, (this.pending.get(t) ?? 0) + ps);
   }
 
+  chargeTransfer(link: Interconnect, dir: LinkDirection, bytes: number): void {
+    if (!(bytes > 0)) return;
+    const t = this.engine.currentTask;
+    if (t === null) {
+      this.detached += link.transferTime(dir, bytes);
+      return;
+    }
+    let q = this.transfers.get(t);
+    if (q === undefined) this.transfers.set(t, (q = []));
+    q.push({ link, dir, bytes });
+  }
+
   get pendingPs(): number {
     const t = this.engine.currentTask;
     return t === null ? 0 : (this.pending.get(t) ?? 0);
+  }
+
+  get hasPending(): boolean {
+    const t = this.engine.currentTask;
+    return t !== null && (this.pending.has(t) || this.transfers.has(t));
   }
 
   settle(): Promise<void> {
     const t = this.engine.currentTask;
     if (t === null) return RESOLVED;
     const ps = this.pending.get(t);
-    if (ps === undefined) return RESOLVED;
+    const q = this.transfers.get(t);
+    if (ps === undefined && q === undefined) return RESOLVED;
     this.pending.delete(t);
-    return this.engine.sleep(ps);
+    if (q === undefined) return this.engine.sleep(ps!);
+    this.transfers.delete(t);
+    return this.settleTransfers(ps ?? 0, q);
+  }
+
+  private async settleTransfers(ps: number, q: { link: Interconnect; dir: LinkDirection; bytes: number }[]): Promise<void> {
+    if (ps > 0) await this.engine.sleep(ps);
+    for (const x of q) await x.link.transfer(x.dir, x.bytes);
   }
 
   get unsettledPs(): number {
     let s = 0;
     for (const v of this.pending.values()) s += v;
+    for (const q of this.transfers.values()) for (const x of q) s += x.link.transferTime(x.dir, x.bytes);
     return s;
   }
 

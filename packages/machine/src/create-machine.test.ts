@@ -195,6 +195,34 @@ describe("costs charged to the current task", () => {
     await m.dispose();
   });
 
+  it("chargeTransfer: synchronous code queues a DMA that the task performs on the link at settle()", async () => {
+    const m = createMachine({ spec: SPEC, plugins: plugins(), ...noKernel });
+    const link = m.link("l0");
+    const seen: Record<string, number> = {};
+    m.spawn("faulting cpu", async () => {
+      m.ledger.charge("PTE_UPDATE", 1); // 10 ns
+      m.ledger.chargeTransfer(link, "d2h", 1000); // α 1 µs + 1000 B at 1 GB/s = 1 µs
+      expect(m.ledger.pendingPs).toBe(10 * PS_PER_NS);
+      expect(m.ledger.hasPending).toBe(true);
+      await m.settle();
+      expect(m.ledger.hasPending).toBe(false);
+      seen.cpu = m.now;
+    });
+    m.spawn("other dma", async () => {
+      await m.engine.sleep(10 * PS_PER_NS);
+      await link.transfer("d2h", 1000); // contends for the same direction: both data phases share it
+      seen.other = m.now;
+    });
+    m.ledger.chargeTransfer(link, "h2d", 1000); // outside any task: its uncontended time is detached
+    await m.run();
+    // both start their data phase at 10 ns + 1 µs and share 1 GB/s: each finishes at 10 ns + 1 µs + 2 µs
+    expect(seen).toEqual({ cpu: 10 * PS_PER_NS + 3 * PS_PER_US, other: 10 * PS_PER_NS + 3 * PS_PER_US });
+    expect(link.stats("d2h")).toMatchObject({ bytes: 2000, transfers: 2 });
+    expect(m.ledger.detachedPs).toBe(2 * PS_PER_US);
+    expect(getMachineStats(m).dma.d2h).toMatchObject({ transfers: 2, bytes: 2000 });
+    await m.dispose();
+  });
+
   it("reports time a task charged and never settled", async () => {
     const m = createMachine({ spec: SPEC, plugins: plugins(), ...noKernel });
     m.engine.spawn("forgetful", () => {
