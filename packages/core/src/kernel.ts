@@ -32,10 +32,11 @@ export interface KernelOptions {
   /** Huge pages in the hugetlb pool at boot (vm.nr_hugepages; default 0, as a machine with none configured). */
   hugetlbPages?: number;
   /**
-   * When RAM's struct pages are allocated: "boot" (default) = all of them when the kernel is created, as the
-   * kernel allocates mem_map at boot (28 host bytes per RAM page, see page-store.ts; a first touch then adds only
-   * page-table memory); "lazy" = per 128 MiB chunk on its first write (the same bytes, paid on first use: for hosts
-   * simulating far more RAM than a run touches). ZONE_DEVICE struct pages are always lazy.
+   * When RAM's struct pages are allocated: "lazy" (default) = per 128 MiB chunk on its first write, so host memory
+   * follows what a run touches (a 480 GiB machine that touches 64 MiB costs megabytes, not gigabytes); "boot" = all
+   * of them when the kernel is created, as the kernel allocates mem_map at boot (28 host bytes per RAM page, see
+   * page-store.ts). The per-page cost is the same either way; it is paid on first use or up front. ZONE_DEVICE
+   * struct pages are always lazy.
    */
   memmap?: "boot" | "lazy";
 }
@@ -90,7 +91,7 @@ export class Kernel {
     this.store.initRange(0, nr, ZONE_NORMAL);
     this.zeroPfn = nr;
     this.store.initRange(this.zeroPfn, 1, ZONE_NORMAL);
-    this.memmap = opts.memmap ?? "boot";
+    this.memmap = opts.memmap ?? "lazy";
     if (this.memmap === "boot") this.store.populate(0, nr + 1); // mem_map at boot (RAM + zero page)
     this.store.setFlagsWord(this.zeroPfn, PG_reserved);
     this.store.setRefcount(this.zeroPfn, 1);

@@ -44,8 +44,8 @@ describe("page allocator (mm/page_alloc.c)", () => {
     expect(() => a.free(p, 0)).toThrow(KernelRuleError);
   });
 
-  it("a 64 GiB machine: mem_map at boot by default, per chunk on first write with memmap lazy", () => {
-    const k = createKernel({ ramBytes: 64 * 1024 ** 3, bytes: false });
+  it("a 64 GiB machine: mem_map at boot with memmap boot, per chunk on first write by default (lazy)", () => {
+    const k = createKernel({ ramBytes: 64 * 1024 ** 3, bytes: false, memmap: "boot" });
     expect(k.nrRamPages).toBe(16 * 1024 * 1024);
     expect(k.memmap).toBe("boot");
     // RAM + the zero page: 16 M + 1 pfns in chunks of 32768 pages, 28 bytes per page.
@@ -55,7 +55,8 @@ describe("page allocator (mm/page_alloc.c)", () => {
     expect(p).toBe(0);
     expect(k.allocator.nrFree).toBe(16 * 1024 * 1024 - 512);
 
-    const lazy = createKernel({ ramBytes: 64 * 1024 ** 3, bytes: false, memmap: "lazy" });
+    const lazy = createKernel({ ramBytes: 64 * 1024 ** 3, bytes: false });
+    expect(lazy.memmap).toBe("lazy");
     expect(lazy.store.allocatedChunks).toBe(1); // the zero page's chunk
     expect(allocPages(lazy, 9)).toBe(0);
     expect(lazy.store.allocatedChunks).toBe(2);

@@ -3,10 +3,9 @@
  * typed arrays indexed by pfn, kept in chunks of 32768 pages.
  *
  * Memory model (the kernel's mem_map / vmemmap):
- * - RAM (and the zero page) get their struct pages when the kernel is created, as the kernel allocates mem_map at
- *   boot (`populate`; `createKernel({ memmap: "boot" })`, the default). A touch then adds only page-table memory.
- *   `memmap: "lazy"` allocates a RAM chunk on its first write instead (for hosts simulating more RAM than they
- *   want to commit up front; the cost is the same per page, paid on first use).
+ * - RAM (and the zero page) get their struct pages per chunk on its first write (`memmap: "lazy"`, the default),
+ *   or all when the kernel is created, as the kernel allocates mem_map at boot (`populate`;
+ *   `createKernel({ memmap: "boot" })`). The cost is the same per page, paid on first use or up front.
  * - ZONE_DEVICE ranges stay lazy: memremap_pages does allocate their struct pages in the kernel, but a 40 GB
  *   device would cost ~0.3 GB up front here; a device chunk is allocated on its first write.
  *
