@@ -1,9 +1,17 @@
 // Lint for every workspace (`eslint src` in each). typescript-eslint's recommended rules plus the DI rules of
-// ../shared/DESIGN.md "Wiring: DI + hooks" that a selector can express.
+// ../shared/DESIGN.md "Wiring: DI + hooks" that a selector can express (no type information: the rules match
+// syntax, so they name tsyringe's decorators and calls). packages/engine/src/eslint-di-rules.test.ts lints
+// violating and clean snippets through this very file and asserts each rule fires where it should.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
-const DI_RULES = [
+/** Composition roots: the only library file that may touch the root container and resolve (plus apps and tests). */
+export const COMPOSITION_ROOTS = ["packages/machine/src/create-machine.ts"];
+
+const INJECTABLE = "Decorator > CallExpression[callee.name=/^(injectable|scoped)$/]";
+
+/** Rules for every TypeScript file, tests and apps included. */
+export const DI_RULES = [
   {
     selector: "Decorator > CallExpression[callee.name='singleton']",
     message: "DESIGN.md: no @singleton() — it registers in the global container; register per machine (child container) instead.",
@@ -13,13 +21,34 @@ const DI_RULES = [
     message: "DESIGN.md: no @injectable({ token }) — it registers globally; register tokens in the machine's child container.",
   },
   {
-    selector:
-      "ClassDeclaration:has(Decorator > CallExpression[callee.name='injectable']) MethodDefinition[kind='constructor'] > FunctionExpression > :matches(Identifier, TSParameterProperty)[decorators.length=0]",
+    selector: "Decorator > CallExpression[callee.name=/^(scoped|registry|autoInjectable)$/]",
+    message:
+      "DESIGN.md: no @scoped/@registry/@autoInjectable — they register in or resolve from the global container; " +
+      "register with Lifecycle.ContainerScoped in the machine's child container.",
+  },
+  {
+    selector: `ClassDeclaration:has(${INJECTABLE}) MethodDefinition[kind='constructor'] > FunctionExpression > :matches(Identifier, TSParameterProperty, AssignmentPattern, RestElement)[decorators.length=0]`,
     message: "DESIGN.md: every injected constructor parameter carries an explicit @inject(Token) (no decorator metadata).",
   },
   {
-    selector: "MemberExpression[object.name='container'][property.name=/^(register|registerSingleton|registerInstance|resolve)$/]",
+    selector: "Decorator > CallExpression[callee.name=/^inject(All)?$/]:matches([arguments.length=0], [arguments.0.type=/^(Literal|TemplateLiteral)$/])",
+    message: "DESIGN.md: inject a token — a Symbol named like its interface, from the owning package's tokens.ts — not a string.",
+  },
+  {
+    selector: "MemberExpression[object.name='container'][property.name=/^(register\\w*|resolve\\w*|reset|clearInstances)$/]",
     message: "DESIGN.md: never touch tsyringe's global container; use the machine's child container.",
+  },
+];
+
+/** Extra rules for library code (packages/plugins src, not tests, not composition roots). */
+export const LIBRARY_RULES = [
+  {
+    selector: "CallExpression[callee.property.name=/^(resolve|resolveAll)$/][arguments.0.type='Identifier'][arguments.0.name=/^[A-Z]/]:not([callee.object.name='Promise'])",
+    message: "DESIGN.md: only composition roots (createMachine, apps) and tests resolve from a container.",
+  },
+  {
+    selector: "ImportDeclaration[source.value='tsyringe'] > ImportSpecifier[imported.name='container']",
+    message: "DESIGN.md: library code never imports tsyringe's global container (only the composition root createMachine does).",
   },
 ];
 
@@ -39,16 +68,9 @@ export default tseslint.config(
   {
     // Composition roots and tests may resolve from a container; library code may not.
     files: ["packages/**/src/**/*.ts", "plugins/**/src/**/*.ts"],
-    ignores: ["**/*.test.ts", "packages/machine/src/create-machine.ts"],
+    ignores: ["**/*.test.ts", ...COMPOSITION_ROOTS],
     rules: {
-      "no-restricted-syntax": [
-        "error",
-        ...DI_RULES,
-        {
-          selector: "CallExpression[callee.property.name=/^(resolve|resolveAll)$/][callee.object.name=/[cC]ontainer$/]",
-          message: "DESIGN.md: only composition roots (createMachine, apps) and tests resolve from a container.",
-        },
-      ],
+      "no-restricted-syntax": ["error", ...DI_RULES, ...LIBRARY_RULES],
     },
   },
 );
