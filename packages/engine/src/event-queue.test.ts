@@ -32,4 +32,56 @@ describe("EventQueue (4-ary typed-array heap)", () => {
     }
     expect([...q.pending()]).toEqual([]);
   });
+
+  it("is FIFO among equal times when ord is the insertion sequence (as the engine's fifo mode does), under interleaved push/pop and growth", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 3 }), fc.constant(-1)), { minLength: 1, maxLength: 400 }),
+        (ops) => {
+          // Reference: a list kept in (time, insertion order); a stable model of the queue.
+          const q = new EventQueue<number>(4);
+          const model: { t: number; id: number }[] = [];
+          let now = 0;
+          let seq = 0;
+          for (const op of ops) {
+            if (op === -1) {
+              if (model.length === 0) continue;
+              model.sort((a, b) => a.t - b.t || a.id - b.id);
+              const want = model.shift()!;
+              expect(q.pop()).toBe(want.id);
+              expect(q.lastTime).toBe(want.t);
+              now = want.t;
+            } else {
+              const id = seq++;
+              q.push(now + op, id, id); // never in the past, many ties
+              model.push({ t: now + op, id });
+            }
+            expect(q.size).toBe(model.length);
+          }
+          model.sort((a, b) => a.t - b.t || a.id - b.id);
+          const rest: number[] = [];
+          while (q.size > 0) rest.push(q.pop());
+          expect(rest).toEqual(model.map((m) => m.id));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("10 000 entries at one time pop in insertion order (stable at scale, across several grows)", () => {
+    const q = new EventQueue<number>(4);
+    for (let i = 0; i < 10_000; i++) q.push(i % 2 === 0 ? 7 : 5, i, i);
+    const out: number[] = [];
+    while (q.size > 0) out.push(q.pop());
+    const odds = Array.from({ length: 5000 }, (_, k) => 2 * k + 1);
+    const evens = Array.from({ length: 5000 }, (_, k) => 2 * k);
+    expect(out).toEqual([...odds, ...evens]);
+  });
+
+  it("stores entries in typed arrays (Float64 time and order key, Int32 payload slot)", () => {
+    const q = new EventQueue<string>(8) as unknown as Record<string, unknown>;
+    expect(q["times"]).toBeInstanceOf(Float64Array);
+    expect(q["ords"]).toBeInstanceOf(Float64Array);
+    expect(q["slots"]).toBeInstanceOf(Int32Array);
+  });
 });

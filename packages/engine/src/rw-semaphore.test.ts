@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { Completion } from "./completion.js";
 import { Engine } from "./engine.js";
-import { LockMisuseError, WouldBlockError } from "./errors.js";
-import { RwSemaphore } from "./rw-semaphore.js";
+import { DeadlockError, LockMisuseError, WouldBlockError } from "./errors.js";
+import { MAX_READERS_WAKEUP, RwSemaphore } from "./rw-semaphore.js";
 
 describe("RwSemaphore", () => {
   it("synchronous use without an engine: readers share, writer exclusive, try* report contention", () => {
@@ -123,5 +124,104 @@ describe("RwSemaphore", () => {
       await s.downWrite();
     });
     await expect(e.run()).rejects.toThrow(/task "upgrader" waits on rwsem "mmap_lock" for write \(read-locked by 1 reader\(s\)\)/);
+  });
+
+  it("writers are granted in FIFO order among themselves, and tryDownWrite fails while the lock is held either way", async () => {
+    const e = new Engine({ tieBreak: "random", seed: 3 });
+    const s = new RwSemaphore("sem", e);
+    const log: string[] = [];
+    e.spawn("r0", async () => {
+      await s.downRead();
+      await e.sleep(50);
+      log.push(`tryDownWrite while read-locked=${s.tryDownWrite()}`);
+      s.upRead();
+    });
+    for (const [name, at] of [["w1", 10], ["w2", 20], ["w3", 30]] as const) {
+      e.spawn(name, async () => {
+        await e.sleep(at);
+        await s.downWrite();
+        log.push(`${name}@${e.now} writer=${s.writer?.name}`);
+        await e.sleep(5);
+        s.upWrite();
+      });
+    }
+    e.spawn("trier", async () => {
+      await e.sleep(52);
+      log.push(`tryDownWrite while write-locked=${s.tryDownWrite()} tryDownRead=${s.tryDownRead()}`);
+    });
+    await e.run();
+    expect(log).toEqual([
+      "tryDownWrite while read-locked=false",
+      "w1@50 writer=w1",
+      "tryDownWrite while write-locked=false tryDownRead=false",
+      "w2@55 writer=w2",
+      "w3@60 writer=w3",
+    ]);
+    expect(s.isLocked()).toBe(false);
+    expect(s.tryDownWrite()).toBe(true); // free and no waiter: succeeds
+  });
+
+  it(`a reader phase wakes at most MAX_READERS_WAKEUP (${MAX_READERS_WAKEUP}) readers; the rest follow when those release`, async () => {
+    const e = new Engine();
+    const s = new RwSemaphore("mmap_lock", e);
+    const grantedAt = new Map<number, number>();
+    e.spawn("w", async () => {
+      await s.downWrite();
+      await e.sleep(100);
+      s.upWrite();
+    });
+    const n = MAX_READERS_WAKEUP + 44;
+    for (let i = 0; i < n; i++) {
+      e.spawn(`r${i}`, async () => {
+        await e.sleep(1);
+        await s.downRead();
+        grantedAt.set(e.now, (grantedAt.get(e.now) ?? 0) + 1);
+        await e.sleep(10);
+        s.upRead();
+      });
+    }
+    await e.run();
+    expect([...grantedAt]).toEqual([
+      [100, MAX_READERS_WAKEUP],
+      [110, 44],
+    ]);
+  });
+
+  it("lock misuse: down* while holding the write lock, up* in the wrong mode", async () => {
+    const e = new Engine();
+    const s = new RwSemaphore("mmap_lock", e);
+    e.spawn("w", async () => {
+      await s.downWrite();
+      expect(() => s.upRead()).toThrow(/upRead\(\): not read-locked/);
+      await s.downRead();
+    });
+    await expect(e.run()).rejects.toThrow(/rwsem "mmap_lock".downRead\(\): task "w" already holds the write lock \(self-deadlock\)/);
+    const r = new RwSemaphore("r");
+    expect(r.tryDownRead()).toBe(true);
+    expect(() => r.upWrite()).toThrow(LockMisuseError);
+    expect(() => r.downgradeWrite()).toThrow(/downgradeWrite\(\): not write-locked/);
+  });
+
+  it("a reader blocked behind a writer that never releases is reported as a deadlock naming the writer", async () => {
+    const e = new Engine();
+    const s = new RwSemaphore("mmap_lock", e);
+    const done = new Completion("never", e);
+    e.spawn("writer", async () => {
+      await s.downWrite();
+      await done.wait();
+    });
+    e.spawn("reader", async () => {
+      await e.sleep(1);
+      await s.downRead();
+    });
+    const err = await e.run().then(
+      () => null,
+      (x: unknown) => x,
+    );
+    expect(err).toBeInstanceOf(DeadlockError);
+    expect((err as DeadlockError).blocked).toEqual([
+      { task: "writer", waitsOn: 'completion "never"' },
+      { task: "reader", waitsOn: 'rwsem "mmap_lock" for read (write-locked by "writer")' },
+    ]);
   });
 });
