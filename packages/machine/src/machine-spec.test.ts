@@ -85,6 +85,17 @@ describe("parseMachineSpec", () => {
     expect(byPath({ cpus: { count: 8, activeCores: 1.5 }, ram: { size: "2MiB" } })).toEqual({ "cpus.activeCores": "expected a whole number of CPUs" });
   });
 
+  it("devices[].driverSpec is kept as plain JSON for the driver plugin; a non-mapping is an error with its path", () => {
+    const base = { cpus: { count: 1 }, ram: { size: "2MiB" }, links: [{ name: "p", kind: "pcie4x16" }] };
+    const s = parseMachineSpec({ ...base, devices: [{ kind: "gpu", name: "g", memory: "2MiB", link: "p", driverSpec: { batchSize: 64 } }] });
+    expect(s.devices[0]!.driverSpec).toEqual({ batchSize: 64 });
+    expect("driverSpec" in parseMachineSpec({ ...base, devices: [{ kind: "gpu", name: "g", memory: "2MiB", link: "p" }] }).devices[0]!).toBe(false);
+    const byPath = Object.fromEntries(
+      issuesOf({ ...base, devices: [{ kind: "gpu", name: "g", memory: "2MiB", link: "p", driverSpec: [1, 2] }] }).map((i) => [i.path, i.message]),
+    );
+    expect(byPath).toEqual({ "devices[0].driverSpec": "expected a mapping of the driver's spec fields" });
+  });
+
   it("SpecError's message lists the issues", () => {
     expect(() => parseMachineSpec({ cpus: { count: 1 }, ram: { size: "3MiB" } })).toThrowError(
       "invalid machine spec (1 problem):\n  ram.size: must be a positive multiple of 2MiB, got 3145728",

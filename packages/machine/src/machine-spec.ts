@@ -44,6 +44,11 @@ export interface DeviceSpec {
   policy: string;
   /** Name of the link the device sits behind. */
   link: string;
+  /**
+   * The device's driver spec: plain JSON the driver plugin validates and lays over its own defaults for this
+   * device (e.g. the GPU driver's `deviceMemoryBandwidth`, `gpuClockHz`). Absent: the plugin's spec as is.
+   */
+  driverSpec?: Record<string, unknown>;
 }
 
 /**
@@ -143,6 +148,7 @@ const device = z.strictObject({
   driver: z.string().min(1).optional(),
   policy: z.string().min(1).default("on-demand"),
   link: z.string({ error: "required: the name of a declared link" }),
+  driverSpec: z.record(z.string(), z.unknown(), { error: "expected a mapping of the driver's spec fields" }).optional(),
 });
 
 const bytesMode = z
@@ -299,7 +305,7 @@ export function parseMachineSpec(input: string | object): MachineSpec {
     bytes: s.bytes,
     cpus: { count: s.cpus.count, frequency: s.cpus.frequency ?? 3e9, activeCores: s.cpus.activeCores ?? 1 },
     ram: { size: s.ram.size },
-    devices: s.devices.map((d) => ({ ...d, driver: d.driver ?? d.kind })),
+    devices: s.devices.map((d) => stripUndefined({ ...d, driver: d.driver ?? d.kind }) as DeviceSpec),
     links: s.links.map((l) => stripUndefined({ ...l }) as LinkSpec),
     workload: (s.workload as WorkloadSpec | undefined) ?? null,
   };

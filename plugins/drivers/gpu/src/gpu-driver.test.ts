@@ -50,6 +50,9 @@ describe("on-demand migration", () => {
     await runOn(machine, () => void (back = Array.from({ length: 16 }, (_, i) => mm.read(addr + i * PAGE, PAGE))));
     for (let i = 0; i < 16; i++) expect(back[i]!.every((b) => b === ((1 + i) & 0xff))).toBe(true);
     expect(gpu.stats.cpuFaultPages).toBe(16);
+    // migrate_to_ram's copies went over the real link (ledger.chargeTransfer), one 4 KiB DMA each
+    expect(getMachineStats(machine).links.l0!.d2h).toMatchObject({ bytes: 16 * PAGE, transfers: 16 });
+    expect(getMachineStats(machine).migrated.d2h).toEqual({ count: 16, pages: 16, bytes: 16 * PAGE });
     expect(gpu.isResident(mm, addr)).toBe(false);
     expect(gpu.entry(mm, addr)).toBeNull();
     expect(gpu.chunks.usedPages).toBe(0);
@@ -60,8 +63,9 @@ describe("on-demand migration", () => {
     const mm = machine.kernel!.createMm();
     const addr = anonMap(mm, 8 * PAGE);
     await runOn(machine, async () => void (await gpu.runKernel(mm, pages(addr, 8, true), { warps: 8 })));
-    expect(gpu.stats.migratedPages).toBe(8);
-    expect(getMachineStats(machine).links.l0!.h2d.bytes).toBe(0); // holes: cleared on the device, no DMA
+    // holes: populated (cleared) on the device, no DMA, not counted as migrated
+    expect(gpu.stats).toMatchObject({ migratedPages: 0, populatedPages: 8 });
+    expect(getMachineStats(machine).links.l0!.h2d.bytes).toBe(0);
     expect(gpu.entry(mm, addr)!.write).toBe(true);
     let r: Uint8Array | undefined;
     await runOn(machine, () => void (r = mm.read(addr + 3 * PAGE, PAGE)));
@@ -115,7 +119,7 @@ describe("fault batching", () => {
     await runOn(machine, async () => void (await gpu.runKernel(mm, pages(addr, 600), { warps: 600 })));
     expect(batches.map((b) => b.faults)).toEqual([256, 256, 88]);
     expect(getMachineStats(machine)).toMatchObject({ deviceFaultBatches: 3, batchedFaults: 600, deviceFaults: 600 });
-    expect(gpu.stats.migratedPages).toBe(600);
+    expect(gpu.stats).toMatchObject({ faults: 600, faultedPages: 600, duplicates: 0, populatedPages: 600 });
   });
 
   it("with a batch size of 7, 50 simultaneous faults take 8 batches, none above 7", async () => {
@@ -126,7 +130,7 @@ describe("fault batching", () => {
     MachineTrace.getHooks(machine).deviceFaultBatch.tap("t", (e) => void sizes.push(e.faults));
     await runOn(machine, async () => void (await gpu.runKernel(mm, pages(addr, 50), { warps: 50 })));
     expect(sizes).toEqual([7, 7, 7, 7, 7, 7, 7, 1]);
-    expect(gpu.stats.migratedPages).toBe(50);
+    expect(gpu.stats.populatedPages).toBe(50);
   });
 });
 
@@ -141,7 +145,7 @@ describe("duplicate-fault filtering", () => {
     let res;
     await runOn(machine, async () => void (res = await gpu.runKernel(mm, [{ addr, write: false }, { addr: addr + 8, write: true }], { warps: 2 })));
     expect(batches).toEqual([expect.objectContaining({ faults: 2, pages: 1 })]);
-    expect(gpu.stats).toMatchObject({ duplicates: 1, migratedPages: 1, migrateRuns: 1 });
+    expect(gpu.stats).toMatchObject({ faults: 2, faultedPages: 1, duplicates: 1, migratedPages: 1, migrateRuns: 1 });
     expect(getMachineStats(machine).links.l0!.h2d).toMatchObject({ bytes: PAGE, transfers: 1 });
     expect(res!.accesses).toBe(2);
     expect(gpu.entry(mm, addr)!.write).toBe(true); // the write access won
@@ -323,7 +327,7 @@ describe("policy hooks", () => {
     let res;
     await runOn(machine, async () => void (res = await gpu.runKernel(mm, [{ addr: base + 5 * PAGE, write: false }, ...pages(base, 512)], { warps: 1 })));
     expect(seen).toEqual([{ address: base + 5 * PAGE, blockStart: base, blockResident: 0, faulted: true }]);
-    expect(gpu.stats).toMatchObject({ migratedPages: 512, migrateRuns: 1 });
+    expect(gpu.stats).toMatchObject({ migratedPages: 0, populatedPages: 512, migrateRuns: 1 });
     expect(res!.faults).toBe(1); // the prefetched pages were mapped too
   });
 

@@ -23,6 +23,7 @@
  */
 import {
   EFAULT,
+  ENOMEM,
   FAULT_FLAG_WRITE,
   KernelRuleError,
   MEMORY_DEVICE_COHERENT,
@@ -108,13 +109,26 @@ export interface GpuDriverStats {
   /** Fault-buffer entries raised by warps, and batches serviced. */
   faults: number;
   batches: number;
-  /** Entries folded into another entry of the same page in their batch. */
+  /** Entries folded into another entry of the same page in their batch (faults = faultedPages + duplicates). */
   duplicates: number;
+  /** Distinct pages per batch, summed over batches (a page faulted again in a later batch counts again). */
+  faultedPages: number;
   /** Distinct pages serviced that were already mapped when their batch ran (a previous batch serviced them). */
   staleFaults: number;
-  /** Pages migrated to the device (fault + prefetch), migrateVma runs, pages migrated back by CPU faults. */
+  /**
+   * Pages migrated to the device with their data copied over the link (faults, prefetch and migrateRange),
+   * migrateVma runs, pages migrated back by CPU faults.
+   */
   migratedPages: number;
   migrateRuns: number;
+  /**
+   * Pages that had no system page yet (never touched by the CPU: migrate_vma_setup's holes / pte_none) and were
+   * populated in device memory by zero-filling it there, with no DMA. Not counted in migratedPages.
+   */
+  populatedPages: number;
+  /** migrateRange() calls (hint migrations, uvm_migrate) and the pages they migrated or populated. */
+  hintMigrations: number;
+  hintPages: number;
   cpuFaultPages: number;
   /** Pages mapped remotely (system pfn in the device page table). */
   remoteMapped: number;
@@ -137,9 +151,13 @@ function zeroStats(): GpuDriverStats {
     faults: 0,
     batches: 0,
     duplicates: 0,
+    faultedPages: 0,
     staleFaults: 0,
     migratedPages: 0,
     migrateRuns: 0,
+    populatedPages: 0,
+    hintMigrations: 0,
+    hintPages: 0,
     cpuFaultPages: 0,
     remoteMapped: 0,
     evictions: 0,
@@ -240,6 +258,8 @@ export class GpuDriver {
   private serviceStarted = false;
   private batchSeq = 0;
   private readonly stream: Mutex;
+  /** Serialises the users of the per-block scratch arrays below: the fault-service task and migrateRange callers. */
+  private readonly blockLock: Mutex;
   /** @internal the running kernel, if any. */
   run: KernelRun | null = null;
   private runGen = 0;
@@ -284,6 +304,7 @@ export class GpuDriver {
     this.trace = MachineTrace.getHooks(o.machine);
     this.lock = new Mutex(`${this.name}.mutex`, o.engine);
     this.stream = new Mutex(`${this.name}.stream`, o.engine);
+    this.blockLock = new Mutex(`${this.name}.block`, o.engine);
     this.faultWq = new WaitQueue(`${this.name}.fault-buffer`, o.engine);
     this.memoryType = o.device.memoryType;
     if (this.memoryType === "coherent" && !o.link.supportsCoherentAccess) {
@@ -513,6 +534,7 @@ export class GpuDriver {
     const seq = this.batchSeq++;
     this.stats.batches++;
     this.stats.duplicates += n - np;
+    this.stats.faultedPages += np;
     if (this.trace.pageFault.isUsed()) {
       for (let i = 0; i < n; i++) {
         const w = b.access[i] !== GPU_ACCESS_READ;
@@ -536,7 +558,12 @@ export class GpuDriver {
       const block = Math.floor(b.pageAddr[g]! / VA_BLOCK_SIZE);
       let e = g + 1;
       while (e < np && b.pageSpace[e] === space && Math.floor(b.pageAddr[e]! / VA_BLOCK_SIZE) === block) e++;
-      await this.serviceBlock(b, g, e, seq);
+      if (!this.blockLock.tryLock()) await this.blockLock.lock();
+      try {
+        await this.serviceBlock(b, g, e, seq);
+      } finally {
+        this.blockLock.unlock();
+      }
       g = e;
     }
     if (this.spec.tlbInvalidatePs > 0) this.ledger.chargePs(this.spec.tlbInvalidatePs);
@@ -635,19 +662,7 @@ export class GpuDriver {
           mig.fill(0, lo, hi + 1);
         } else {
           this.chunks.pinned[chunk] = 1;
-          // One migrateVma call per contiguous run of pages to migrate inside one VMA.
-          let k = lo;
-          while (k <= hi) {
-            if (mig[k] === 0) {
-              k++;
-              continue;
-            }
-            const rv = mm.findVma(blockStart + k * PAGE_SIZE)!;
-            let ke = k + 1;
-            while (ke <= hi && mig[ke] === 1 && blockStart + ke * PAGE_SIZE < rv.vmEnd) ke++;
-            await this.migrateRun(rv, blockStart, k, ke, chunk, seq);
-            k = ke;
-          }
+          await this.migrateRuns(mm, blockStart, lo, hi, chunk, seq);
         }
       }
     } finally {
@@ -669,8 +684,30 @@ export class GpuDriver {
     }
   }
 
-  /** migrate_vma_setup / copy over the link / migrate_vma_pages / migrate_vma_finalize for pages [k, ke) of a block. */
-  private async migrateRun(vma: NonNullable<ReturnType<Mm["findVma"]>>, blockStart: number, k: number, ke: number, chunk: number, seq: number): Promise<void> {
+  /** One migrateVma call per contiguous run of `mig` pages in [lo, hi] of a block inside one VMA; returns pages moved. */
+  private async migrateRuns(mm: Mm, blockStart: number, lo: number, hi: number, chunk: number, seq: number): Promise<number> {
+    const mig = this.mig;
+    let moved = 0;
+    let k = lo;
+    while (k <= hi) {
+      if (mig[k] === 0) {
+        k++;
+        continue;
+      }
+      const rv = mm.findVma(blockStart + k * PAGE_SIZE)!;
+      let ke = k + 1;
+      while (ke <= hi && mig[ke] === 1 && blockStart + ke * PAGE_SIZE < rv.vmEnd) ke++;
+      moved += await this.migrateRun(rv, blockStart, k, ke, chunk, seq);
+      k = ke;
+    }
+    return moved;
+  }
+
+  /**
+   * migrate_vma_setup / copy over the link / migrate_vma_pages / migrate_vma_finalize for pages [k, ke) of a block;
+   * returns the pages moved (copied + populated). A negative `seq` is a hint migration (migrateRange).
+   */
+  private async migrateRun(vma: NonNullable<ReturnType<Mm["findVma"]>>, blockStart: number, k: number, ke: number, chunk: number, seq: number): Promise<number> {
     const a = this.mva;
     const start = blockStart + k * PAGE_SIZE;
     const end = blockStart + ke * PAGE_SIZE;
@@ -683,10 +720,15 @@ export class GpuDriver {
     a.flags = MIGRATE_VMA_SELECT_SYSTEM;
     a.faultPage = null;
     this.stats.migrateRuns++;
+    const reason = seq >= 0 ? "fault" : "hint";
     if (this.trace.migrateBegin.isUsed()) {
-      this.trace.migrateBegin.call({ device: this.name, dir: "h2d", start, end, npages: ke - k, bytes: 0, reason: "fault", timePs: this.engine.now });
+      this.trace.migrateBegin.call({ device: this.name, dir: "h2d", start, end, npages: ke - k, bytes: 0, reason, timePs: this.engine.now });
     }
-    if (migrateVmaSetup(a) !== 0) return;
+    if (migrateVmaSetup(a) !== 0) {
+      // Every begin has its end: nothing moved.
+      if (this.trace.migrateEnd.isUsed()) this.trace.migrateEnd.call({ device: this.name, dir: "h2d", start, end, npages: 0, bytes: 0, reason, timePs: this.engine.now });
+      return 0;
+    }
     const src = this.src;
     const dst = this.dst;
     const npages = a.npages;
@@ -728,10 +770,108 @@ export class GpuDriver {
     }
     migrateVmaFinalize(a);
     if (moved > 0) this.chunks.touch(chunk, this.engine.now);
-    this.stats.migratedPages += moved;
+    const copiedMoved = movedBytes / PAGE_SIZE;
+    this.stats.migratedPages += copiedMoved;
+    this.stats.populatedPages += moved - copiedMoved;
     if (this.trace.migrateEnd.isUsed()) {
-      this.trace.migrateEnd.call({ device: this.name, dir: "h2d", start, end, npages: moved, bytes: movedBytes, reason: seq >= 0 ? "fault" : "hint", timePs: this.engine.now });
+      this.trace.migrateEnd.call({ device: this.name, dir: "h2d", start, end, npages: moved, bytes: movedBytes, reason, timePs: this.engine.now });
     }
+    return moved;
+  }
+
+  // --- hint migration ---------------------------------------------------------------------------------------------
+
+  /**
+   * Hint migration to this device (UVM_MIGRATE / cudaMemPrefetchAsync: uvm_migrate.c → uvm_hmm_migrate_ranges in
+   * kernel-open/nvidia-uvm/uvm_hmm.c): every page of [start, end) of `mm` not yet in device memory is migrated there,
+   * one migrateVma* run per VMA piece of each 2 MiB VA block (the copy is one link transfer per run), evicting a
+   * root chunk through selectVictim when device memory is full; the migrated pages are then mapped in the device
+   * page table (a snapshot mirror: nothing is faulted in, pages never touched by the CPU are zero-filled on the
+   * device). Awaited inside an engine task; runs between fault batches, never inside one.
+   *
+   * Returns 0; -EFAULT when part of the range is not mapped readable (the pages before it stay migrated: uvm_migrate
+   * stops at the first error); -ENOMEM when a block gets no device memory (no victim). A bad range (not page
+   * aligned, empty, beyond TASK_SIZE) throws GpuInputError naming the field, before anything changes.
+   */
+  async migrateRange(mm: Mm, start: number, end: number): Promise<number> {
+    if (!Number.isSafeInteger(start) || start < 0 || start % PAGE_SIZE !== 0) throw new GpuInputError("start", "must be a page-aligned address", start);
+    if (!Number.isSafeInteger(end) || end % PAGE_SIZE !== 0 || end <= start || end > TASK_SIZE) {
+      throw new GpuInputError("end", `must be page aligned, above start and at most TASK_SIZE`, end);
+    }
+    const vs = this.spaces[this.attachMm(mm)]!;
+    this.stats.hintMigrations++;
+    await this.ledger.settle();
+    for (let bs = Math.floor(start / VA_BLOCK_SIZE) * VA_BLOCK_SIZE; bs < end; bs += VA_BLOCK_SIZE) {
+      const j0 = pageIndex(Math.max(start, bs));
+      const j1 = (Math.min(end, bs + VA_BLOCK_SIZE) - bs) / PAGE_SIZE;
+      if (!this.blockLock.tryLock()) await this.blockLock.lock();
+      let ret: number;
+      try {
+        ret = await this.hintBlock(vs, bs, j0, j1);
+      } finally {
+        this.blockLock.unlock();
+      }
+      if (ret !== 0) return ret;
+    }
+    return 0;
+  }
+
+  /** migrateRange for pages [j0, j1) of one VA block (the caller holds blockLock). */
+  private async hintBlock(vs: VaSpace, blockStart: number, j0: number, j1: number): Promise<number> {
+    const mm = vs.mm;
+    const slot = this.blocks.get(vs.id, blockStart);
+    const req = this.req;
+    const mig = this.mig;
+    let ret = 0;
+    let lo = CHUNK_PAGES;
+    let hi = -1;
+    let chunk = -1;
+    if (!mm.mmapLock.tryDownRead()) {
+      await this.ledger.settle();
+      await mm.mmapLock.downRead();
+    }
+    try {
+      const have = this.blocks.chunk[slot]!;
+      for (let k = j0; k < j1 && ret === 0; ) {
+        const addr = blockStart + k * PAGE_SIZE;
+        const vma = mm.findVma(addr);
+        if (vma === null || addr < vma.vmStart || (vma.vmFlags & VM_READ) === 0) {
+          ret = -EFAULT;
+          break;
+        }
+        const ke = Math.min(j1, (vma.vmEnd - blockStart) / PAGE_SIZE);
+        for (; k < ke; k++) {
+          if (have >= 0 && this.chunks.isPageUsed(have, k)) continue;
+          mig[k] = 1;
+          req[k] = PAGE_REQ_SNAPSHOT;
+          if (k < lo) lo = k;
+          if (k > hi) hi = k;
+        }
+      }
+      if (hi >= lo) {
+        chunk = await this.ensureChunk(slot, blockStart);
+        if (chunk < 0) ret = -ENOMEM;
+        else {
+          this.chunks.pinned[chunk] = 1;
+          this.stats.hintPages += await this.migrateRuns(mm, blockStart, lo, hi, chunk, -1);
+        }
+      }
+    } finally {
+      mm.mmapLock.upRead();
+    }
+    if (hi >= lo) {
+      if (chunk >= 0) {
+        const r = await this.mirror(vs, slot, blockStart, lo, hi + 1);
+        if (r !== 0 && ret === 0) ret = r;
+      }
+      req.fill(0, lo, hi + 1);
+      mig.fill(0, lo, hi + 1);
+    }
+    if (chunk >= 0) {
+      this.chunks.pinned[chunk] = 0;
+      if (this.chunks.used[chunk] === 0) this.releaseChunk(chunk);
+    }
+    return ret;
   }
 
   /** The documented mirror loop over pages [lo, hi) of a block; the device PTEs are written in updatePageTable. */
@@ -914,8 +1054,10 @@ export class GpuDriver {
   /**
    * dev_pagemap_ops.migrate_to_ram (dmirror_devmem_fault): a CPU touched one of our device-private pages. Runs
    * synchronously in the faulting CPU task: migrate_vma_setup with fault_page, copy to a new system page, clear our
-   * PTE, migrate_vma_pages / finalize. The copy's DMA time is charged to the faulting task uncontended
-   * (`link.transferTime("d2h", 4096)`): a synchronous fault path cannot await the link.
+   * PTE, migrate_vma_pages / finalize. The copy is queued on the faulting task (`ledger.chargeTransfer`): a
+   * synchronous fault path cannot await the link, so the DMA runs on the real link, shared with other traffic and
+   * counted in its stats, when the task next settles (before it goes on). The migrateEnd trace point fires when the
+   * pages are committed, before that DMA time has passed.
    */
   private migrateToRam(vmf: VmFault): number {
     const a = this.ramMva;
@@ -928,7 +1070,14 @@ export class GpuDriver {
     a.pgmapOwner = this;
     a.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
     a.faultPage = vmf.page;
-    if (migrateVmaSetup(a) !== 0) return VM_FAULT_SIGBUS;
+    const traced = this.trace.migrateBegin.isUsed() || this.trace.migrateEnd.isUsed();
+    if (traced) {
+      this.trace.migrateBegin.call({ device: this.name, dir: "d2h", start: a.start, end: a.end, npages: 1, bytes: 0, reason: "cpu-fault", timePs: this.engine.now });
+    }
+    if (migrateVmaSetup(a) !== 0) {
+      if (traced) this.trace.migrateEnd.call({ device: this.name, dir: "d2h", start: a.start, end: a.end, npages: 0, bytes: 0, reason: "cpu-fault", timePs: this.engine.now });
+      return VM_FAULT_SIGBUS;
+    }
     const m = this.ramSrc[0]!;
     let ret = 0;
     this.ramDst[0] = 0;
@@ -945,15 +1094,15 @@ export class GpuDriver {
           const slot = this.blocks.find(vs.id, vmf.address);
           if (slot >= 0) this.clearPtes(slot, pageIndex(vmf.address), pageIndex(vmf.address) + 1, true);
         }
-        this.ledger.chargePs(this.link.transferTime("d2h", PAGE_SIZE));
+        this.ledger.chargeTransfer(this.link, "d2h", PAGE_SIZE);
       }
     }
     migrateVmaPages(a);
     const moved = (this.ramSrc[0]! & MIGRATE_PFN_MIGRATE) !== 0 && this.ramDst[0] !== 0 ? 1 : 0;
     migrateVmaFinalize(a);
     this.stats.cpuFaultPages += moved;
-    if (this.trace.migrateEnd.isUsed() && moved) {
-      this.trace.migrateEnd.call({ device: this.name, dir: "d2h", start: vmf.address, end: vmf.address + PAGE_SIZE, npages: 1, bytes: PAGE_SIZE, reason: "cpu-fault", timePs: this.engine.now });
+    if (traced) {
+      this.trace.migrateEnd.call({ device: this.name, dir: "d2h", start: a.start, end: a.end, npages: moved, bytes: moved * PAGE_SIZE, reason: "cpu-fault", timePs: this.engine.now });
     }
     return ret;
   }

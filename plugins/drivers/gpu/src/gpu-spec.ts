@@ -66,19 +66,25 @@ export const defaultSpec: Readonly<GpuDriverSpec> = Object.freeze({
 
 const POSITIVE = new Set<keyof GpuDriverSpec>(["batchSize", "maxBatchesPerService", "warps", "gpuClockHz", "tlbEntries", "tlbWays", "accessBytes", "deviceMemoryBandwidth"]);
 
-/** Defaults + overrides, validated: every problem is listed in one GpuSpecError (field and rule each). */
-export function resolveGpuSpec(overrides: Partial<GpuDriverSpec> = {}): Readonly<GpuDriverSpec> {
-  if (overrides === null || typeof overrides !== "object") throw new GpuSpecError([{ field: "spec", rule: "must be an object" }]);
-  const spec = { ...defaultSpec, ...overrides } as GpuDriverSpec;
+/**
+ * The problems of `overrides` laid over `base` (default: the built-in defaults), each with its field and rule;
+ * empty when the result is a valid spec. Plain JSON in, so a CLI can merge these with the machine spec's own
+ * issues (a device's `driverSpec`) before building anything.
+ */
+export function gpuDriverSpecIssues(overrides: unknown, base: Readonly<GpuDriverSpec> = defaultSpec): { field: string; rule: string }[] {
+  if (overrides === null || typeof overrides !== "object" || Array.isArray(overrides)) {
+    return [{ field: "spec", rule: `must be an object (a mapping of spec fields), got ${Array.isArray(overrides) ? "an array" : String(overrides)}` }];
+  }
+  const spec = { ...base, ...(overrides as object) } as GpuDriverSpec;
   const issues: { field: string; rule: string }[] = [];
   for (const [k, v] of Object.entries(spec)) {
     if (!(k in defaultSpec)) {
-      issues.push({ field: k, rule: "unknown field" });
+      issues.push({ field: k, rule: `unknown field (known: ${Object.keys(defaultSpec).join(", ")})` });
       continue;
     }
     const positive = POSITIVE.has(k as keyof GpuDriverSpec);
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || (positive && v === 0)) {
-      issues.push({ field: k, rule: `must be a ${positive ? "positive" : "non-negative"} integer, got ${String(v)}` });
+      issues.push({ field: k, rule: `must be a ${positive ? "positive" : "non-negative"} integer, got ${JSON.stringify(v) ?? String(v)}` });
     }
   }
   if (issues.length === 0 && spec.batchSize > 2048) {
@@ -87,8 +93,14 @@ export function resolveGpuSpec(overrides: Partial<GpuDriverSpec> = {}): Readonly
   if (issues.length === 0 && spec.tlbEntries % spec.tlbWays !== 0) {
     issues.push({ field: "tlbWays", rule: `must divide tlbEntries (${spec.tlbEntries}), got ${spec.tlbWays}` });
   }
+  return issues;
+}
+
+/** `base` (default: the built-in defaults) + overrides, validated: every problem is listed in one GpuSpecError. */
+export function resolveGpuSpec(overrides: Partial<GpuDriverSpec> = {}, base: Readonly<GpuDriverSpec> = defaultSpec): Readonly<GpuDriverSpec> {
+  const issues = gpuDriverSpecIssues(overrides, base);
   if (issues.length > 0) throw new GpuSpecError(issues);
-  return Object.freeze(spec);
+  return Object.freeze({ ...base, ...overrides } as GpuDriverSpec);
 }
 
 /** round(cycles · 10^12 / Hz) ps. */

@@ -16,7 +16,7 @@ export {
   type GpuPrefetchRange,
 } from "./gpu-hooks.js";
 export type { AccessBuffer, AccessList, AccessSource, GpuKernelResult, RunKernelOptions } from "./gpu-kernel.js";
-export { cyclesToPs, defaultSpec, resolveGpuSpec, type GpuDriverSpec } from "./gpu-spec.js";
+export { cyclesToPs, defaultSpec, gpuDriverSpecIssues, resolveGpuSpec, type GpuDriverSpec } from "./gpu-spec.js";
 export { GpuDevices, GpuDriverPlugin, PLUGIN_NAME } from "./plugin.js";
 export { DeviceTlb, tlbTag2m, tlbTag4k } from "./device-tlb.js";
 export { CHUNK_PAGES, RootChunks } from "./root-chunks.js";

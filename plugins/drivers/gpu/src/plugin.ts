@@ -8,13 +8,13 @@
  */
 import {
   MachineComponent,
+  SpecError,
   type DependencyContainer,
   type Machine,
   type MachinePlugin,
 } from "@hmmsim/machine";
-import { GpuInputError } from "./errors.js";
 import { GpuDriver } from "./gpu-driver.js";
-import { defaultSpec, resolveGpuSpec, type GpuDriverSpec } from "./gpu-spec.js";
+import { defaultSpec, gpuDriverSpecIssues, resolveGpuSpec, type GpuDriverSpec } from "./gpu-spec.js";
 
 export const PLUGIN_NAME = "GpuDriverPlugin";
 
@@ -28,15 +28,29 @@ export class GpuDevices implements MachineComponent {
 
   constructor(readonly spec: Readonly<GpuDriverSpec>) {}
 
+  /**
+   * One GpuDriver per device with driver "gpu". A device's `driverSpec` is laid over the plugin's spec for that
+   * device only; every bad field of every device is reported at once as a SpecError with its spec path
+   * (`devices[1].driverSpec.batchSize`), before any driver is built.
+   */
   attach(machine: Machine): void {
+    const issues: { path: string; message: string }[] = [];
+    machine.spec.devices.forEach((device, i) => {
+      if (device.driver !== "gpu") return;
+      const over = device.driverSpec ?? {};
+      for (const p of gpuDriverSpecIssues(over, this.spec)) {
+        issues.push({ path: `devices[${i}].driverSpec${p.field === "spec" ? "" : `.${p.field}`}`, message: p.rule });
+      }
+      if (!machine.kernel) issues.push({ path: `devices[${i}]`, message: "the GPU driver needs the machine's kernel (createKernel returned null)" });
+    });
+    if (issues.length > 0) throw new SpecError(issues);
     for (const device of machine.spec.devices) {
       if (device.driver !== "gpu") continue;
-      if (!machine.kernel) throw new GpuInputError(`devices.${device.name}`, "the GPU driver needs the machine's kernel (createKernel returned null)");
       const d = new GpuDriver({
         machine,
         device,
-        spec: this.spec,
-        kernel: machine.kernel,
+        spec: device.driverSpec ? resolveGpuSpec(device.driverSpec as Partial<GpuDriverSpec>, this.spec) : this.spec,
+        kernel: machine.kernel!,
         engine: machine.engine,
         ledger: machine.ledger,
         link: machine.links.ofDevice(device.name),
