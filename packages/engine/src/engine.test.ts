@@ -9,6 +9,7 @@ import {
   LivelockError,
   VirtualTimeError,
 } from "./errors.js";
+import { explore } from "./explore.js";
 import { Mutex } from "./mutex.js";
 import { MAX_TIME_PS, PS_PER_NS } from "./time.js";
 import { WaitQueue } from "./wait-queue.js";
@@ -422,6 +423,51 @@ describe("Engine: deadlock, livelock, foreign await", () => {
       await new Promise((r) => setTimeout(r, 1));
     });
     await expect(t.run()).rejects.toThrow(/task "timer-user" awaited something that is not an engine primitive/);
+  });
+
+  it("detects a foreign promise another task would resolve, at the waiter's first step, and under Promise.all with a primitive", async () => {
+    // A hand-made promise between two tasks: the engine cannot see it, so the waiter never reports back.
+    const e = new Engine();
+    let release: (() => void) | null = null;
+    const gate = new Promise<void>((r) => (release = r));
+    let resolverRan = false;
+    e.spawn("waiter", async () => {
+      await gate;
+    });
+    e.spawn("resolver", async () => {
+      resolverRan = true;
+      release!();
+    });
+    const err = (await rejection(e.run())) as ForeignAwaitError;
+    expect(err).toBeInstanceOf(ForeignAwaitError);
+    expect(err.task).toBe("waiter");
+    expect(err.message).toMatch(/^task "waiter" awaited something that is not an engine primitive .*it last resumed at its start at t=0 ps$/);
+    expect(resolverRan).toBe(false); // detection happens before anything else runs: the run stays deterministic
+
+    const m = new Engine();
+    m.spawn("mixed", async () => {
+      await Promise.all([m.sleep(3), new Promise((r) => setImmediate(r))]);
+    });
+    const err2 = (await rejection(m.run())) as ForeignAwaitError;
+    expect(err2).toBeInstanceOf(ForeignAwaitError);
+    expect(err2.message).toMatch(/task "mixed" .* last resumed after sleep until t=3 at t=3 ps/);
+  });
+
+  it("the explorer classifies a foreign await as kind \"foreign-await\" and names the task", async () => {
+    const res = await explore(
+      async (engine) => {
+        engine.spawn("io-user", async () => {
+          await engine.yieldPoint("before io");
+          await new Promise((r) => setTimeout(r, 0));
+        });
+        await engine.run();
+      },
+      { runs: 3, seed: 1 },
+    );
+    expect(res.ok).toBe(false);
+    expect(res.failure!.kind).toBe("foreign-await");
+    expect(res.failure!.run).toBe(0);
+    expect(res.failure!.message).toMatch(/ForeignAwaitError: task "io-user" .* last resumed after yieldPoint "before io"/);
   });
 
   it("awaiting an already-settled value inside a task is harmless", async () => {

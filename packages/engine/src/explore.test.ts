@@ -48,6 +48,9 @@ describe("explore", () => {
       expect(f.message).toBe("Error: balance went negative: -10");
       expect(f.trace.some((l) => l.includes('yieldPoint "between check and withdraw"'))).toBe(true);
       expect(res.seeds[f.run]).toBe(f.seed);
+      expect(res.runs).toBe(f.run + 1); // stops at the first failure
+      expect(f.run).toBeGreaterThan(0); // found on a derived seed (runSeed), not just opts.seed
+      expect(res.distinctTraces).toBeGreaterThan(f.run > 1 ? 1 : 0);
 
       const again = await replay(racyBank, f.seed, opts);
       expect(again.failure?.message).toBe(f.message);
