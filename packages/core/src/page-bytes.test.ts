@@ -13,6 +13,20 @@ describe("page bytes (highmem.h copy/clear) and content tags", () => {
     expect(k.pageBytes.snapshot(p)[101]).toBe(8);
     expect(k.store.tag(p)).not.toBe(0);
   });
+  it("writing zeroes to a page without a buffer allocates none (it already reads as zeroes); the tag still changes", () => {
+    const k = createKernel({ ramBytes: 4 << 20 });
+    const p = allocPages(k, 0);
+    const t0 = k.store.tag(p);
+    k.pageBytes.write(p, 0, new Uint8Array(4096));
+    expect(k.pageBytes.inUse).toBe(0);
+    expect(k.store.tag(p)).not.toBe(t0);
+    expect(k.pageBytes.snapshot(p).every((b) => b === 0)).toBe(true);
+    // a page with a buffer gets the zeroes written into it
+    k.pageBytes.write(p, 0, new Uint8Array([9, 9]));
+    k.pageBytes.write(p, 0, new Uint8Array(2));
+    expect(k.pageBytes.inUse).toBe(1);
+    expect(k.pageBytes.snapshot(p)[1]).toBe(0);
+  });
   it("copy copies bytes and tag; clear resets both", () => {
     const k = createKernel({ ramBytes: 4 << 20 });
     const a = allocPages(k, 0);
@@ -102,7 +116,8 @@ describe("page bytes (highmem.h copy/clear) and content tags", () => {
       expect([b[0], b[1], b[4095], b[2000]]).toEqual([i & 0xff, i >> 8, (i * 3) & 0xff, 0]);
       expect(k.store.tag(dst[n - 1 - i]!)).toBe(k.store.tag(src[i]!));
     }
-    expect(k.pageBytes.inUse).toBe(2 * n);
+    // page 0 was written only zeroes: neither it nor its copy holds a buffer
+    expect(k.pageBytes.inUse).toBe(2 * (n - 1));
   });
   it("bytes-off: a chain of copies carries the exact tag and allocates no buffer", () => {
     const k = createKernel({ ramBytes: 4 << 20, bytes: false });

@@ -12,6 +12,11 @@ import type { PageStore } from "./page-store.js";
 
 const SLAB_PAGES = 256;
 
+function allZero(a: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
 export class PageBytesPool {
   private readonly slabs: Uint8Array[] = [];
   /**
@@ -87,7 +92,8 @@ export class PageBytesPool {
   /** memcpy_to_page(): write bytes at `offset`; sets the content tag (a fresh one unless given). */
   write(pfn: number, offset: number, src: Uint8Array, tag?: number): void {
     checkSpan(offset, src.length);
-    if (this.enabled) this.bufferFor(pfn).set(src, offset);
+    // A page without a buffer reads as zeroes: writing zeroes to it changes no byte, so it keeps no buffer.
+    if (this.enabled && (this.store.bufSlot(pfn) !== 0 || !allZero(src))) this.bufferFor(pfn).set(src, offset);
     this.store.setTag(pfn, tag ?? this.nextTag());
   }
 
