@@ -39,4 +39,13 @@ export {
   type FailureKind,
   type Scenario,
 } from "./explore.js";
-export { measure, measureAsync, type MeasureOptions, type Measurement } from "./measure.js";
+export {
+  measure,
+  measureAsync,
+  measureInterleaved,
+  type InterleavedCase,
+  type InterleavedMeasurement,
+  type InterleavedOptions,
+  type MeasureOptions,
+  type Measurement,
+} from "./measure.js";

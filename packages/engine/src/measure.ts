@@ -48,3 +48,49 @@ export async function measureAsync(
   } while (t - t0 < minMs);
   return { name, opsPerSec: (ops * 1000) / (t - t0) };
 }
+
+export interface InterleavedCase {
+  name: string;
+  /** One sample: does some work and returns the number of ops it did. */
+  fn: () => number;
+}
+
+export interface InterleavedOptions {
+  /** Measured rounds (default 41); each round runs every case once, in a rotating order. */
+  rounds?: number;
+  /** Unmeasured warm-up rounds first (default 8). */
+  warmupRounds?: number;
+}
+
+export interface InterleavedMeasurement extends Measurement {
+  /** ops/s of the fastest sample (least disturbed by other load on the machine). */
+  bestOpsPerSec: number;
+  /** Number of measured samples. */
+  samples: number;
+}
+
+/**
+ * Measures several cases against each other on a shared, noisy machine: rounds of one sample per case, the case
+ * order rotating each round, so that a burst of outside load hits every case alike. `opsPerSec` is from the
+ * median sample (robust to load spikes), `bestOpsPerSec` from the fastest. Ratios between cases of one call are
+ * comparable; each sample should take a few ms or more.
+ */
+export function measureInterleaved(cases: readonly InterleavedCase[], opts: InterleavedOptions = {}): InterleavedMeasurement[] {
+  const rounds = opts.rounds ?? 41;
+  const warm = opts.warmupRounds ?? 8;
+  if (!Number.isSafeInteger(rounds) || rounds < 1) throw new RangeError(`measureInterleaved opts.rounds = ${rounds}: must be a positive integer`);
+  const rates: number[][] = cases.map(() => []);
+  for (let r = 0; r < warm + rounds; r++) {
+    for (let k = 0; k < cases.length; k++) {
+      const i = (r + k) % cases.length;
+      const t0 = performance.now();
+      const ops = cases[i]!.fn();
+      const ms = performance.now() - t0;
+      if (r >= warm) rates[i]!.push((ops * 1000) / Math.max(ms, 1e-6));
+    }
+  }
+  return cases.map((c, i) => {
+    const s = rates[i]!.sort((a, b) => a - b);
+    return { name: c.name, opsPerSec: s[s.length >> 1]!, bestOpsPerSec: s[s.length - 1]!, samples: s.length };
+  });
+}
