@@ -58,8 +58,9 @@ export class PageBytesPool {
   private bufferFor(pfn: number): Uint8Array {
     const s = this.store.bufSlot(pfn);
     if (s !== 0) return this.views[s - 1]!;
+    const recycled = this.freeSlots.length > 0; // allocSlot reuses a freed slot first; a fresh slab is zeroed
     const v = this.views[this.newBuffer(pfn)]!;
-    v.fill(0);
+    if (recycled) v.fill(0);
     return v;
   }
   /** Give pfn a buffer slot without clearing it (the caller overwrites all 4 KiB); returns the slot. */

@@ -53,6 +53,25 @@ class PageChunk {
   readonly order = new Uint8Array(CHUNK_SIZE);
   /** page-bytes buffer slot + 1 (0: no private buffer, the page reads as zeroes); allocated on first nonzero set. */
   bufSlot: Int32Array | null = null;
+
+  /**
+   * Write every struct page of the chunk with its initial state, as memmap_init_range → __init_single_page does
+   * at boot (mm/mm_init.c; refcount and mapcount at their free values, which are 0 here). The host then commits
+   * the chunk's memory now, in the empty machine, as the kernel's mem_map is resident after boot — a fresh typed
+   * array is only reserved until written.
+   */
+  initAll(): this {
+    this.flags.fill(0);
+    this.refcount.fill(0);
+    this.mapcount.fill(0);
+    this.mapping.fill(0);
+    this.indexLo.fill(0);
+    this.indexHi.fill(0);
+    this.tag.fill(0);
+    this.memcgId.fill(0);
+    this.order.fill(0);
+    return this;
+  }
 }
 
 /** Bytes of struct-page state per page in an allocated chunk (bufSlot excluded). */
@@ -136,7 +155,7 @@ export class PageStore {
    */
   populate(start: number, nr: number): void {
     for (let i = start >>> CHUNK_SHIFT, last = (start + nr - 1) >>> CHUNK_SHIFT; i <= last; i++) {
-      if (this.chunks[i] === undefined) this.chunks[i] = new PageChunk();
+      if (this.chunks[i] === undefined) this.chunks[i] = new PageChunk().initAll();
     }
   }
 
