@@ -1,11 +1,12 @@
-// Benchmarks of @hmmsim/driver-gpu (`npm run bench -- driver-gpu`): device faults serviced per host second by
+// Benchmarks of @hmmsim/driver-gpu (`npm run bench -- drivers/gpu`): device faults serviced per host second by
 // the GPU driver with the on-demand policy (default hooks), bytes-off mode, on a 16 M-page (64 GiB) working set,
 // and the host memory it takes (bytes per page). Goal (anchors.md §0.7, D): ≥ 1 M faults/s.
 //
 // HMMSIM_GPU_BENCH_FAULTS sets the number of random accesses (default 1,000,000; each first touch of a page is a
 // fault). The workload is @hmmsim/workloads' `random` pattern over 64 GiB at 4 KiB granularity, built from the
 // machine spec, run by 1024 warps; device memory holds the whole working set (no eviction), so every fault is a
-// hole filled with a zeroed device page (no DMA). A second entry streams 2 M pages through 64 GiB.
+// hole filled with a zeroed device page (no DMA). A second entry streams through the whole 16 M-page working set
+// once (HMMSIM_GPU_BENCH_STREAM_PAGES sets fewer).
 import { spawnSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -112,7 +113,8 @@ export default async (): Promise<BenchEntry[]> => {
   const only = process.env.HMMSIM_GPU_BENCH_ONLY;
   const out: BenchEntry[] = [];
   if (only !== "streaming") out.push(inChild("random", n));
-  if (only !== "random") out.push(inChild("streaming", Math.min(2 * n, PAGES)));
+  const stream = Number(process.env.HMMSIM_GPU_BENCH_STREAM_PAGES ?? PAGES);
+  if (only !== "random") out.push(inChild("streaming", Math.min(stream, PAGES)));
   return out;
 };
 
