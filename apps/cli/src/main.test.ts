@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readPresetText } from "@hmmsim/machines";
 import { bufferIo } from "./cli-io.js";
-import { main } from "./main.js";
+import { joinNegativeValues, main } from "./main.js";
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), "hmmsim-cli-"));
@@ -15,6 +15,14 @@ async function cli(argv: string[], cwd = tmp()) {
   const code = await main(argv, io);
   return { code, out: io.stdout.text, err: io.stderr.text };
 }
+
+describe("joinNegativeValues", () => {
+  it("joins a negative number to the value option before it, and nothing else", () => {
+    expect(joinNegativeValues(["run", "--seed", "-1", "--size", "-.5", "--json"])).toEqual(["run", "--seed=-1", "--size=-.5", "--json"]);
+    expect(joinNegativeValues(["run", "--seed", "--json"])).toEqual(["run", "--seed", "--json"]);
+    expect(joinNegativeValues(["run", "--json", "-1"])).toEqual(["run", "--json", "-1"]);
+  });
+});
 
 describe("hmmsim help and usage", () => {
   it("--help explains the commands, the presets and the exit codes, on stdout, exit 0", async () => {
@@ -59,6 +67,9 @@ describe("hmmsim help and usage", () => {
     [["run", "--seed"], /--seed <n> value is missing/],
     [["run", "--seed=-3"], /--seed: expected a non-negative integer/],
     [["run", "--seed", "1.5"], /--seed: expected a non-negative integer/],
+    [["run", "--seed", "-1"], /--seed: expected a non-negative integer \(0, 1, 2, …, like the spec's seed\), got -1/],
+    [["run", "--seed", "-0.5"], /--seed: expected a non-negative integer[^\n]*got -0\.5/],
+    [["selftest", "--seed", "-2"], /--seed: expected a non-negative integer, got -2/],
     [["run", "--size", "12 bananas"], /--size: expected a positive size/],
     [["run", "--workload", "bfs", "--size", "1MiB"], /--workload: expected one of streaming, strided, random, got "bfs" \(write bfs workloads in a spec file/],
     [["run", "--trace", "x.trace", "--size", "1MiB"], /do not combine it with --workload or --size/],
@@ -136,11 +147,64 @@ describe("hmmsim run: bad input", () => {
     expect(r.err).toContain(`${join(sub, "t.trace")}:line 2: expected a non-negative compute time in ns, got "-1"`);
   });
 
-  it("a trace file that does not exist: the path, exit 1", async () => {
+  it("a trace file that does not exist: names --trace and the path, no stack, exit 1", async () => {
     const dir = tmp();
     const r = await cli(["run", "--trace", "missing.trace"], dir);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/ENOENT[^\n]*missing\.trace/);
+    expect(r.out).toBe("");
+    expect(r.err).toBe(`hmmsim run: --trace: trace file not found: ${join(dir, "missing.trace")}\n`);
+    const abs = await cli(["run", "--trace", "/nonexist/x.json"], dir);
+    expect(abs).toEqual({ code: 1, out: "", err: "hmmsim run: --trace: trace file not found: /nonexist/x.json\n" });
+    expect((await cli(["run", "--trace", dir], dir)).err).toBe(`hmmsim run: --trace: ${dir} is a directory, not a trace file\n`);
+  });
+
+  it("schema errors, unknown drivers and policies, bad GPU driverSpec fields and missing trace files are one list, each with its path, exit 1", async () => {
+    const dir = tmp();
+    writeFileSync(
+      join(dir, "bad.yaml"),
+      [
+        "name: broken",
+        "cpus: { count: 0 }",
+        "ram: { size: 64MiB }",
+        "links:",
+        "  - { name: pcie0, kind: pcie4x16 }",
+        "devices:",
+        "  - { kind: gpu, name: gpu0, memory: 16MiB, link: pcie0, driver: amdgpu, policy: tree-prefetch }",
+        "  - { kind: gpu, name: gpu1, memory: 16MiB, link: pcie0, driverSpec: { batchSize: 0, colour: 3 } }",
+        "  - { kind: fpga, name: f0, memory: 16MiB, link: pcie0 }",
+        "workload: { kind: trace, on: gpu1, params: { file: nope.trace } }",
+      ].join("\n"),
+    );
+    const r = await cli(["run", "bad.yaml"], dir);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("");
+    expect(r.err.split("\n")).toEqual([
+      `hmmsim run: ${join(dir, "bad.yaml")}: invalid machine spec (7 problems):`,
+      "  cpus.count: must be >= 1",
+      '  devices[0].driver: driver "amdgpu" is not in this build (drivers: gpu)',
+      '  devices[0].policy: policy "tree-prefetch" is not in this build (policies: on-demand)',
+      "  devices[1].driverSpec.batchSize: must be a positive integer, got 0",
+      expect.stringMatching(/^ {2}devices\[1\]\.driverSpec\.colour: unknown field \(known: batchSize, /),
+      '  devices[2].driver: driver "fpga" (the default for kind fpga) is not in this build (drivers: gpu)',
+      `  workload.params.file: trace file not found: ${join(dir, "nope.trace")}`,
+      "",
+    ]);
+  });
+
+  it("a preset copy with a bad driverSpec is reported with its path before anything runs; a good one runs", async () => {
+    const dir = tmp();
+    const text = readPresetText("a100-pcie4").replace("    policy: on-demand\n", "    policy: on-demand\n    driverSpec: { deviceMemoryBandwidth: -5, batchSize: 4096 }\n");
+    expect(text).toContain("driverSpec");
+    writeFileSync(join(dir, "m.yaml"), text);
+    const r = await cli(["run", "m.yaml", "--size", "1MiB"], dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`hmmsim run: ${join(dir, "m.yaml")}: invalid machine spec (1 problem):\n  devices[0].driverSpec.deviceMemoryBandwidth: must be a positive integer, got -5\n`);
+    writeFileSync(join(dir, "big.yaml"), text.replace("deviceMemoryBandwidth: -5, ", ""));
+    expect((await cli(["run", "big.yaml"], dir)).err).toMatch(/^ {2}devices\[0\]\.driverSpec\.batchSize: must be at most 2048 .*, got 4096$/m);
+    writeFileSync(join(dir, "ok.yaml"), text.replace("deviceMemoryBandwidth: -5, batchSize: 4096", "batchSize: 128"));
+    const ok = await cli(["run", "ok.yaml", "--size", "1MiB", "--json"], dir);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out).faults.deviceBatches).toBe((1024 * 1024) / 128 / 128); // 8,192 fault entries in batches of 128
   });
 
   it("an override that makes the spec invalid names the path and the overrides", async () => {

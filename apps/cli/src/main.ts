@@ -44,7 +44,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
         action = () => selftestCommand(io, opts);
       });
 
-    const parsed = cli.parse(["node", "hmmsim", ...argv], { run: false });
+    const parsed = cli.parse(["node", "hmmsim", ...joinNegativeValues(argv)], { run: false });
     command = cli.matchedCommandName;
     if (!command) {
       const first = parsed.args[0];
@@ -69,6 +69,29 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   } catch (e) {
     return report(e, io, command);
   }
+}
+
+/** The options that take a value (`--seed <n>` …). */
+const VALUE_OPTIONS: ReadonlySet<string> = new Set(["--seed", "--workload", "--size", "--trace", "--filter"]);
+
+/**
+ * cac (mri) reads a value that starts with "-" as another option: `--seed -1` would be "Unknown option -1". A
+ * negative number after an option that takes a value is joined to it (`--seed=-1`), so the option's own check
+ * reports it (`--seed: expected a non-negative integer …`).
+ */
+export function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (VALUE_OPTIONS.has(a) && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
 }
 
 /** Writes the error on stderr and returns its exit code. */

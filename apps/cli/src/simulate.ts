@@ -3,14 +3,14 @@
  * workload and returns the summary. Plugins: defaultPlugins() (cost models, stats), the PCIe and coherent
  * interconnects, the GPU driver for devices whose driver is "gpu", and the devices' policy plugins.
  */
-import { type MachinePlugin, type MachineSpec, createMachine, defaultPlugins, getMachineStats } from "@hmmsim/machine";
+import { type MachinePlugin, type MachineSpec, SpecError, createMachine, defaultPlugins, getMachineStats } from "@hmmsim/machine";
 import { CoherentPlugin } from "@hmmsim/interconnect-coherent";
 import { PciePlugin } from "@hmmsim/interconnect-pcie";
 import { GpuDriverPlugin } from "@hmmsim/driver-gpu";
 import { OnDemandPolicyPlugin, POLICY_NAME as ON_DEMAND } from "@hmmsim/policy-on-demand";
 import { type Workload, createWorkload } from "@hmmsim/workloads";
-import { CliError } from "./cli-error.js";
 import { type RunSummary, buildSummary } from "./run-summary.js";
+import { DRIVERS, POLICIES, runSpecIssues } from "./run-spec-issues.js";
 import type { SpecSource } from "./spec-source.js";
 import { spawnWorkload } from "./workload-runner.js";
 
@@ -19,9 +19,7 @@ export interface SimulateOptions {
   onProgress?: (done: number, total: number, nowPs: number) => void;
 }
 
-/** Device drivers and policies this build can run (by the spec's `driver` / `policy` names). */
-export const DRIVERS: readonly string[] = Object.freeze(["gpu"]);
-export const POLICIES: readonly string[] = Object.freeze([ON_DEMAND]);
+export { DRIVERS, POLICIES };
 
 /**
  * Builds the spec's workload (seeded by the spec's seed). Called before the machine is built, so a bad trace line
@@ -31,17 +29,15 @@ export function prepareWorkload(spec: MachineSpec): Workload | null {
   return spec.workload ? createWorkload(spec.workload, { seed: spec.seed }) : null;
 }
 
-/** The plugins a machine of `spec` needs; CliError naming the device if its driver or policy is not in this build. */
+/**
+ * The plugins a machine of `spec` needs. Throws a SpecError listing, with their paths, every device whose driver or
+ * policy this build does not provide and every bad GPU `driverSpec` field (runSpecIssues; loadSpecSource has
+ * already reported these with the schema's errors, so this only fires for a spec built by other code).
+ */
 export function machinePlugins(spec: MachineSpec): MachinePlugin[] {
   const plugins: MachinePlugin[] = [...defaultPlugins(), new PciePlugin(), new CoherentPlugin()];
-  spec.devices.forEach((d, i) => {
-    if (!DRIVERS.includes(d.driver)) {
-      throw new CliError(`cannot run ${spec.name}: devices[${i}] (${d.name}) has driver "${d.driver}", which this build does not provide (drivers: ${DRIVERS.join(", ")})`);
-    }
-    if (!POLICIES.includes(d.policy)) {
-      throw new CliError(`cannot run ${spec.name}: devices[${i}] (${d.name}) has policy "${d.policy}", which this build does not provide (policies: ${POLICIES.join(", ")})`);
-    }
-  });
+  const issues = runSpecIssues(spec);
+  if (issues.length > 0) throw new SpecError(issues);
   if (spec.devices.some((d) => d.driver === "gpu")) plugins.push(new GpuDriverPlugin());
   if (spec.devices.some((d) => d.policy === ON_DEMAND)) plugins.push(new OnDemandPolicyPlugin());
   return plugins;

@@ -5,10 +5,12 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { type MachineSpec, SpecError, parseMachineSpec, parseSize } from "@hmmsim/machine";
+import { parse as parseYaml } from "yaml";
+import { type MachineSpec, SpecError, type SpecIssue, parseMachineSpec, parseSize } from "@hmmsim/machine";
 import { PRESETS_DIR, isPresetName, loadPreset, presetNames, presetPath } from "@hmmsim/machines";
-import { PATTERN_KINDS, type WorkloadSpec } from "@hmmsim/workloads";
+import { PATTERN_KINDS } from "@hmmsim/workloads";
 import { CliError, CliUsageError } from "./cli-error.js";
+import { runSpecIssues } from "./run-spec-issues.js";
 
 export const DEFAULT_PRESET = "a100-pcie4";
 /** Workload kinds `--workload` builds from `--size` alone. */
@@ -32,14 +34,17 @@ export interface SpecOverrides {
   trace?: string;
 }
 
-/** A spec file that does not validate: every issue with its path, prefixed by the file. */
-export class SpecFileError extends CliError {
-  override readonly name: string = "SpecFileError";
+/**
+ * A spec file that cannot run: one SpecError listing every problem with its path (the schema's, and what this
+ * build needs: drivers, policies, GPU driverSpec fields, trace files; see run-spec-issues.ts), prefixed by the file.
+ */
+export class SpecFileError extends SpecError {
   constructor(
     readonly file: string,
-    readonly issues: SpecError["issues"],
+    issues: readonly SpecIssue[],
   ) {
-    super(`${file}: invalid machine spec (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` + issues.map((i) => `  ${i.path || "(spec)"}: ${i.message}`).join("\n"));
+    super(issues);
+    this.message = `${file}: ${this.message}`;
   }
 }
 
@@ -48,7 +53,10 @@ export function readOverrides(opts: { seed?: unknown; workload?: unknown; size?:
   const o: SpecOverrides = {};
   if (opts.seed !== undefined) {
     const n = typeof opts.seed === "number" ? opts.seed : Number(opts.seed);
-    if (opts.seed === true || opts.seed === "" || !Number.isSafeInteger(n) || n < 0) throw new CliUsageError(`--seed: expected a non-negative integer, got ${JSON.stringify(opts.seed)}`, "run");
+    if (opts.seed === true || opts.seed === "" || !Number.isSafeInteger(n) || n < 0) {
+      // The spec's own rule (machine spec `seed`: an integer >= 0), so a seed given here is one a spec file could hold.
+      throw new CliUsageError(`--seed: expected a non-negative integer (0, 1, 2, …, like the spec's seed), got ${JSON.stringify(opts.seed)}`, "run");
+    }
     o.seed = n;
   }
   if (opts.workload !== undefined) {
@@ -72,6 +80,8 @@ export function readOverrides(opts: { seed?: unknown; workload?: unknown; size?:
     if (typeof opts.trace !== "string" || opts.trace === "") throw new CliUsageError("--trace: expected a trace file path", "run");
     if (o.workload !== undefined || o.size !== undefined) throw new CliUsageError("--trace replays a trace file: do not combine it with --workload or --size", "run");
     o.trace = resolve(cwd, opts.trace);
+    if (!existsSync(o.trace)) throw new CliError(`--trace: trace file not found: ${o.trace}`);
+    if (statSync(o.trace).isDirectory()) throw new CliError(`--trace: ${o.trace} is a directory, not a trace file`);
   }
   return o;
 }
@@ -93,20 +103,53 @@ export function loadSpecSource(arg: string | undefined, overrides: SpecOverrides
       throw new CliError(`spec file not found: ${file}\n  give a machine spec file (YAML or JSON) or a preset: ${presetNames.join(", ")} (in ${PRESETS_DIR})`);
     }
     if (statSync(file).isDirectory()) throw new CliError(`spec path is a directory, not a file: ${file}`);
-    const text = readFileSync(file, "utf8");
-    try {
-      spec = parseMachineSpec(text);
-    } catch (e) {
-      if (e instanceof SpecError) throw new SpecFileError(file, e.issues);
-      throw e;
-    }
+    spec = validateSpec(readFileSync(file, "utf8"), file, dirname(file));
   }
-  spec = { ...spec, workload: resolveTraceFiles(spec.workload, dirname(file)) };
+  spec = { ...spec, workload: resolveTraceFiles(spec.workload, dirname(file)) as MachineSpec["workload"] };
   return { spec: applyOverrides(spec, overrides, file), preset, file };
 }
 
+/**
+ * parseMachineSpec(input), plus what this build needs to run it (runSpecIssues, with the workload's relative trace
+ * files resolved against `dir`): every problem of both, with its path, in one SpecFileError naming `file`.
+ */
+function validateSpec(input: string | object, file: string, dir: string): MachineSpec {
+  const issues: SpecIssue[] = [];
+  let spec: MachineSpec | undefined;
+  try {
+    spec = parseMachineSpec(input);
+  } catch (e) {
+    if (!(e instanceof SpecError)) throw e;
+    issues.push(...e.issues);
+  }
+  let raw: unknown = input;
+  if (typeof input === "string") {
+    try {
+      raw = parseYaml(input);
+    } catch {
+      raw = undefined; // parseMachineSpec has reported it
+    }
+  }
+  if (typeof raw === "object" && raw !== null && !Array.isArray(raw)) {
+    const r = raw as Record<string, unknown>;
+    issues.push(...runSpecIssues({ ...r, workload: resolveTraceFiles(r.workload, dir) }));
+  }
+  if (issues.length > 0 || spec === undefined) throw new SpecFileError(file, dedupe(issues));
+  return spec;
+}
+
+function dedupe(issues: SpecIssue[]): SpecIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.path}\0${i.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
 function applyOverrides(spec: MachineSpec, o: SpecOverrides, file: string): MachineSpec {
-  let out: MachineSpec = { ...spec };
+  const out: MachineSpec = { ...spec };
   if (o.seed !== undefined) out.seed = o.seed;
   const on = spec.workload && spec.workload.kind !== "phases" ? (spec.workload.on ?? spec.devices[0]?.name) : spec.devices[0]?.name;
   if (o.trace !== undefined) {
@@ -140,32 +183,29 @@ function applyOverrides(spec: MachineSpec, o: SpecOverrides, file: string): Mach
     if (kind === "strided" && params.stride === undefined) params.stride = 64 * 1024;
     out.workload = { kind: kind!, on: on ?? "cpu", params };
   }
-  // Validate the result as a whole (an override can make the spec invalid, e.g. a stride larger than --size).
-  try {
-    // (A normalized spec without a workload has `workload: null`, which the schema does not take back: omit it.)
-    const { workload, ...rest } = out;
-    out = parseMachineSpec(workload === null ? rest : out);
-  } catch (e) {
-    if (e instanceof SpecError) throw new SpecFileError(`${file} (with command-line overrides)`, e.issues);
-    throw e;
-  }
-  return out;
+  // Validate the result as a whole (an override can make the spec invalid, e.g. a stride larger than --size), with
+  // what this build needs to run it (a preset's driver names and driverSpec are checked here too).
+  // (A normalized spec without a workload has `workload: null`, which the schema does not take back: omit it.)
+  const { workload, ...rest } = out;
+  const changed = o.seed !== undefined || o.trace !== undefined || o.workload !== undefined || o.size !== undefined;
+  return validateSpec(workload === null ? rest : out, changed ? `${file} (with command-line overrides)` : file, dirname(file));
 }
 
 /** Makes relative `file` params of trace patterns absolute (relative to the spec file's directory). */
-function resolveTraceFiles(w: WorkloadSpec | null, dir: string): WorkloadSpec | null {
-  if (!w) return w;
+function resolveTraceFiles(w: unknown, dir: string): unknown {
+  if (typeof w !== "object" || w === null || Array.isArray(w)) return w;
+  const wl = w as Record<string, unknown>;
   const fix = (kind: unknown, params: unknown): unknown => {
     if (kind !== "trace" || typeof params !== "object" || params === null) return params;
     const p = params as Record<string, unknown>;
     return typeof p.file === "string" && !isAbsolute(p.file) ? { ...p, file: resolve(dir, p.file) } : params;
   };
-  if (w.kind === "phases" && typeof w.params === "object" && w.params !== null) {
-    const ps = (w.params as { phases?: unknown }).phases;
+  if (wl.kind === "phases" && typeof wl.params === "object" && wl.params !== null) {
+    const ps = (wl.params as { phases?: unknown }).phases;
     if (Array.isArray(ps)) {
-      return { ...w, params: { ...w.params, phases: ps.map((ph: Record<string, unknown>) => ({ ...ph, params: fix(ph.kind, ph.params) })) } };
+      return { ...wl, params: { ...wl.params, phases: ps.map((ph: Record<string, unknown>) => ({ ...ph, params: fix(ph.kind, ph.params) })) } };
     }
-    return w;
+    return wl;
   }
-  return { ...w, params: fix(w.kind, w.params) };
+  return { ...wl, params: fix(wl.kind, wl.params) };
 }
