@@ -66,6 +66,19 @@ export default tseslint.config(
     },
   },
   {
+    // Determinism (packages/engine/README.md "Determinism rules"): simulation code and its tests draw every random
+    // choice from engine.rng (or rng.derive(label)) and read virtual time, never the host's. Benchmarks measure
+    // wall time with performance.now(), which stays allowed.
+    files: ["packages/**/src/**/*.ts", "plugins/**/src/**/*.ts"],
+    rules: {
+      "no-restricted-properties": [
+        "error",
+        { object: "Math", property: "random", message: "Determinism: draw from engine.rng (or engine.rng.derive(label)), never Math.random." },
+        { object: "Date", property: "now", message: "Determinism: use virtual time (engine.now), never the host clock." },
+      ],
+    },
+  },
+  {
     // Composition roots and tests may resolve from a container; library code may not.
     files: ["packages/**/src/**/*.ts", "plugins/**/src/**/*.ts"],
     ignores: ["**/*.test.ts", ...COMPOSITION_ROOTS],

@@ -19,6 +19,12 @@ beforeAll(() => {
   eslint = new ESLint({ cwd: root, overrideConfigFile: path.join(root, "eslint.config.js") });
 });
 
+/** All messages of one rule ESLint reports for `code` at `file`. */
+async function ruleMessages(rule: string, code: string, file: string): Promise<string[]> {
+  const [res] = await eslint.lintText(code, { filePath: path.join(root, file) });
+  return res!.messages.filter((m) => m.ruleId === rule).map((m) => `${m.line}: ${m.message}`);
+}
+
 /** The DI (no-restricted-syntax) messages ESLint reports for `code` at `file`; fails on parse errors. */
 async function diMessages(code: string, file: string): Promise<string[]> {
   const [res] = await eslint.lintText(code, { filePath: path.join(root, file) });
@@ -138,5 +144,24 @@ export function build(c: DependencyContainer): CostLedger {
     expect(await diMessages(code, PLUGIN_LIB)).toHaveLength(1);
     expect(await diMessages(code, TEST)).toEqual([]);
     expect(await diMessages(code, ROOT)).toEqual([]);
+  });
+});
+
+describe("eslint determinism rules (engine README: Determinism rules)", () => {
+  const code = `export const roll = (): number => Math.random();
+export const stamp = (): number => Date.now();
+export const wall = (): number => performance.now();
+`;
+  it("Math.random and Date.now are reported in packages and plugins, library code and tests alike", async () => {
+    for (const file of [LIB, PLUGIN_LIB, TEST]) {
+      expect(await ruleMessages("no-restricted-properties", code, file)).toEqual([
+        expect.stringMatching(/^1: .*Determinism: draw from engine.rng/),
+        expect.stringMatching(/^2: .*Determinism: use virtual time/),
+      ]);
+    }
+  });
+
+  it("apps (composition roots, the CLI) may read the host clock", async () => {
+    expect(await ruleMessages("no-restricted-properties", code, "apps/cli/src/main.ts")).toEqual([]);
   });
 });
