@@ -65,7 +65,7 @@ describe("Engine: events and virtual time", () => {
     expect(seen).toEqual([5, 10, 15]);
   });
 
-  it("rejects bad times with VirtualTimeError and leaves the queue unchanged", async () => {
+  it("rejects bad times (VirtualTimeError) and non-function callbacks (EngineUsageError), leaving the queue unchanged", async () => {
     const e = new Engine();
     e.schedule(100, () => {});
     await e.runUntil(50);
@@ -73,6 +73,10 @@ describe("Engine: events and virtual time", () => {
     expect(() => e.schedule(60.5, () => {})).toThrow(VirtualTimeError);
     expect(() => e.after(-1, () => {})).toThrow(/dt = -1: a duration must not be negative/);
     expect(() => e.after(MAX_TIME_PS, () => {})).toThrow(/exceeds Number.MAX_SAFE_INTEGER/);
+    expect(() => e.schedule(60, undefined as unknown as () => void)).toThrow(/schedule\(at, fn\): fn = undefined: must be a function/);
+    expect(() => e.after(1, 42 as unknown as () => void)).toThrow(EngineUsageError);
+    expect(() => e.spawn(7 as unknown as string, async () => {})).toThrow(/spawn\(name, fn\): name = 7: must be a string/);
+    expect(() => e.spawn("t", null as unknown as () => void)).toThrow(/spawn\("t", fn\): fn must be a function/);
     expect(e.pendingEvents).toBe(1);
     await expect(e.runUntil(10)).rejects.toThrow(/t = 10: .*past/);
     const task = new Engine();

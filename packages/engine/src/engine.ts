@@ -263,17 +263,20 @@ export class Engine {
   /** Schedules fn at absolute virtual time `at` (ps, integer, ≥ now, ≤ 2^53-1). */
   schedule(at: number, fn: () => void): void {
     checkTime("at", at, this._now);
+    if (typeof fn !== "function") throw new EngineUsageError(`schedule(at, fn): fn = ${String(fn)}: must be a function`);
     this.queue.push(at, this.ordFor(this.current), fn);
   }
 
   /** Schedules fn `dt` ps from now. */
   after(dt: number, fn: () => void): void {
     const at = addTime("dt", this._now, dt);
+    if (typeof fn !== "function") throw new EngineUsageError(`after(dt, fn): fn = ${String(fn)}: must be a function`);
     this.queue.push(at, this.ordFor(this.current), fn);
   }
 
   /** Creates a task that starts at `now` (when the run reaches it). */
   spawn(name: string, fn: () => Promise<void> | void, opts: SpawnOptions = {}): Task {
+    if (typeof name !== "string") throw new EngineUsageError(`spawn(name, fn): name = ${String(name)}: must be a string`);
     if (typeof fn !== "function") throw new EngineUsageError(`spawn("${name}", fn): fn must be a function`);
     const task = new Task(this, this.nextTaskId++, name, fn, opts.daemon ?? false);
     if (this.mode === 2) task._priority = this.pctDepth + this.tieRng.int(1 << 20);
