@@ -17,10 +17,13 @@ import {
   pteWrite,
   putPage,
 } from "@hmmsim/core";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { makeDeviceExclusive } from "./make-device-exclusive.js";
 import { TestDevice } from "./test-driver.js";
-import { locked, pattern, recordNotifier, setup } from "./test-helpers.js";
+import { assertTrackedInvariants, locked, pattern, recordNotifier, setup } from "./test-helpers.js";
+
+// Every test ends with the kernel invariants checked on every kernel it created (setup() tracks them).
+afterEach(assertTrackedInvariants);
 
 const P = PAGE_SIZE;
 const owner = { name: "atomics" };

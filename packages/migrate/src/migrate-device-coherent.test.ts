@@ -20,10 +20,13 @@ import {
   unpinUserPages,
 } from "@hmmsim/core";
 import { checkInvariants } from "@hmmsim/testing";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { installMigrateDeviceCoherentFolio, migrateDeviceCoherentFolio } from "./migrate-device-coherent.js";
 import { TestDevice } from "./test-driver.js";
-import { pattern, recordNotifier, setup } from "./test-helpers.js";
+import { assertTrackedInvariants, pattern, recordNotifier, setup } from "./test-helpers.js";
+
+// Every test ends with the kernel invariants checked on every kernel it created (tracked by setup / trackKernel).
+afterEach(assertTrackedInvariants);
 
 /** A kernel, an mm with `pages` written pages, all migrated to a coherent device. */
 function coherent(pages = 4, ramBytes = 32 << 20) {

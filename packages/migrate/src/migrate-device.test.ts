@@ -26,7 +26,7 @@ import {
   putPage,
 } from "@hmmsim/core";
 import { assertInvariants } from "@hmmsim/testing";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import {
   migrateDeviceFinalize,
   migrateDevicePages,
@@ -51,7 +51,10 @@ import {
 } from "./migrate-pfn.js";
 import { GUP_PIN_COUNTING_BIAS } from "./rmap.js";
 import { TestDevice } from "./test-driver.js";
-import { locked, pattern, recordNotifier, setup } from "./test-helpers.js";
+import { assertTrackedInvariants, locked, pattern, recordNotifier, setup } from "./test-helpers.js";
+
+// Every test ends with the kernel invariants checked on every kernel it created (setup() tracks them).
+afterEach(assertTrackedInvariants);
 
 const P = PAGE_SIZE;
 
@@ -94,6 +97,8 @@ describe("migrate_vma_setup validation (hmm-spec §4.2)", () => {
     const dp = dev.allocDevicePage();
     k.store.clear(dp, PG_locked);
     expect(run({ faultPage: dp })).toBe(-EINVAL); // not locked
+    putPage(k, dp); // the driver frees its page again
+    expect(dev.freed).toEqual([dp]);
     expect(Array.from(src)).toEqual(new Array(n).fill(7));
     // VM_SPECIAL and hugetlb VMAs
     const vmSpecial = { ...vma, vmFlags: vma.vmFlags | 0x10000000 };

@@ -20,7 +20,7 @@ import {
   type Mm,
 } from "@hmmsim/core";
 import { assertInvariants } from "@hmmsim/testing";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from "./migrate-device.js";
 import {
   MIGRATE_PFN_COMPOUND,
@@ -33,14 +33,17 @@ import {
   migrateVmaInit,
 } from "./migrate-pfn.js";
 import { TestDevice } from "./test-driver.js";
-import { locked, pattern, recordNotifier } from "./test-helpers.js";
+import { assertTrackedInvariants, locked, pattern, recordNotifier, trackKernel } from "./test-helpers.js";
+
+// Every test ends with the kernel invariants checked on every kernel it created (tracked by setup / trackKernel).
+afterEach(assertTrackedInvariants);
 
 const P = PAGE_SIZE;
 const N = HPAGE_PMD_NR;
 
 /** A kernel with THP "always", an mm, and a PMD-aligned 2 MiB (× `pmds`) anonymous mapping. */
 function thpSetup(opts?: { thp?: "always" | "never"; pmds?: number; bytes?: boolean }): { k: Kernel; mm: Mm; h: number } {
-  const k = createKernel({ ramBytes: 32 << 20, bytes: opts?.bytes ?? true, thp: opts?.thp ?? "always" });
+  const k = trackKernel(createKernel({ ramBytes: 32 << 20, bytes: opts?.bytes ?? true, thp: opts?.thp ?? "always" }));
   const mm = k.createMm();
   const pmds = opts?.pmds ?? 1;
   // over-map by 2 MiB, then use the aligned part

@@ -19,18 +19,21 @@ import {
   type Mm,
 } from "@hmmsim/core";
 import { assertInvariants } from "@hmmsim/testing";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from "./migrate-device.js";
 import { MIGRATE_PFN_MIGRATE, MIGRATE_VMA_SELECT_SYSTEM, migratePfnToPage, migrateVmaInit } from "./migrate-pfn.js";
 import { rmapWalk } from "./rmap.js";
 import { TestDevice } from "./test-driver.js";
-import { locked, pattern } from "./test-helpers.js";
+import { assertTrackedInvariants, locked, pattern, trackKernel } from "./test-helpers.js";
+
+// Every test ends with the kernel invariants checked on every kernel it created (tracked by setup / trackKernel).
+afterEach(assertTrackedInvariants);
 
 const P = PAGE_SIZE;
 
 /** A 2-page tmpfile mapped MAP_PRIVATE at a file offset, both pages written (COW'd into anon pages). */
 function privateFileMapping(bytes = true): { k: Kernel; mm: Mm; a: number } {
-  const k = createKernel({ ramBytes: 32 << 20, bytes, thp: "never" });
+  const k = trackKernel(createKernel({ ramBytes: 32 << 20, bytes, thp: "never" }));
   const mm = k.createMm();
   const f = k.createFile(8 * P, { name: "tmpfile" });
   const a = mm.mmap({ length: 2 * P, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE, file: f, offset: 3 * P });
@@ -103,7 +106,7 @@ describe("rmap_walk uses vma_address (vm_pgoff), not index << PAGE_SHIFT", () =>
   });
 
   it("after mremap (and fork) an anon page is found in both mms at its new address", () => {
-    const k = createKernel({ ramBytes: 32 << 20, bytes: true, thp: "never" });
+    const k = trackKernel(createKernel({ ramBytes: 32 << 20, bytes: true, thp: "never" }));
     const mm = k.createMm();
     const a = mm.mmap({ length: 4 * P, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
     for (let i = 0; i < 4; i++) mm.write(a + i * P, pattern(10 + i));

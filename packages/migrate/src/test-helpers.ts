@@ -1,4 +1,7 @@
-/** Test helpers (not exported): a kernel + mm, and a recording MmuIntervalNotifier from @hmmsim/mmu-notifier. */
+/**
+ * Test helpers (not exported): a kernel + mm (tracked for the per-test invariant check), and a recording
+ * MmuIntervalNotifier from @hmmsim/mmu-notifier.
+ */
 import {
   MAP_ANONYMOUS,
   MAP_PRIVATE,
@@ -12,6 +15,7 @@ import {
   type ThpMode,
 } from "@hmmsim/core";
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalSetSeq, type NotifierMm } from "@hmmsim/mmu-notifier";
+import { assertInvariants, type InvariantOptions } from "@hmmsim/testing";
 
 export interface Ev {
   event: string;
@@ -41,8 +45,29 @@ export function recordNotifier(mm: Mm): Ev[] {
   return log;
 }
 
+/** Kernels created by setup() / trackKernel() since the last assertTrackedInvariants(), with their check's options. */
+const tracked: { k: Kernel; opts: InvariantOptions | undefined }[] = [];
+
+/** Track a kernel a test created itself (setup() tracks its own): assertTrackedInvariants checks it. */
+export function trackKernel(k: Kernel, opts?: InvariantOptions): Kernel {
+  const t = tracked.find((x) => x.k === k);
+  if (t !== undefined) t.opts = opts;
+  else tracked.push({ k, opts });
+  return k;
+}
+
+/**
+ * @hmmsim/testing's assertInvariants (refcounts, mapcounts, rss, memcg, page locks, no migration entry left, the
+ * allocator and pgmap state) on every tracked kernel, which are then forgotten. Test files call it from afterEach,
+ * so every test ends on a checked state; a test that legitimately keeps something (a reference it holds) declares
+ * it with trackKernel(k, { extraRefs }).
+ */
+export function assertTrackedInvariants(): void {
+  for (const { k, opts } of tracked.splice(0)) assertInvariants(k, opts);
+}
+
 export function setup(opts?: { ramBytes?: number; bytes?: boolean; thp?: ThpMode; pages?: number }): { k: Kernel; mm: Mm; a: number; n: number } {
-  const k = createKernel({ ramBytes: opts?.ramBytes ?? 32 << 20, bytes: opts?.bytes ?? true, thp: opts?.thp ?? "never" });
+  const k = trackKernel(createKernel({ ramBytes: opts?.ramBytes ?? 32 << 20, bytes: opts?.bytes ?? true, thp: opts?.thp ?? "never" }));
   const mm = k.createMm();
   const n = opts?.pages ?? 16;
   const a = mm.mmap({ length: n * PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
