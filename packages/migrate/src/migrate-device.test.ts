@@ -6,8 +6,12 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MEMORY_DEVICE_COHERENT,
+  MEMORY_DEVICE_FS_DAX,
+  MEMORY_DEVICE_GENERIC,
+  MEMORY_DEVICE_PCI_P2PDMA,
   MM_ANONPAGES,
   PAGE_SIZE,
+  PMD_SIZE,
   PG_anon_exclusive,
   PG_locked,
   PROT_READ,
@@ -19,11 +23,17 @@ import {
   isDevicePrivateEntry,
   isMigrationEntry,
   isWritableDevicePrivateEntry,
+  pgmapRecord,
+  pmdTransHuge,
   pteKind,
   ptePfn,
   ptePresent,
   pteWrite,
   putPage,
+  registerPgmap,
+  zoneDevicePageInit,
+  type DevPagemap,
+  type Mm,
 } from "@hmmsim/core";
 import { assertInvariants } from "@hmmsim/testing";
 import { afterEach, describe, expect, it } from "vitest";
@@ -48,6 +58,7 @@ import {
   migrateVmaInit,
   mpfnClear,
   mpfnSet,
+  type MigrateVma,
 } from "./migrate-pfn.js";
 import { GUP_PIN_COUNTING_BIAS } from "./rmap.js";
 import { TestDevice } from "./test-driver.js";
@@ -429,6 +440,178 @@ describe("failures inside the migration restore every page", () => {
     expect(mm.read(a + 2 * P, P)).toEqual(pattern(2));
     expect(mm.read(a + 1 * P, P)).toEqual(pattern(1));
   });
+});
+
+/**
+ * A one-entry-per-page migration of [a, a + n pages) to `dev` driven step by step: setup, then `between` (a racing
+ * CPU access, ...), then a locked device page per MIGRATE entry (`dstFor` may supply another page), pages, finalize.
+ * Returns the MigrateVma after migrate_vma_pages (src flags as the driver sees them) and the dst pages given.
+ */
+function migrateSteps(
+  mm: Mm,
+  dev: TestDevice,
+  a: number,
+  n: number,
+  hooks: { between?: () => void; dstFor?: (i: number) => number } = {},
+): { args: MigrateVma; afterPages: number[]; dsts: number[] } {
+  const k = dev.k;
+  const src = new Float64Array(n);
+  const dst = new Float64Array(n);
+  const args = migrateVmaInit({ vma: mm.vmaLookup(a), start: a, end: a + n * P, src, dst, pgmapOwner: dev.owner, flags: MIGRATE_VMA_SELECT_SYSTEM });
+  const dsts: number[] = [];
+  let afterPages: number[] = [];
+  locked(mm, () => expect(migrateVmaSetup(args)).toBe(0));
+  hooks.between?.();
+  locked(mm, () => {
+    for (let i = 0; i < n; i++) {
+      if ((src[i]! & MIGRATE_PFN_MIGRATE) === 0) continue;
+      const d = hooks.dstFor?.(i) ?? dev.allocDevicePage();
+      const sp = migratePfnToPage(src[i]!);
+      if (sp >= 0) k.pageBytes.copy(d, sp);
+      else k.pageBytes.clear(d);
+      dst[i] = migratePfn(d) + (src[i]! & MIGRATE_PFN_WRITE);
+      dsts.push(d);
+    }
+    migrateVmaPages(args);
+    afterPages = Array.from(src);
+    migrateVmaFinalize(args);
+  });
+  return { args, afterPages, dsts };
+}
+
+describe("migrate_vma_pages refusals (mm/migrate_device.c __migrate_device_pages, migrate_vma_insert_page)", () => {
+  it("a hole a CPU write fault populated after setup: the insert aborts (PTE no longer none), MIGRATE cleared, the CPU's page kept", () => {
+    const { k, mm, a } = setup();
+    const dev = new TestDevice(k, 8);
+    mm.write(a, pattern(1));
+    const usage = mm.memcg.usage;
+    const log = recordNotifier(mm);
+    let raced = -1;
+    const { afterPages, dsts } = migrateSteps(mm, dev, a, 3, {
+      between: () => {
+        // pages 1 and 2 were holes at setup (src = MIGRATE, no pfn); a CPU write fault fills page 1 now
+        expect(mm.pgtable.pteGet(a + P)).toBe(0);
+        mm.write(a + P, pattern(2));
+        raced = ptePfn(mm.pgtable.pteGet(a + P));
+      },
+    });
+    // migrate_vma_insert_page: orig_pte is present and not the zero pfn → unlock_abort → *src &= ~MIGRATE
+    expect(afterPages[1]).toBe(0);
+    expect(afterPages[2]).toBe(MIGRATE_PFN_MIGRATE); // the other hole was filled with a device page
+    expect(afterPages[0]! & MIGRATE_PFN_MIGRATE).toBe(MIGRATE_PFN_MIGRATE);
+    const e1 = mm.pgtable.pteGet(a + P);
+    expect(ptePresent(e1) && pteWrite(e1) && ptePfn(e1) === raced).toBe(true);
+    expect(k.store.refcount(raced)).toBe(1);
+    expect(k.store.mapcount(raced)).toBe(1);
+    expect(mm.read(a + P, P)).toEqual(pattern(2));
+    // finalize put the refused dst (a hole entry: unlock + put), back to the driver through folio_free
+    expect(dev.freed).toEqual([dsts[1]]);
+    expect(isWritableDevicePrivateEntry(mm.pgtable.pteGet(a + 2 * P))).toBe(true);
+    expect(mm.counter(MM_ANONPAGES)).toBe(3);
+    expect(mm.memcg.usage).toBe(usage + 2); // the racing fault's page and the inserted device page
+    // MIGRATE from the first hole to the end, sent once, before the first insert
+    expect(log.filter((x) => x.event === "MMU_NOTIFY_MIGRATE").map((x) => [x.start, x.end])).toEqual([
+      [a, a + 3 * P],
+      [a + P, a + 3 * P],
+    ]);
+  });
+
+  it("a hole a CPU read fault filled with the zero page after setup is still inserted (is_zero_pfn: the zero page is replaced)", () => {
+    const { k, mm, a } = setup();
+    const dev = new TestDevice(k, 8);
+    const { afterPages } = migrateSteps(mm, dev, a, 1, { between: () => void mm.read(a, 1) });
+    expect(afterPages[0]).toBe(MIGRATE_PFN_MIGRATE);
+    expect(isWritableDevicePrivateEntry(mm.pgtable.pteGet(a))).toBe(true);
+    expect(mm.counter(MM_ANONPAGES)).toBe(1);
+  });
+
+  it("a hole under which a THP fault mapped a huge PMD after setup: the insert aborts (pmd_trans_huge, not the huge zero page)", () => {
+    const { k, mm } = setup({ thp: "always", pages: 1 });
+    const dev = new TestDevice(k, 8);
+    const m = mm.mmap({ length: 2 * PMD_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    const h = Math.ceil(m / PMD_SIZE) * PMD_SIZE;
+    let thp = -1;
+    const { afterPages, dsts } = migrateSteps(mm, dev, h, 2, {
+      between: () => {
+        mm.write(h + 300 * P, pattern(3)); // fills the whole 2 MiB with one THP
+        thp = ptePfn(mm.pgtable.pmdGet(h));
+      },
+    });
+    expect(afterPages).toEqual([0, 0]);
+    expect(pmdTransHuge(mm.pgtable.pmdGet(h)) && ptePfn(mm.pgtable.pmdGet(h)) === thp).toBe(true);
+    expect(dev.freed.sort()).toEqual([...dsts].sort());
+    expect(mm.read(h + 300 * P, P)).toEqual(pattern(3));
+  });
+
+  it("memcg charge failure for a hole's new page: MIGRATE cleared, the hole stays empty, usage and rss unchanged; page moves still succeed", () => {
+    const { k } = setup();
+    const dev = new TestDevice(k, 8);
+    // An mm whose memcg is full: 2 pages written, limit 2.
+    const memcg = k.memcgs.create("full", 2);
+    const mm = k.createMm({ memcg });
+    const a = mm.mmap({ length: 4 * P, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(a, pattern(1));
+    mm.write(a + 2 * P, pattern(3));
+    expect(memcg.usage).toBe(2);
+    const failcnt = memcg.failcnt;
+    const { afterPages, dsts } = migrateSteps(mm, dev, a, 4);
+    // Page moves transfer the charge (folio_migrate_flags → mem_cgroup_migrate): they need no room.
+    expect(afterPages[0]! & MIGRATE_PFN_MIGRATE).toBe(MIGRATE_PFN_MIGRATE);
+    expect(afterPages[2]! & MIGRATE_PFN_MIGRATE).toBe(MIGRATE_PFN_MIGRATE);
+    // Holes: migrate_vma_insert_page's mem_cgroup_charge fails → goto abort.
+    expect(afterPages[1]).toBe(0);
+    expect(afterPages[3]).toBe(0);
+    expect(memcg.failcnt).toBe(failcnt + 2);
+    expect(mm.pgtable.pteGet(a + P)).toBe(0);
+    expect(mm.pgtable.pteGet(a + 3 * P)).toBe(0);
+    expect(memcg.usage).toBe(2);
+    expect(mm.counter(MM_ANONPAGES)).toBe(2);
+    expect(dev.freed.sort()).toEqual([dsts[1], dsts[3]].sort());
+    expect(isWritableDevicePrivateEntry(mm.pgtable.pteGet(a))).toBe(true);
+    expect(mm.read(a + 2 * P, P)).toEqual(pattern(3)); // faults it back: the charge moves back too
+    expect(memcg.usage).toBe(2);
+  });
+
+  for (const [name, type] of [
+    ["MEMORY_DEVICE_FS_DAX", MEMORY_DEVICE_FS_DAX],
+    ["MEMORY_DEVICE_GENERIC", MEMORY_DEVICE_GENERIC],
+    ["MEMORY_DEVICE_PCI_P2PDMA", MEMORY_DEVICE_PCI_P2PDMA],
+  ] as const) {
+    it(`a ${name} dst page is refused for a page and for a hole: MIGRATE cleared, the source intact, the dst unlocked and put`, () => {
+      const { k, mm, a } = setup();
+      const dev = new TestDevice(k, 8);
+      // ZONE_DEVICE memory that is neither device-private nor device-coherent.
+      const pgmap: DevPagemap = { type, range: { start: 0, end: -1 }, owner: { name }, ops: { pageFree: () => undefined } };
+      const other = registerPgmap(k, pgmap, 4).startPfn;
+      mm.write(a, pattern(1));
+      const before = mm.pgtable.pteGet(a);
+      const usage = mm.memcg.usage;
+      const { afterPages } = migrateSteps(mm, dev, a, 2, {
+        dstFor: (i) => {
+          zoneDevicePageInit(k, other + i); // refcount 1, locked
+          return other + i;
+        },
+      });
+      // page: __migrate_device_pages "Other types of ZONE_DEVICE page are not supported"; hole:
+      // migrate_vma_insert_page "Unsupported ZONE_DEVICE page type" → abort
+      expect(afterPages[0]! & MIGRATE_PFN_MIGRATE).toBe(0);
+      expect(migratePfnToPage(afterPages[0]!)).toBe(ptePfn(before));
+      expect(afterPages[1]).toBe(0);
+      expect(mm.pgtable.pteGet(a)).toBe(before); // restored exactly (finalize: remove_migration_ptes(src, src))
+      expect(mm.pgtable.pteGet(a + P)).toBe(0);
+      expect(k.store.refcount(ptePfn(before))).toBe(1);
+      expect(folioTestLocked(k, ptePfn(before))).toBe(false);
+      for (const d of [other, other + 1]) {
+        expect(k.store.refcount(d)).toBe(0);
+        expect(folioTestLocked(k, d)).toBe(false);
+      }
+      expect(pgmapRecord(k, pgmap)!.refs).toBe(0);
+      expect(mm.memcg.usage).toBe(usage);
+      expect(mm.counter(MM_ANONPAGES)).toBe(1);
+      expect(mm.read(a, P)).toEqual(pattern(1));
+      expect(dev.free.length).toBe(8);
+    });
+  }
 });
 
 describe("kernel rules (typed KernelRuleError, state unchanged)", () => {
