@@ -1,10 +1,13 @@
 import { EBUSY, EFAULT, EIO, MADV_DONTNEED, PAGE_SIZE, ptePfn } from "@hmmsim/core";
 import { Engine, PS_PER_MS } from "@hmmsim/engine";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE } from "./hmm-pfn.js";
 import type { HmmRange } from "./hmm-range-fault.js";
 import { mirrorRangeFault, mirrorRangeFaultStats, type MirrorWindow } from "./mirror-range-fault.js";
-import { DeviceMirror, TestDevice, lockedFromTask, setup } from "./test-util.js";
+import { DeviceMirror, TestDevice, assertTrackedInvariants, lockedFromTask, setup } from "./test-util.js";
+
+// Every test ends with the kernel invariants checked (setup() tracks its kernel).
+afterEach(assertTrackedInvariants);
 
 function mirrorSetup(pages: number, engine: Engine | null = null) {
   const t = setup({ pages });
