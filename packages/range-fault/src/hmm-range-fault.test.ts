@@ -42,6 +42,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   HMM_PFN_DMA_MAPPED,
   HMM_PFN_ERROR,
+  HMM_PFN_INOUT_FLAGS,
   HMM_PFN_P2PDMA,
   HMM_PFN_P2PDMA_BUS,
   HMM_PFN_REQ_FAULT,
@@ -519,6 +520,59 @@ describe("hmmRangeFault: errors and misuse", () => {
     expect(call({ defaultFlags: 1 << 20 })).toThrow(expect.objectContaining({ field: "range.defaultFlags" }));
     expect(call({ pfnFlagsMask: -1 })).toThrow(expect.objectContaining({ field: "range.pfnFlagsMask" }));
     expect(call({ notifier: {} })).toThrow(expect.objectContaining({ field: "range.notifier" }));
+  });
+});
+
+describe("hmmRangeFault: hmmPfns entries are validated before anything changes", () => {
+  const BAD: [string, number][] = [
+    ["-1", -1],
+    ["NaN", NaN],
+    ["a fraction", 2048.5],
+    ["Infinity", Infinity],
+    ["-Infinity", -Infinity],
+    ["2^53 (above the 42-bit pfn field)", 2 ** 53],
+  ];
+  for (const [what, bad] of BAD) {
+    it(`${what} in a Float64Array or a number[]: InvalidArgumentError naming range.hmmPfns[i] and the rule; no fault, no change`, () => {
+      const t = setup({ pages: 4 });
+      const p0 = t.mm.touch(t.addr, true);
+      const pt = () => [0, 1, 2, 3].map((i) => t.mm.pgtable.pteGet(t.addr + i * PAGE_SIZE));
+      const before = pt();
+      const seq = t.sub.invalidateSeq;
+      let faults = 0;
+      t.k.tracepoints.pageFault = () => faults++;
+      // A fault request over holes: a call that went ahead would fault pages 1..3 in.
+      for (const kind of ["Float64Array", "number[]"] as const) {
+        const input = [makeHmmPfn(p0, VW | HMM_PFN_DMA_MAPPED), HMM_PFN_REQ_FAULT, bad, 0];
+        const r = makeRange(t, t.addr, 4, { defaultFlags: FAULT, pfnFlagsMask: FAULT, hmmPfns: kind === "Float64Array" ? Float64Array.from(input) : [...input] });
+        let err: unknown;
+        try {
+          lockedRangeFault(t.mm, r);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(InvalidArgumentError);
+        expect(err).toMatchObject({ field: "range.hmmPfns[2]", rule: expect.stringMatching(/integer in \[0, 2\^53\)/) });
+        expect(Object.is((err as InvalidArgumentError).value, bad)).toBe(true);
+        expect(Array.from(r.hmmPfns)).toEqual(input);
+      }
+      expect(faults).toBe(0);
+      expect(pt()).toEqual(before);
+      expect(t.sub.invalidateSeq).toBe(seq);
+      expect(t.invalidations).toEqual([]);
+    });
+  }
+
+  it("the first bad entry is named; a non-number in a number[] is rejected too; valid entries pass", () => {
+    const t = setup({ pages: 3 });
+    const call = (hmmPfns: Float64Array | number[]) => () => lockedRangeFault(t.mm, makeRange(t, t.addr, 3, { hmmPfns }));
+    expect(call(Float64Array.from([0, -1, NaN]))).toThrow(expect.objectContaining({ field: "range.hmmPfns[1]" }));
+    expect(call([0, "7" as unknown as number, 0])).toThrow(expect.objectContaining({ field: "range.hmmPfns[1]" }));
+    // Every bit pattern below 2^53 is a pfn plus defined flag bits: a previous output (ERROR, order 9, sticky
+    // flags, the largest pfn) is a valid input.
+    const ok = Float64Array.from([Number.MAX_SAFE_INTEGER, makeHmmPfn(123, HMM_PFN_ERROR | hmmPfnFlagsOrder(9)), -0]);
+    expect(call(ok)()).toBe(0);
+    expect(Array.from(ok)).toEqual([HMM_PFN_INOUT_FLAGS, 0, 0]);
   });
 });
 

@@ -408,6 +408,39 @@ export function hmmRangeMm(range: HmmRange): Mm {
   return mm;
 }
 
+/** The rule every hmmPfns entry must follow (see checkHmmPfns). */
+const HMM_PFN_ENTRY_RULE = "must be an integer in [0, 2^53): pfn * 2^11 + HMM_PFN_* flag bits";
+
+/**
+ * Every entry of hmmPfns must be an integer in [0, 2^53) (Number.MAX_SAFE_INTEGER at most): NaN, ±Infinity,
+ * negative and fractional values are no `unsigned long`. All 11 low bits are defined (the six HMM_PFN_* flags and
+ * the 5-bit order), and the pfn field above them has 42 bits, so an entry in that range has no unknown bits: a
+ * driver may pass its previous output back in, as the kernel allows. Checked before anything changes, so a bad
+ * entry leaves hmmPfns, the page tables and the notifier sequence as they were.
+ *
+ * The hot path is branch-free (the check runs over every entry of every call): the sum of the fractional parts
+ * (`v - trunc(v)`, ≥ 0 for v ≥ 0, NaN for NaN and ±Infinity) must be exactly 0 — a sum of non-negative doubles is 0
+ * only if every term is — and the minimum ≥ 0, the maximum ≤ 2^53 - 1. Only when that fails does a second loop
+ * find the first bad entry for the error.
+ */
+function checkHmmPfns(pfns: Float64Array, npages: number): void {
+  let frac = 0;
+  let min = 0;
+  let max = 0;
+  for (let i = 0; i < npages; i++) {
+    const v = pfns[i]!;
+    frac += v - Math.trunc(v);
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (frac === 0 && min >= 0 && max <= Number.MAX_SAFE_INTEGER) return;
+  for (let i = 0; i < npages; i++) {
+    const v = pfns[i]!;
+    if (!(v >= 0 && v <= Number.MAX_SAFE_INTEGER && Math.trunc(v) === v))
+      throw new InvalidArgumentError(`range.hmmPfns[${i}]`, HMM_PFN_ENTRY_RULE, v);
+  }
+}
+
 function checkFlags(field: string, v: number): number {
   if (!Number.isInteger(v) || v < 0 || v > HMM_PFN_FLAGS)
     throw new InvalidArgumentError(field, "must be a combination of HMM_PFN_* flag bits (0..HMM_PFN_FLAGS)", v);
@@ -424,8 +457,9 @@ function checkFlags(field: string, v: number): number {
  * faulted), -EPERM (write requested on a VMA without VM_WRITE), -ENOMEM (out of memory while faulting).
  *
  * Throws InvalidArgumentError for a range object the kernel could not even have been given (notifier not on a
- * core Mm, hmmPfns of the wrong type or length, flags outside HMM_PFN_FLAGS) and KernelRuleError when the mmap
- * lock is not held (mmap_assert_locked).
+ * core Mm, hmmPfns of the wrong type or length or with an entry that is not an integer in [0, 2^53), flags
+ * outside HMM_PFN_FLAGS), naming the field (`range.hmmPfns[i]` for an entry) and leaving everything as it was,
+ * and KernelRuleError when the mmap lock is not held (mmap_assert_locked).
  */
 export function hmmRangeFault(range: HmmRange): number {
   if (range === null || typeof range !== "object") throw new InvalidArgumentError("range", "must be an HmmRange object", range);
@@ -452,17 +486,18 @@ export function hmmRangeFault(range: HmmRange): number {
   if (given instanceof Float64Array) {
     if (given.length !== npages)
       throw new InvalidArgumentError("range.hmmPfns", `must have (end - start) / PAGE_SIZE = ${npages} entries`, given.length);
+    checkHmmPfns(given, npages);
     pfns = given;
   } else if (Array.isArray(given)) {
     if (given.length !== npages)
       throw new InvalidArgumentError("range.hmmPfns", `must have (end - start) / PAGE_SIZE = ${npages} entries`, given.length);
     pfns = new Float64Array(npages);
     for (let i = 0; i < npages; i++) {
-      const v = given[i];
-      if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
-        throw new InvalidArgumentError(`range.hmmPfns[${i}]`, "must be an integer in [0, 2^53)", v);
+      const v: unknown = given[i];
+      if (typeof v !== "number") throw new InvalidArgumentError(`range.hmmPfns[${i}]`, HMM_PFN_ENTRY_RULE, v);
       pfns[i] = v;
     }
+    checkHmmPfns(pfns, npages);
   } else {
     throw new InvalidArgumentError("range.hmmPfns", "must be a Float64Array or a number[]", given);
   }
