@@ -7,10 +7,12 @@
 // loop yields where the kernel drops locks (after read_begin, after hmmRangeFault + mmap_read_unlock, before the
 // driver lock). Task "cpu" munmaps pages 2..5 and then MADV_DONTNEEDs page 7, each with mmap_lock taken for
 // write through the engine's RwSemaphore (see lockedFromTask in test-util.ts: core's Mm.munmap takes the lock
-// with tryDownWrite itself). After the run every device mapping must map the page the CPU maps there now.
+// with tryDownWrite itself). Before every yield point of every task, and after the run, every device mapping must
+// map the page the CPU maps there now (see StaleCheck); after the run the kernel invariants hold.
 import { EBUSY, EFAULT, MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE, createKernel, errnoName } from "@hmmsim/core";
-import { explore, replay, type Engine, type ExploreOptions } from "@hmmsim/engine";
+import { explore, replay, runSeed, type Engine, type ExploreOptions } from "@hmmsim/engine";
 import { mmuIntervalReadBeginWait } from "@hmmsim/mmu-notifier";
+import { assertInvariants } from "@hmmsim/testing";
 import { describe, expect, it } from "vitest";
 import { HMM_PFN_REQ_FAULT } from "./hmm-pfn.js";
 import { hmmRangeFault, type HmmRange } from "./hmm-range-fault.js";
@@ -20,18 +22,19 @@ import { DeviceMirror, lockedFromTask, munmapFromTask } from "./test-util.js";
 const N = 8;
 
 /** The loop of hmm.rst without mmu_interval_read_retry (the bug the explorer must catch). */
-async function mirrorWithoutReadRetry(range: HmmRange, mirror: DeviceMirror, engine: Engine): Promise<number> {
+async function mirrorWithoutReadRetry(range: HmmRange, mirror: DeviceMirror, step: (label: string) => Promise<void>): Promise<number> {
   const mm = mirror.mm;
+  const engine = mm.mmapLock.engine!;
   for (;;) {
     range.notifierSeq = await mmuIntervalReadBeginWait(range.notifier, engine);
-    await engine.yieldPoint("after-read-begin");
+    await step("after-read-begin");
     await mm.mmapLock.downRead();
     const ret = hmmRangeFault(range);
     mm.mmapLock.upRead();
-    await engine.yieldPoint("after-range-fault");
+    await step("after-range-fault");
     if (ret === -EBUSY) continue;
     if (ret !== 0) return ret;
-    await engine.yieldPoint("before-driver-lock");
+    await step("before-driver-lock");
     await mirror.lock.lock();
     // BUG: no mmuIntervalReadRetry(range.notifier, range.notifierSeq) here.
     const r = mirror.update(range);
@@ -42,12 +45,24 @@ async function mirrorWithoutReadRetry(range: HmmRange, mirror: DeviceMirror, eng
 
 interface Tally {
   runs: number;
+  /** Staleness checks made during the runs (before yield points). */
+  checks: number;
   readRetry: number;
   rangeFaultBusy: number;
   efault: number;
 }
 
-function scenario(variant: "documented" | "no-read-retry", tally?: Tally) {
+/**
+ * Where the device mapping must match the CPU page table: at every point where a task gives up the CPU. Every
+ * change to either side happens in a synchronous section — the driver updates its page table under its lock
+ * right after read_retry, an invalidation clears it inside munmap/madvise before the CPU entries go — and every
+ * task reaches another task only through one of its yield points (the loop's windows, the CPU task's points) or
+ * by finishing, so checking before each yield point and after the run checks every state another task can see.
+ * "end": only after the run (to show what per-step checking adds).
+ */
+type StaleCheck = "each-step" | "end";
+
+function scenario(variant: "documented" | "no-read-retry", tally?: Tally, check: StaleCheck = "each-step") {
   return async (engine: Engine) => {
     const k = createKernel({ ramBytes: 16 * 1024 * 1024, bytes: false, thp: "never" });
     const mm = k.createMm();
@@ -66,13 +81,20 @@ function scenario(variant: "documented" | "no-read-retry", tally?: Tally) {
       devPrivateOwner: null,
     });
     const stats: MirrorRangeFaultStats = mirrorRangeFaultStats();
+    const step = (label: string): Promise<void> => {
+      if (check === "each-step") {
+        mirror.assertNoStale();
+        if (tally) tally.checks++;
+      }
+      return engine.yieldPoint(label);
+    };
     engine.spawn("device", async () => {
       for (const flags of [HMM_PFN_REQ_FAULT, 0]) {
         const r = range(flags);
         const ret =
           variant === "documented"
-            ? await mirrorRangeFault(r, { engine, driverLock: mirror.lock, update: (x) => mirror.update(x), stats })
-            : await mirrorWithoutReadRetry(r, mirror, engine);
+            ? await mirrorRangeFault(r, { engine, driverLock: mirror.lock, update: (x) => mirror.update(x), stats, window: step })
+            : await mirrorWithoutReadRetry(r, mirror, step);
         // A fault request over pages munmapped before the walk is -EFAULT (no VMA); anything else is a bug.
         if (ret === -EFAULT && flags !== 0) {
           if (tally) tally.efault++;
@@ -83,13 +105,14 @@ function scenario(variant: "documented" | "no-read-retry", tally?: Tally) {
     });
     engine.spawn("cpu", async () => {
       // The CPU does some other work first: 0..5 scheduling points, drawn from the run's seeded RNG.
-      for (let i = engine.rng.int(6); i >= 0; i--) await engine.yieldPoint("before munmap");
+      for (let i = engine.rng.int(6); i >= 0; i--) await step("before munmap");
       expect(await munmapFromTask(mm, addr + 2 * PAGE_SIZE, 4 * PAGE_SIZE)).toBe(0);
-      await engine.yieldPoint("before madvise");
+      await step("before madvise");
       expect(await lockedFromTask(mm, () => mm.madvise(addr + 7 * PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED))).toBe(0);
     });
     await engine.run();
     mirror.assertNoStale();
+    assertInvariants(k);
     if (tally) {
       tally.runs++;
       tally.readRetry += stats.readRetry;
@@ -104,17 +127,36 @@ describe("schedule explorer: the documented mirror loop vs a concurrent munmap",
     { runs: 600, seed: 11, strategy: "pct", depth: 3, steps: 40 },
   ] satisfies ExploreOptions[]) {
     it(`keeps no stale device mapping under ${opts.runs} interleavings (${opts.strategy})`, async () => {
-      const tally: Tally = { runs: 0, readRetry: 0, rangeFaultBusy: 0, efault: 0 };
+      const tally: Tally = { runs: 0, checks: 0, readRetry: 0, rangeFaultBusy: 0, efault: 0 };
       const res = await explore(scenario("documented", tally), opts);
       if (!res.ok) throw new Error(`seed ${res.failure!.seed}: ${res.failure!.message}`);
       expect(res.runs).toBe(opts.runs);
       expect(tally.runs).toBe(opts.runs);
+      // The mapping was checked at every yield point of every run (at least the loop's three windows per pass).
+      expect(tally.checks).toBeGreaterThan(6 * opts.runs);
       // The races really happened: interleavings differ, and the retry paths of the protocol were taken.
       expect(res.distinctTraces).toBeGreaterThan(opts.strategy === "random" ? 50 : 10);
       expect(tally.readRetry).toBeGreaterThan(0);
       expect(tally.rangeFaultBusy + tally.efault).toBeGreaterThan(0);
     });
   }
+
+  it("the per-step check sees stale mappings that the end-of-run check misses (the second pass repairs them)", async () => {
+    // Same seeds, same interleavings: the loop without read_retry maps a munmapped page in its first pass; its
+    // second pass (a snapshot, ERROR there) drops the mapping again, so a check after the run alone misses it.
+    let endOnly = 0;
+    let eachStep = 0;
+    for (let i = 0; i < 60; i++) {
+      const seed = i === 0 ? 4 : runSeed(4, i);
+      const end = await replay(scenario("no-read-retry", undefined, "end"), seed, { strategy: "random" });
+      const each = await replay(scenario("no-read-retry", undefined, "each-step"), seed, { strategy: "random" });
+      if (!end.ok) endOnly++;
+      if (!each.ok) eachStep++;
+      // Checking at each step also checks at the end: whatever the end check catches, it catches.
+      if (!end.ok) expect(each.ok).toBe(false);
+    }
+    expect(eachStep).toBeGreaterThan(endOnly);
+  });
 
   it("catches the loop without mmu_interval_read_retry, and the reported seed replays the failure", async () => {
     const opts = { strategy: "random" as const };
