@@ -10,12 +10,13 @@
 //     resumes); 4. the same through sleep; 5. runs/s of run() with one trivial task (fixed cost per run(): a
 //     fresh Engine, its queue, two watchdog timers); 6. explorer runs/s on a two-task check-then-act scenario
 //     with the trace on (what a schedule search costs per interleaving tried).
-// Entries 1–3 are measured interleaved (rounds of one sample each, order rotating) and reported at the median
-// sample, so load from other processes on the machine hits engine and baselines alike.
+// Entries 1–2 (with the binary heap) and entries 3–6 are two groups measured interleaved (rounds of one sample
+// per case, order rotating) and reported at the median sample, so load from other processes on the machine hits
+// the engine and its baselines alike and a load spike does not decide a figure.
 import { Engine } from "./engine.js";
 import { EventQueue } from "./event-queue.js";
 import { explore } from "./explore.js";
-import { measureAsync, measureInterleaved } from "./measure.js";
+import { measureInterleaved, measureInterleavedAsync } from "./measure.js";
 import { Mutex } from "./mutex.js";
 
 interface BenchEntry {
@@ -185,62 +186,79 @@ export default async (): Promise<BenchEntry[]> => {
   ]);
 
   const SWITCHES = 20_000;
-  const yields = await measureAsync("engine: task switches (yieldPoint ping-pong)", async () => {
-    const e = new Engine();
-    for (const name of ["ping", "pong"]) {
-      e.spawn(name, async () => {
-        for (let i = 0; i < SWITCHES / 2; i++) await e.yieldPoint("ping-pong");
-      });
-    }
-    await e.run();
-    if (e.steps !== SWITCHES + 2) throw new Error(`yield ping-pong: ${e.steps} task steps, expected ${SWITCHES + 2}`);
-    return SWITCHES;
-  });
-  const sleeps = await measureAsync("engine: task switches (sleep ping-pong)", async () => {
-    const e = new Engine();
-    for (const [name, off] of [["ping", 0], ["pong", 1]] as const) {
-      e.spawn(name, async () => {
-        await e.sleep(off);
-        for (let i = 0; i < SWITCHES / 2; i++) await e.sleep(2);
-      });
-    }
-    await e.run();
-    return SWITCHES;
-  });
-  // Fixed cost of one run() call (arming + clearing the two foreign-await watchdogs): an engine with one task.
-  const oneTask = await measureAsync("engine: run() with one trivial task", async () => {
-    const e = new Engine();
-    e.spawn("t", async () => {
-      await e.sleep(1);
-    });
-    await e.run();
-  });
-
-  // Explorer throughput: a correctly locked two-task scenario (every run passes, so explore() does all runs).
+  const ONE_TASK_RUNS = 200;
   const EXPLORE_RUNS = 200;
-  const explored = await measureAsync("explorer: runs/s (2 tasks, mutex + yieldPoint, trace on)", async () => {
-    const res = await explore(
-      async (e) => {
-        let balance = 10;
-        const m = new Mutex("account", e);
-        for (const name of ["alice", "bob"]) {
+  const [yields, sleeps, oneTask, explored] = await measureInterleavedAsync([
+    {
+      name: "engine: task switches (yieldPoint ping-pong)",
+      fn: async () => {
+        const e = new Engine();
+        for (const name of ["ping", "pong"]) {
           e.spawn(name, async () => {
-            await m.lock();
-            if (balance >= 10) {
-              await e.yieldPoint("between check and withdraw");
-              balance -= 10;
-            }
-            m.unlock();
+            for (let i = 0; i < SWITCHES / 2; i++) await e.yieldPoint("ping-pong");
           });
         }
         await e.run();
-        if (balance < 0) throw new Error("balance went negative");
+        if (e.steps !== SWITCHES + 2) throw new Error(`yield ping-pong: ${e.steps} task steps, expected ${SWITCHES + 2}`);
+        return SWITCHES;
       },
-      { runs: EXPLORE_RUNS, seed: 1 },
-    );
-    if (!res.ok) throw new Error(`explorer bench scenario failed: ${res.failure?.message}`);
-    return EXPLORE_RUNS;
-  });
+    },
+    {
+      name: "engine: task switches (sleep ping-pong)",
+      fn: async () => {
+        const e = new Engine();
+        for (const [name, off] of [["ping", 0], ["pong", 1]] as const) {
+          e.spawn(name, async () => {
+            await e.sleep(off);
+            for (let i = 0; i < SWITCHES / 2; i++) await e.sleep(2);
+          });
+        }
+        await e.run();
+        return SWITCHES;
+      },
+    },
+    {
+      // Fixed cost of one run() call: a fresh Engine, its queue, arming + clearing the two foreign-await watchdogs.
+      name: "engine: run() with one trivial task",
+      fn: async () => {
+        for (let k = 0; k < ONE_TASK_RUNS; k++) {
+          const e = new Engine();
+          e.spawn("t", async () => {
+            await e.sleep(1);
+          });
+          await e.run();
+        }
+        return ONE_TASK_RUNS;
+      },
+    },
+    {
+      // Explorer throughput: a correctly locked two-task scenario (every run passes, so explore() does all runs).
+      name: "explorer: runs/s (2 tasks, mutex + yieldPoint, trace on)",
+      fn: async () => {
+        const res = await explore(
+          async (e) => {
+            let balance = 10;
+            const m = new Mutex("account", e);
+            for (const name of ["alice", "bob"]) {
+              e.spawn(name, async () => {
+                await m.lock();
+                if (balance >= 10) {
+                  await e.yieldPoint("between check and withdraw");
+                  balance -= 10;
+                }
+                m.unlock();
+              });
+            }
+            await e.run();
+            if (balance < 0) throw new Error("balance went negative");
+          },
+          { runs: EXPLORE_RUNS, seed: 1 },
+        );
+        if (!res.ok) throw new Error(`explorer bench scenario failed: ${res.failure?.message}`);
+        return EXPLORE_RUNS;
+      },
+    },
+  ]);
 
   const ratio = eng!.opsPerSec / bare!.opsPerSec;
   const samples = { eventsPerSample: N, samples: eng!.samples };
@@ -264,13 +282,28 @@ export default async (): Promise<BenchEntry[]> => {
       extra: { ...samples, bestOpsPerSec: bare!.bestOpsPerSec, binaryHeapOpsPerSec: bin!.opsPerSec },
     },
     {
-      name: yields.name,
-      opsPerSec: yields.opsPerSec,
+      name: yields!.name,
+      opsPerSec: yields!.opsPerSec,
       unit: "switches/s",
-      extra: { switchesPerRun: SWITCHES },
+      extra: { switchesPerSample: SWITCHES, bestOpsPerSec: yields!.bestOpsPerSec },
     },
-    { name: sleeps.name, opsPerSec: sleeps.opsPerSec, unit: "switches/s", extra: { switchesPerRun: SWITCHES } },
-    { name: oneTask.name, opsPerSec: oneTask.opsPerSec, unit: "runs/s", extra: { watchdogTimersPerRun: 2 } },
-    { name: explored.name, opsPerSec: explored.opsPerSec, unit: "runs/s", extra: { runsPerExplore: EXPLORE_RUNS } },
+    {
+      name: sleeps!.name,
+      opsPerSec: sleeps!.opsPerSec,
+      unit: "switches/s",
+      extra: { switchesPerSample: SWITCHES, bestOpsPerSec: sleeps!.bestOpsPerSec },
+    },
+    {
+      name: oneTask!.name,
+      opsPerSec: oneTask!.opsPerSec,
+      unit: "runs/s",
+      extra: { watchdogTimersPerRun: 2, bestOpsPerSec: oneTask!.bestOpsPerSec },
+    },
+    {
+      name: explored!.name,
+      opsPerSec: explored!.opsPerSec,
+      unit: "runs/s",
+      extra: { runsPerSample: EXPLORE_RUNS, bestOpsPerSec: explored!.bestOpsPerSec },
+    },
   ];
 };

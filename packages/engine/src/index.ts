@@ -43,6 +43,8 @@ export {
   measure,
   measureAsync,
   measureInterleaved,
+  measureInterleavedAsync,
+  type InterleavedAsyncCase,
   type InterleavedCase,
   type InterleavedMeasurement,
   type InterleavedOptions,

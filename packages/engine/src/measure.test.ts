@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { measureInterleaved } from "./measure.js";
+import { measureInterleaved, measureInterleavedAsync } from "./measure.js";
 
 describe("measureInterleaved", () => {
   it("runs warm-up + measured rounds of one sample per case, rotating the order, and reports the median and best", () => {
@@ -29,7 +29,29 @@ describe("measureInterleaved", () => {
     }
   });
 
-  it("validates rounds", () => {
+  it("the async variant rotates and counts the same way", async () => {
+    const calls: string[] = [];
+    const res = await measureInterleavedAsync(
+      ["x", "y"].map((name) => ({
+        name,
+        fn: async () => {
+          calls.push(name);
+          await Promise.resolve();
+          return 10;
+        },
+      })),
+      { rounds: 3, warmupRounds: 1 },
+    );
+    expect(calls.join("")).toBe("xyyxxyyx");
+    expect(res.map((m) => [m.name, m.samples])).toEqual([
+      ["x", 3],
+      ["y", 3],
+    ]);
+  });
+
+  it("validates rounds", async () => {
     expect(() => measureInterleaved([{ name: "a", fn: () => 1 }], { rounds: 0 })).toThrow(/opts.rounds = 0/);
+    expect(() => measureInterleaved([{ name: "a", fn: () => 1 }], { warmupRounds: -1 })).toThrow(/opts.warmupRounds = -1/);
+    await expect(measureInterleavedAsync([{ name: "a", fn: async () => 1 }], { rounds: 1.5 })).rejects.toThrow(/opts.rounds = 1.5/);
   });
 });

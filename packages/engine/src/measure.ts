@@ -76,9 +76,7 @@ export interface InterleavedMeasurement extends Measurement {
  * comparable; each sample should take a few ms or more.
  */
 export function measureInterleaved(cases: readonly InterleavedCase[], opts: InterleavedOptions = {}): InterleavedMeasurement[] {
-  const rounds = opts.rounds ?? 41;
-  const warm = opts.warmupRounds ?? 8;
-  if (!Number.isSafeInteger(rounds) || rounds < 1) throw new RangeError(`measureInterleaved opts.rounds = ${rounds}: must be a positive integer`);
+  const [rounds, warm] = roundsOf("measureInterleaved", opts);
   const rates: number[][] = cases.map(() => []);
   for (let r = 0; r < warm + rounds; r++) {
     for (let k = 0; k < cases.length; k++) {
@@ -89,6 +87,43 @@ export function measureInterleaved(cases: readonly InterleavedCase[], opts: Inte
       if (r >= warm) rates[i]!.push((ops * 1000) / Math.max(ms, 1e-6));
     }
   }
+  return summarize(cases, rates);
+}
+
+export interface InterleavedAsyncCase {
+  name: string;
+  /** One sample: does some work and resolves to the number of ops it did. */
+  fn: () => Promise<number>;
+}
+
+/** measureInterleaved() for async cases (tasks on an engine); same rounds, rotation and median. */
+export async function measureInterleavedAsync(
+  cases: readonly InterleavedAsyncCase[],
+  opts: InterleavedOptions = {},
+): Promise<InterleavedMeasurement[]> {
+  const [rounds, warm] = roundsOf("measureInterleavedAsync", opts);
+  const rates: number[][] = cases.map(() => []);
+  for (let r = 0; r < warm + rounds; r++) {
+    for (let k = 0; k < cases.length; k++) {
+      const i = (r + k) % cases.length;
+      const t0 = performance.now();
+      const ops = await cases[i]!.fn();
+      const ms = performance.now() - t0;
+      if (r >= warm) rates[i]!.push((ops * 1000) / Math.max(ms, 1e-6));
+    }
+  }
+  return summarize(cases, rates);
+}
+
+function roundsOf(fn: string, opts: InterleavedOptions): [number, number] {
+  const rounds = opts.rounds ?? 41;
+  const warm = opts.warmupRounds ?? 8;
+  if (!Number.isSafeInteger(rounds) || rounds < 1) throw new RangeError(`${fn} opts.rounds = ${rounds}: must be a positive integer`);
+  if (!Number.isSafeInteger(warm) || warm < 0) throw new RangeError(`${fn} opts.warmupRounds = ${warm}: must be a non-negative integer`);
+  return [rounds, warm];
+}
+
+function summarize(cases: readonly { name: string }[], rates: number[][]): InterleavedMeasurement[] {
   return cases.map((c, i) => {
     const s = rates[i]!.sort((a, b) => a - b);
     return { name: c.name, opsPerSec: s[s.length >> 1]!, bestOpsPerSec: s[s.length - 1]!, samples: s.length };
