@@ -10,7 +10,10 @@ import type { WorkloadSpec } from "@hmmsim/workloads";
 import type { PhaseSummary } from "./workload-runner.js";
 
 export interface LinkDirectionSummary {
-  /** Time with at least one transfer in its data phase, ps. */
+  /**
+   * Time with at least one transfer in its data phase, ps. The per-transfer setup α is not part of it (during α
+   * no data moves and another transfer may use the link); transfers × α is the setup time on top.
+   */
   busyPs: number;
   bytes: number;
   transfers: number;
@@ -49,6 +52,11 @@ export interface RunSummary {
   };
   /** Completed migrations towards the device (h2d) and towards system memory (d2h). */
   migrated: Record<LinkDirection, PageTotals>;
+  /**
+   * CPU loads/stores served in place from DEVICE_COHERENT device memory over a coherent link (no fault, no
+   * migration), summed over the CPU phases, and the time they cost the CPU threads, ps.
+   */
+  coherentCpuAccess: { accesses: number; ps: number };
   evictions: PageTotals;
   invalidations: number;
   /** Per link, per direction. */
@@ -90,11 +98,15 @@ export function buildSummary(machine: Machine, stats: MachineStats, result: RunR
       links: machine.links.all().map(linkInfo),
     },
     workload: s.workload,
-    phases: phases.map((p) => ({ ...p, ...(p.gpu ? { gpu: { ...p.gpu } } : {}) })),
+    phases: phases.map((p) => ({ ...p, ...(p.gpu ? { gpu: { ...p.gpu } } : {}), ...(p.cpu ? { cpu: { ...p.cpu } } : {}) })),
     simulatedPs: result.simulatedPs,
     events: result.events,
     faults: { cpu: stats.cpuFaults, device: stats.deviceFaults, deviceBatches: stats.deviceFaultBatches, batchedFaults: stats.batchedFaults },
     migrated: { h2d: { ...stats.migrated.h2d }, d2h: { ...stats.migrated.d2h } },
+    coherentCpuAccess: {
+      accesses: phases.reduce((n, p) => n + (p.cpu?.coherentAccesses ?? 0), 0),
+      ps: phases.reduce((n, p) => n + (p.cpu?.coherentPs ?? 0), 0),
+    },
     evictions: { ...stats.evictions },
     invalidations: stats.invalidations,
     links,
@@ -172,20 +184,51 @@ export function formatSummary(s: RunSummary): string {
   const res: [string, string][] = [];
   res.push(["simulated time", formatTime(s.simulatedPs)]);
   s.phases.forEach((p, i) => {
-    const gpu = p.gpu ? `, ${count(p.gpu.faults)} fault entries, TLB ${count(p.gpu.tlbHits)} hits / ${count(p.gpu.tlbMisses)} misses${p.gpu.remoteAccesses ? `, ${count(p.gpu.remoteAccesses)} remote` : ""}` : "";
-    res.push([`phase ${i + 1} (${p.on})`, `${p.kind}: ${count(p.accesses)} accesses in ${formatTime(p.endPs - p.startPs)}${gpu}`]);
+    let detail = "";
+    if (p.gpu) {
+      const g = p.gpu;
+      detail = `; ${count(g.faults)} fault entries for ${count(g.faultedPages)} pages in ${count(g.batches)} batches; TLB ${count(g.tlbHits)} hits / ${count(g.tlbMisses)} misses`;
+      if (g.remoteAccesses) detail += `; ${count(g.remoteAccesses)} remote accesses`;
+    } else if (p.cpu && p.cpu.coherentAccesses > 0) {
+      detail = `; ${count(p.cpu.coherentAccesses)} of them read/written in place in device memory (${formatTime(p.cpu.coherentPs)})`;
+    }
+    res.push([`phase ${i + 1} (${p.on})`, `${p.kind}: ${count(p.accesses)} accesses in ${formatTime(p.endPs - p.startPs)}${detail}`]);
   });
   res.push(["CPU faults", count(s.faults.cpu)]);
-  res.push(["device faults", `${count(s.faults.device)} (${count(s.faults.deviceBatches)} batches)`]);
+  const gpuPhases = s.phases.filter((p) => p.gpu);
+  const faultedPages = gpuPhases.reduce((n, p) => n + p.gpu!.faultedPages, 0);
+  res.push([
+    "device faults",
+    `${count(s.faults.device)} fault entries in ${count(s.faults.deviceBatches)} batches` +
+      (gpuPhases.length > 0 && faultedPages !== s.faults.device ? ` (${count(faultedPages)} pages: the other entries repeat a page already in their batch)` : ""),
+  ]);
+  const zeroFilled = gpuPhases.reduce((n, p) => n + p.gpu!.populatedPages, 0);
   for (const dir of ["h2d", "d2h"] as const) {
     const t = s.migrated[dir];
-    res.push([`migrated ${dir === "h2d" ? "to device" : "to host"}`, `${count(t.pages)} pages, ${formatBytes(t.bytes)} (${count(t.count)} migrations)`]);
+    let row = `${count(t.pages)} pages, ${formatBytes(t.bytes)} copied (${count(t.count)} migrations)`;
+    if (dir === "h2d" && zeroFilled > 0) row += `; ${count(zeroFilled)} of the pages were never written by the CPU, so the driver zero-filled them on the device instead of copying`;
+    res.push([`migrated ${dir === "h2d" ? "to device" : "to host"}`, row]);
+  }
+  if (m.devices.some((d) => d.memoryType === "coherent")) {
+    const c = s.coherentCpuAccess;
+    res.push([
+      "CPU coherent access",
+      c.accesses > 0
+        ? `${count(c.accesses)} CPU accesses to pages left in DEVICE_COHERENT memory, done in place over the link (no fault, no copy back): ${formatTime(c.ps)} of CPU time`
+        : "none (no CPU access reached a page in DEVICE_COHERENT memory)",
+    ]);
   }
   res.push(["evictions", `${count(s.evictions.pages)} pages, ${formatBytes(s.evictions.bytes)} (${count(s.evictions.count)} evictions)`]);
+  const alphaOf = new Map(m.links.map((l) => [l.name, l.alphaPs]));
   for (const [name, dirs] of Object.entries(s.links)) {
     for (const dir of ["h2d", "d2h"] as const) {
       const l = dirs[dir];
-      res.push([`link ${name} ${dir}`, `${pct(l.utilisation)} busy (${formatTime(l.busyPs)}), ${formatBytes(l.bytes)} in ${count(l.transfers)} transfers`]);
+      const alpha = alphaOf.get(name) ?? 0;
+      res.push([
+        `link ${name} ${dir}`,
+        `${pct(l.utilisation)} busy (${formatTime(l.busyPs)} moving data), ${formatBytes(l.bytes)} in ${count(l.transfers)} transfers` +
+          (l.transfers > 0 && alpha > 0 ? ` (+ ${formatTime(alpha)} setup each, not in busy)` : ""),
+      ]);
     }
   }
   for (const dir of ["h2d", "d2h"] as const) {
@@ -194,8 +237,8 @@ export function formatSummary(s: RunSummary): string {
     if (moved > onLinks) {
       res.push([
         `note (${dir})`,
-        `${formatBytes(moved - onLinks)} of the ${formatBytes(moved)} migrated ${dir === "h2d" ? "to the device" : "to the host"} crossed no link transfer ` +
-          `(the driver zero-filled them on the device, or charged the copy inside a CPU fault), so the link's figures do not include them`,
+        `${formatBytes(moved - onLinks)} of the ${formatBytes(moved)} migrated ${dir === "h2d" ? "to the device" : "to the host"} were copied without a DMA transfer ` +
+          `on any link (the CPU or the driver copied them some other way), so the link rows above do not count them`,
       ]);
     }
   }
@@ -203,6 +246,7 @@ export function formatSummary(s: RunSummary): string {
     .filter(([, c]) => c.ps > 0)
     .sort((a, b) => b[1].ps - a[1].ps)
     .map(([k, c]) => `${k} ${formatTime(c.ps)}`);
+  if (s.coherentCpuAccess.ps > 0) costs.push(`CPU coherent access ${formatTime(s.coherentCpuAccess.ps)}`);
   res.push(["charged cost", costs.length ? `${costs.join(", ")} (summed over tasks)` : "none"]);
   if (s.unsettledPs > 0) res.push(["unsettled cost", `${formatTime(s.unsettledPs)} (a task charged cost it never slept: a driver bug)`]);
   return `${head}\n\n${table(res)}\n`;

@@ -93,6 +93,12 @@ describe("hmmsim run --json (default: the a100-pcie4 preset)", () => {
     expect(t.phases).toHaveLength(1);
     expect(t.faults.device).toBe(768); // untouched anonymous memory: one fault per page, no CPU fault
     expect(t.faults.cpu).toBe(0);
+    // Never written by the CPU: the driver zero-fills the pages on the device; nothing crosses the link.
+    expect(t.migrated.h2d).toMatchObject({ pages: 768, bytes: 0 });
+    expect(t.phases[0]!.gpu).toMatchObject({ faultedPages: 768, migratedPages: 0, populatedPages: 768 });
+    const table = await cli(["run", "h100-pcie5", "--workload", "streaming", "--size", "3MiB"]);
+    expect(table.out).toMatch(/^ {2}migrated to device +768 pages, 0 B copied \(3 migrations\); 768 of the pages were never written by the CPU, so the driver zero-filled them on the device instead of copying$/m);
+    expect(table.out).not.toMatch(/note \(/);
   });
 
   it("the table names the machine and every figure; the progress bar is drawn on a TTY stderr only, erased before the summary", async () => {
@@ -101,12 +107,47 @@ describe("hmmsim run --json (default: the a100-pcie4 preset)", () => {
     for (const row of ["machine", "device gpu0", "link pcie0", "simulated time", "CPU faults", "device faults", "migrated to device", "migrated to host", "evictions", "link pcie0 h2d", "link pcie0 d2h"]) {
       expect(r.out).toMatch(new RegExp(`^  ${row} +\\S`, "m"));
     }
-    expect(r.out).toMatch(/migrated to device +512 pages, 2 MiB/);
+    expect(r.out).toMatch(/migrated to device +512 pages, 2 MiB copied \(\d+ migrations\)$/m);
+    // Link busy time is data movement only; the per-transfer setup α is said to be on top.
+    expect(r.out).toMatch(/^ {2}link pcie0 h2d +\d+\.\d % busy \(\S+ \S+ moving data\), 2 MiB in \d+ transfers \(\+ 1\.5 µs setup each, not in busy\)$/m);
+    expect(r.out).toMatch(/^ {2}device faults +16,384 fault entries in 64 batches \(512 pages: the other entries repeat a page already in their batch\)$/m);
     expect(r.err).toMatch(/\[#+\] 100%/);
     expect(r.err.endsWith("\r\x1b[K")).toBe(true);
     expect((await cli(["run", "--size", "2MiB", "--no-progress"], { stderrIsTTY: true })).err).toBe("");
     expect((await cli(["run", "--size", "2MiB", "--json"], { stderrIsTTY: true })).err).toBe("");
     expect((await cli(["run", "--size", "2MiB"])).err).toBe("");
+  });
+
+  it("gh200-c2c: after the GPU phase the CPU reads the DEVICE_COHERENT pages in place, each access costing the link's coherent access time", async () => {
+    const { loadPreset } = await import("@hmmsim/machines");
+    const { CPU_ACCESS_BYTES } = await import("./workload-runner.js");
+    const s = await json(["gh200-c2c", "--size", "2MiB"]);
+    const pages = (2 * MiB) / 4096;
+    const [write, gpu, read] = s.phases;
+    // The GPU migrated every page into its coherent memory; nothing came back: no CPU fault, no d2h migration or DMA.
+    expect(s.migrated.h2d).toMatchObject({ pages, bytes: 2 * MiB });
+    expect(s.migrated.d2h).toEqual({ count: 0, pages: 0, bytes: 0 });
+    expect(s.links.c2c!.d2h.transfers).toBe(0);
+    expect(s.faults.cpu).toBe(pages); // the writer's first touches only
+    expect(write!.cpu).toEqual({ coherentAccesses: 0, coherentPs: 0 });
+    expect(gpu!.gpu).toMatchObject({ migratedPages: pages, populatedPages: 0 });
+    // Each read-back access: cpuAccessLatency + ⌈64 B · 10^12 / cpuAccessBandwidth⌉ ps, charged to the CPU thread.
+    const link = loadPreset("gh200-c2c").links[0]!;
+    const perAccess = link.cpuAccessLatency! + Math.ceil((CPU_ACCESS_BYTES * 1e12) / link.cpuAccessBandwidth!);
+    expect(perAccess).toBe(150_000 + 216); // 150 ns + 64 B at 297 GB/s
+    expect(read!.cpu).toEqual({ coherentAccesses: pages, coherentPs: pages * perAccess });
+    expect(read!.endPs - read!.startPs).toBe(pages * perAccess); // the phase is nothing but those accesses
+    expect(s.coherentCpuAccess).toEqual({ accesses: pages, ps: pages * perAccess });
+    expect(s.unsettledPs).toBe(0);
+    // The table shows them, per phase and in total.
+    const r = await cli(["run", "gh200-c2c", "--size", "2MiB"]);
+    expect(r.out).toMatch(/^ {2}phase 3 \(cpu\) +streaming: 512 accesses in 76\.9 µs; 512 of them read\/written in place in device memory \(76\.9 µs\)$/m);
+    expect(r.out).toMatch(/^ {2}CPU coherent access +512 CPU accesses to pages left in DEVICE_COHERENT memory, done in place over the link \(no fault, no copy back\): 76\.9 µs of CPU time$/m);
+    // A device-private machine has no such row, and its read-back migrates every page back instead.
+    const a100 = await json(["a100-pcie4", "--size", "2MiB"]);
+    expect(a100.coherentCpuAccess).toEqual({ accesses: 0, ps: 0 });
+    expect(a100.migrated.d2h.pages).toBe(pages);
+    expect((await cli(["run", "--size", "2MiB"])).out).not.toContain("CPU coherent access");
   });
 
   it("a trace replays on the GPU and counts its accesses", async () => {

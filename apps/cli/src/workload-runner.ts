@@ -5,17 +5,28 @@
  * handler, charged to the task and settled), a device phase runs the accesses as a GPU kernel
  * (GpuDriver.runKernel: warps, TLB, replayable faults, batches, migration over the link).
  *
+ * A CPU access that lands on a page in MEMORY_DEVICE_COHERENT memory (a GPU behind NVLink-C2C or CXL: the page
+ * stays on the device and the CPU loads/stores it in place, no fault, no migration) costs the link's coherent
+ * access time, `cpuAccessTime(CPU_ACCESS_BYTES)` = cpuAccessLatency + 64 B / cpuAccessBandwidth, charged to the
+ * CPU task (ledger.chargePs) and counted per phase. An access to system RAM costs nothing beyond its fault (the
+ * model has no DRAM latency; cpuAccessLatency is what a device access adds over a local DRAM access).
+ *
  * Pattern addresses are offsets from the pattern's `base` (0 unless given): they are shifted by WORKLOAD_BASE
  * (16 TiB, 2 MiB aligned, inside the 47-bit user address space) unless they already lie in the user range above
  * mmap's minimum address (a trace of real addresses is replayed as written).
  */
-import type { Machine } from "@hmmsim/machine";
+import { type CoherentInterconnect, type Machine, isCoherentInterconnect } from "@hmmsim/machine";
 import { GpuDriver, type AccessBuffer, type AccessSource, type GpuKernelResult } from "@hmmsim/driver-gpu";
 import type { AccessPattern, Workload } from "@hmmsim/workloads";
 import { CliError } from "./cli-error.js";
 
 import {
+  type DevPagemap,
+  type Kernel,
   FaultWouldBlockError,
+  MEMORY_DEVICE_COHERENT,
+  ZONE_DEVICE,
+  pagePgmap,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_NORESERVE,
@@ -28,6 +39,12 @@ import {
 const PAGE = 4096;
 const BLOCK = 2 * 1024 * 1024;
 
+/**
+ * Bytes one CPU access moves over a coherent link: one cache line (a CPU load or store to device memory is
+ * served a line at a time). Assumption; anchors.md gives no line size.
+ */
+export const CPU_ACCESS_BYTES = 64;
+
 /** Where generated working sets are mapped: 16 TiB (2 MiB aligned). */
 export const WORKLOAD_BASE = 2 ** 44;
 
@@ -39,8 +56,27 @@ export interface PhaseSummary {
   accesses: number;
   startPs: number;
   endPs: number;
-  /** Device phases: the GPU kernel's counts (fault-buffer entries, remote accesses, device TLB). */
-  gpu?: { faults: number; remoteAccesses: number; tlbHits: number; tlbMisses: number };
+  /**
+   * Device phases: the GPU kernel's counts (fault-buffer entries, remote accesses, device TLB) and what the
+   * driver did for it (GpuDriverStats during the phase): fault batches serviced, distinct pages per batch
+   * (summed over batches), pages migrated in with their data copied over the link, pages populated by
+   * zero-filling device memory (never written by the CPU: nothing to copy).
+   */
+  gpu?: {
+    faults: number;
+    remoteAccesses: number;
+    tlbHits: number;
+    tlbMisses: number;
+    batches: number;
+    faultedPages: number;
+    migratedPages: number;
+    populatedPages: number;
+  };
+  /**
+   * CPU phases: accesses served in place from DEVICE_COHERENT device memory over a coherent link (no fault, no
+   * migration back) and the time they cost the CPU thread, ps (cpuAccessTime of CPU_ACCESS_BYTES each).
+   */
+  cpu?: { coherentAccesses: number; coherentPs: number };
 }
 
 export interface WorkloadRunOptions {
@@ -116,23 +152,36 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
   const addr = mm.mmap({ addr: start, length: end - start, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE });
   if (addr !== start) throw new CliError(`mmap of the workload's ${end - start} bytes at 0x${start.toString(16)} failed (${addr})`);
 
+  const coherent = coherentPagemaps(machine);
   const out: PhaseSummary[] = [];
   machine.spawn("workload", async () => {
     for (const { device, pattern } of phases) {
       const src = new PhaseSource(pattern, offset, progress);
       const startPs = machine.engine.now;
       if (device === null) {
-        await runCpuPhase(machine, mm, src);
-        out.push({ on: "cpu", kind: pattern.kind, accesses: src.handed, startPs, endPs: machine.engine.now });
+        const cpu = await runCpuPhase(machine, kernel, mm, src, coherent);
+        out.push({ on: "cpu", kind: pattern.kind, accesses: src.handed, startPs, endPs: machine.engine.now, cpu });
       } else {
-        const r: GpuKernelResult = await drivers.get(device)!.runKernel(mm, src);
+        const gpu = drivers.get(device)!;
+        const before = { ...gpu.stats };
+        const r: GpuKernelResult = await gpu.runKernel(mm, src);
+        const st = gpu.stats;
         out.push({
           on: device,
           kind: pattern.kind,
           accesses: r.accesses,
           startPs,
           endPs: machine.engine.now,
-          gpu: { faults: r.faults, remoteAccesses: r.remoteAccesses, tlbHits: r.tlbHits, tlbMisses: r.tlbMisses },
+          gpu: {
+            faults: r.faults,
+            remoteAccesses: r.remoteAccesses,
+            tlbHits: r.tlbHits,
+            tlbMisses: r.tlbMisses,
+            batches: st.batches - before.batches,
+            faultedPages: st.faultedPages - before.faultedPages,
+            migratedPages: st.migratedPages - before.migratedPages,
+            populatedPages: st.populatedPages - before.populatedPages,
+          },
         });
       }
     }
@@ -143,30 +192,77 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
 type TouchMm = { touch(addr: number, write: boolean): number };
 
 /**
+ * The DEVICE_COHERENT pgmaps of the machine's GPU devices, each with its device's coherent link (page_pgmap(page)
+ * tells a CPU access which device memory it reached, the device's link what that costs).
+ */
+function coherentPagemaps(machine: Machine): Map<DevPagemap, CoherentInterconnect> {
+  const out = new Map<DevPagemap, CoherentInterconnect>();
+  for (const d of machine.spec.devices) {
+    if (d.driver !== "gpu" || d.memoryType !== "coherent") continue;
+    const link = machine.links.ofDevice(d.name);
+    const gpu = GpuDriver.of(machine, d.name);
+    if (isCoherentInterconnect(link) && gpu.pgmap.type === MEMORY_DEVICE_COHERENT) out.set(gpu.pgmap, link);
+  }
+  return out;
+}
+
+/**
  * One CPU thread running the accesses in order: compute time (sleep), then the access (mm.touch: a fault when
  * the page is not mapped as needed, its cost charged to this task and settled before anything else). An access
  * that would block (a migration entry, a locked page: the kernel would sleep on it) waits 1 µs and retries.
+ * An access whose page (the pfn touch returns) is in one of `coherent`'s pgmaps is a load/store over that
+ * coherent link: its cpuAccessTime is charged to this task and counted.
  */
-async function runCpuPhase(machine: Machine, mm: TouchMm, src: AccessSource): Promise<void> {
+async function runCpuPhase(
+  machine: Machine,
+  kernel: Kernel,
+  mm: TouchMm,
+  src: AccessSource,
+  coherent: ReadonlyMap<DevPagemap, CoherentInterconnect>,
+): Promise<{ coherentAccesses: number; coherentPs: number }> {
   const buf: AccessBuffer = { capacity: 4096, addr: new Float64Array(4096), write: new Uint8Array(4096), computePs: new Float64Array(4096) };
   const ledger = machine.ledger;
+  const store = kernel.store;
+  const stats = { coherentAccesses: 0, coherentPs: 0 };
   for (let n = src.fill(buf); n > 0; n = src.fill(buf)) {
     for (let i = 0; i < n; i++) {
       const c = buf.computePs[i]!;
       if (c > 0) await machine.engine.sleep(c);
       const a = buf.addr[i]!;
       const w = buf.write[i] === 1;
-      for (let tries = 0; ; tries++) {
-        try {
-          mm.touch(a - (a % PAGE), w);
-          break;
-        } catch (e) {
-          if (!(e instanceof FaultWouldBlockError) || tries >= 1000) throw e;
-          if (ledger.hasPending) await machine.settle();
-          await machine.engine.sleep(1_000_000);
+      const addr = a - (a % PAGE);
+      let pfn: number;
+      try {
+        pfn = mm.touch(addr, w);
+      } catch (e) {
+        if (!(e instanceof FaultWouldBlockError)) throw e;
+        pfn = await retryTouch(machine, mm, addr, w);
+      }
+      if (coherent.size > 0 && store.zone(pfn) === ZONE_DEVICE) {
+        const pgmap = pagePgmap(kernel, pfn);
+        const link = pgmap === null ? undefined : coherent.get(pgmap);
+        if (link !== undefined) {
+          const ps = link.cpuAccessTime(CPU_ACCESS_BYTES);
+          ledger.chargePs(ps);
+          stats.coherentAccesses++;
+          stats.coherentPs += ps;
         }
       }
       if (ledger.hasPending) await machine.settle();
+    }
+  }
+  return stats;
+}
+
+/** mm.touch after it would have blocked: retried every 1 µs (up to 1,000 times); resolves to the pfn accessed. */
+async function retryTouch(machine: Machine, mm: TouchMm, addr: number, write: boolean): Promise<number> {
+  for (let tries = 1; ; tries++) {
+    if (machine.ledger.hasPending) await machine.settle();
+    await machine.engine.sleep(1_000_000);
+    try {
+      return mm.touch(addr, write);
+    } catch (e) {
+      if (!(e instanceof FaultWouldBlockError) || tries >= 1000) throw e;
     }
   }
 }
