@@ -17,7 +17,9 @@
 // except its own MMU_NOTIFY_MIGRATE (as nouveau does: the migration tells the driver which pages move — A's
 // migrate_to_ram erases its mirror entry itself). After each run: every device-A mapping maps what the CPU page
 // table maps now (the RAM pfn of a present PTE, or the device pfn of a device-private entry of owner A, writable
-// only if the CPU entry is), every byte is what was written, and 0 invariant violations.
+// only if the CPU entry is). That is checked before every yield point and sleep of every task (the states another
+// task can see: see StaleCheck) and after the run; after the run also every byte is what was written, and 0
+// invariant violations.
 import {
   EBUSY,
   FaultWouldBlockError,
@@ -41,7 +43,7 @@ import {
   type Mm,
   type VmFault,
 } from "@hmmsim/core";
-import { Mutex, PS_PER_US, explore, replay, type Engine, type ExploreOptions } from "@hmmsim/engine";
+import { Mutex, PS_PER_US, explore, replay, runSeed, type Engine, type ExploreOptions } from "@hmmsim/engine";
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalReadBeginWait, mmuIntervalSetSeq } from "@hmmsim/mmu-notifier";
 import {
   HMM_PFN_ERROR,
@@ -164,17 +166,17 @@ class MirrorDevice extends ModelDevice {
 }
 
 /** The loop of hmm.rst without mmu_interval_read_retry (the bug the explorer must catch). */
-async function mirrorWithoutReadRetry(range: HmmRange, dev: MirrorDevice, mm: Mm, engine: Engine): Promise<number> {
+async function mirrorWithoutReadRetry(range: HmmRange, dev: MirrorDevice, mm: Mm, engine: Engine, step: Step): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     range.notifierSeq = await mmuIntervalReadBeginWait(range.notifier, engine);
-    await backoffWindow(engine)("after-read-begin", attempt);
+    await backoffWindow(engine, step)("after-read-begin", attempt);
     await mm.mmapLock.downRead();
     const ret = hmmRangeFault(range);
     mm.mmapLock.upRead();
-    await engine.yieldPoint("after-range-fault");
+    await step.yield("after-range-fault");
     if (ret === -EBUSY) continue;
     if (ret !== 0) return ret;
-    await engine.yieldPoint("before-driver-lock");
+    await step.yield("before-driver-lock");
     await dev.lock.lock();
     // BUG: no mmuIntervalReadRetry(range.notifier, range.notifierSeq) here.
     const r = dev.update(range);
@@ -183,29 +185,59 @@ async function mirrorWithoutReadRetry(range: HmmRange, dev: MirrorDevice, mm: Mm
   }
 }
 
+/**
+ * Where device A's mapping must match the CPU page table: wherever a task gives up the CPU. Every change to
+ * either side is synchronous — A updates its table under its lock right after read_retry, its invalidate and
+ * migrate_to_ram clear it before the CPU entries change, a migration step or a CPU fault runs to completion — and
+ * a task reaches another only through a yield point, a sleep or a lock wait right after one (or by finishing), so
+ * checking before each yield point and sleep, and after the run, checks every state another task can see.
+ * "end": only after the run (to show what checking at each step adds).
+ */
+type StaleCheck = "each-step" | "end";
+
+/** A task's way to give up the CPU, checking A's mapping first (with "each-step"). */
+interface Step {
+  yield(label: string): Promise<void>;
+  sleep(dt: number): Promise<void>;
+}
+
+function stepper(engine: Engine, check: StaleCheck, dev: MirrorDevice, mm: Mm, tally?: Tally): Step {
+  const assert = (): void => {
+    if (check !== "each-step") return;
+    dev.assertNoStale(mm);
+    if (tally) tally.checks++;
+  };
+  return {
+    yield: (label) => (assert(), engine.yieldPoint(label)),
+    sleep: (dt) => (assert(), engine.sleep(dt)),
+  };
+}
+
 /** The loop's lock-free windows: a yield point, and on a retry a short wait (hmm_range_fault met a migration entry). */
-function backoffWindow(engine: Engine) {
+function backoffWindow(engine: Engine, step: Step) {
   return async (label: string, attempt: number): Promise<void> => {
-    await engine.yieldPoint(label);
-    if (label === "after-read-begin" && attempt > 0) await engine.sleep(BACKOFF);
+    await step.yield(label);
+    if (label === "after-read-begin" && attempt > 0) await step.sleep(BACKOFF);
   };
 }
 
 /** A CPU access from a task; an access that would sleep on a migration entry waits and retries. */
-async function cpuAccess(engine: Engine, fn: () => void): Promise<void> {
+async function cpuAccess(step: Step, fn: () => void): Promise<void> {
   for (;;) {
     try {
       fn();
       return;
     } catch (e) {
       if (!(e instanceof FaultWouldBlockError)) throw e;
-      await engine.sleep(BACKOFF);
+      await step.sleep(BACKOFF);
     }
   }
 }
 
 interface Tally {
   runs: number;
+  /** Staleness checks made during the runs (before yield points and sleeps). */
+  checks: number;
   readRetry: number;
   rangeFaultBusy: number;
   /** Runs in which device B moved pages, A's pages were faulted back by the CPU, B's by A's range fault. */
@@ -218,7 +250,7 @@ interface Tally {
 
 const byte = (page: number): number => 0x10 + page;
 
-function scenario(variant: "documented" | "no-read-retry", tally?: Tally, driver: DriverVariant = "correct") {
+function scenario(variant: "documented" | "no-read-retry", tally?: Tally, driver: DriverVariant = "correct", check: StaleCheck = "each-step") {
   return async (engine: Engine) => {
     const k = createKernel({ ramBytes: 8 * 1024 * 1024, bytes: true, thp: "never" });
     const mm = k.createMm();
@@ -231,6 +263,7 @@ function scenario(variant: "documented" | "no-read-retry", tally?: Tally, driver
     const devB = new ModelDevice(k, "devB", MEMORY_DEVICE_PRIVATE, 16, statsB);
     expect(devA.migrateToDevice(mm, addr, addr + 3 * P)).toBe(0);
     expect(devA.inUse).toBe(3);
+    const step = stepper(engine, check, devA, mm, tally);
 
     const stats: MirrorRangeFaultStats = mirrorRangeFaultStats();
     engine.spawn("mirrorA", async () => {
@@ -247,13 +280,13 @@ function scenario(variant: "documented" | "no-read-retry", tally?: Tally, driver
         };
         const ret =
           variant === "documented"
-            ? await mirrorRangeFault(range, { engine, driverLock: devA.lock, update: (r) => devA.update(r), stats, window: backoffWindow(engine) })
-            : await mirrorWithoutReadRetry(range, devA, mm, engine);
+            ? await mirrorRangeFault(range, { engine, driverLock: devA.lock, update: (r) => devA.update(r), stats, window: backoffWindow(engine, step) })
+            : await mirrorWithoutReadRetry(range, devA, mm, engine, step);
         if (ret !== 0) throw new Error(`mirror loop returned ${errnoName(ret)}`);
       }
     });
     engine.spawn("migrateB", async () => {
-      for (let i = engine.rng.int(4); i > 0; i--) await engine.yieldPoint("before migrate");
+      for (let i = engine.rng.int(4); i > 0; i--) await step.yield("before migrate");
       await mm.mmapLock.downRead(); // held across the whole migration, as a driver's migrate ioctl does
       try {
         const start = addr + 2 * P;
@@ -263,7 +296,7 @@ function scenario(variant: "documented" | "no-read-retry", tally?: Tally, driver
         const dst = new Float64Array(n);
         const args = migrateVmaInit({ vma: mm.vmaLookup(start), start, end, src, dst, pgmapOwner: devB.owner, flags: MIGRATE_VMA_SELECT_SYSTEM });
         expect(migrateVmaSetup(args)).toBe(0);
-        await engine.yieldPoint("after migrate_vma_setup");
+        await step.yield("after migrate_vma_setup");
         for (let i = 0; i < args.npages; i++) {
           const m = src[i]!;
           if ((m & MIGRATE_PFN_MIGRATE) === 0) continue;
@@ -273,23 +306,23 @@ function scenario(variant: "documented" | "no-read-retry", tally?: Tally, driver
           else k.pageBytes.clear(dpage);
           dst[i] = migratePfn(dpage) + (m & MIGRATE_PFN_WRITE);
         }
-        await engine.yieldPoint("after copy");
+        await step.yield("after copy");
         migrateVmaPages(args);
         for (let i = 0; i < n; i++) if ((src[i]! & MIGRATE_PFN_MIGRATE) !== 0) statsB.toDevice++;
-        await engine.yieldPoint("after migrate_vma_pages");
+        await step.yield("after migrate_vma_pages");
         migrateVmaFinalize(args);
       } finally {
         mm.mmapLock.upRead();
       }
     });
     engine.spawn("cpu", async () => {
-      for (let i = engine.rng.int(6); i > 0; i--) await engine.yieldPoint("cpu: other work");
-      await cpuAccess(engine, () => expect(mm.read(addr, 1)[0]).toBe(byte(0)));
-      await engine.yieldPoint("cpu: between accesses");
-      await cpuAccess(engine, () => mm.write(addr + 5 * P, new Uint8Array([0xee])));
+      for (let i = engine.rng.int(6); i > 0; i--) await step.yield("cpu: other work");
+      await cpuAccess(step, () => expect(mm.read(addr, 1)[0]).toBe(byte(0)));
+      await step.yield("cpu: between accesses");
+      await cpuAccess(step, () => mm.write(addr + 5 * P, new Uint8Array([0xee])));
       want[5] = 0xee;
-      await engine.yieldPoint("cpu: between accesses");
-      await cpuAccess(engine, () => expect(mm.read(addr + P, 1)[0]).toBe(byte(1)));
+      await step.yield("cpu: between accesses");
+      await cpuAccess(step, () => expect(mm.read(addr + P, 1)[0]).toBe(byte(1)));
     });
     await engine.run();
 
@@ -318,7 +351,7 @@ function scenario(variant: "documented" | "no-read-retry", tally?: Tally, driver
   };
 }
 
-const newTally = (): Tally => ({ runs: 0, readRetry: 0, rangeFaultBusy: 0, migratedB: 0, ownFaults: 0, faultsB: 0, ownMapped: 0 });
+const newTally = (): Tally => ({ runs: 0, checks: 0, readRetry: 0, rangeFaultBusy: 0, migratedB: 0, ownFaults: 0, faultsB: 0, ownMapped: 0 });
 
 describe("schedule explorer: the documented mirror loop vs a concurrent migration and CPU fault-back", () => {
   for (const opts of [
@@ -331,6 +364,8 @@ describe("schedule explorer: the documented mirror loop vs a concurrent migratio
       if (!res.ok) throw new Error(`seed ${res.failure!.seed}: ${res.failure!.message}`);
       expect(res.runs).toBe(opts.runs);
       expect(tally.runs).toBe(opts.runs);
+      // A's mapping was checked at every yield point and sleep of every run (the three tasks have at least 8).
+      expect(tally.checks).toBeGreaterThan(8 * opts.runs);
       console.log(`${opts.strategy}: ${res.distinctTraces} distinct interleavings`, JSON.stringify(tally));
       // The races really happened: interleavings differ, the protocol's retry paths were taken, B migrated, the
       // CPU faulted A's pages back, A's range fault faulted B's pages back, and A mapped its own device memory.
@@ -350,7 +385,8 @@ describe("schedule explorer: the documented mirror loop vs a concurrent migratio
     expect(res.ok).toBe(false);
     const f = res.failure!;
     expect(f.kind).toBe("error");
-    expect(f.task).toBeNull(); // the run completed; the post-run check found the stale mapping
+    // Found by a task's check before a yield point or sleep, or by the check after the run.
+    expect(f.task === null || ["mirrorA", "migrateB", "cpu"].includes(f.task)).toBe(true);
     expect(f.message).toMatch(/stale device mapping at 0x[0-9a-f]+: devA maps pfn \d+/);
     const again = await replay(sc, f.seed, opts);
     expect(again.ok).toBe(false);
@@ -358,6 +394,29 @@ describe("schedule explorer: the documented mirror loop vs a concurrent migratio
     expect(again.failure!.trace).toEqual(f.trace);
     return res.runs;
   }
+
+  it("checking at each step catches the broken drivers on seeds where the end-of-run check misses them", async () => {
+    // Same seeds, same interleavings (the checks do not touch the engine): a stale mapping that a later pass or
+    // fault-back repairs before the run ends is seen only by the per-step check.
+    const broken: [variant: "documented" | "no-read-retry", driver: DriverVariant][] = [
+      ["no-read-retry", "correct"],
+      ["documented", "no-erase-on-fault"],
+      ["documented", "filter-before-set-seq"],
+    ];
+    let endOnly = 0;
+    let eachStep = 0;
+    for (const [variant, driver] of broken) {
+      for (let i = 0; i < 40; i++) {
+        const seed = i === 0 ? 4 : runSeed(4, i);
+        const end = await replay(scenario(variant, undefined, driver, "end"), seed, { strategy: "random" });
+        const each = await replay(scenario(variant, undefined, driver, "each-step"), seed, { strategy: "random" });
+        if (!end.ok) endOnly++;
+        if (!each.ok) eachStep++;
+        if (!end.ok) expect(each.ok).toBe(false); // the per-step check includes the end-of-run one
+      }
+    }
+    expect(eachStep).toBeGreaterThan(endOnly);
+  });
 
   for (const opts of [{ strategy: "random" as const }, { strategy: "pct" as const, depth: 3, steps: 40 }]) {
     it(`catches the loop without mmu_interval_read_retry (${opts.strategy}), and the reported seed replays the failure`, async () => {
