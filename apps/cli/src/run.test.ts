@@ -150,6 +150,23 @@ describe("hmmsim run --json (default: the a100-pcie4 preset)", () => {
     expect((await cli(["run", "--size", "2MiB"])).out).not.toContain("CPU coherent access");
   });
 
+  it("a BFS workload (its length unknown in advance) draws a count-based progress line, not a percent bar", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const { readPresetText } = await import("@hmmsim/machines");
+    const dir = mkdtempSync(join(tmpdir(), "hmmsim-bfs-"));
+    writeFileSync(join(dir, "bfs.yaml"), readPresetText("a100-pcie4").replace(/^workload:[\s\S]*$/m, "workload: { kind: bfs, on: gpu0, params: { vertices: 20000, degree: 8 } }\n"));
+    const io = bufferIo({ cwd: dir, stderrIsTTY: true });
+    expect(await main(["run", "bfs.yaml"], io)).toBe(0);
+    const frames = io.stderr.text.split("\r\x1b[K").filter((f) => f !== "");
+    expect(frames.length).toBeGreaterThan(1);
+    for (const f of frames) expect(f).toMatch(/^hmmsim a100-pcie4 \[ *=== *\] +[\d,]+ accesses \S+ \S+ simulated +$/);
+    expect(new Set(frames.map((f) => f.length)).size).toBe(1);
+    expect(io.stderr.text).not.toContain("%");
+    expect(io.stdout.text).toMatch(/phase 1 \(gpu0\) +bfs: [\d,]+ accesses/);
+  });
+
   it("a trace replays on the GPU and counts its accesses", async () => {
     const { mkdtempSync, writeFileSync } = await import("node:fs");
     const { join } = await import("node:path");

@@ -15,8 +15,11 @@ import type { SpecSource } from "./spec-source.js";
 import { spawnWorkload } from "./workload-runner.js";
 
 export interface SimulateOptions {
-  /** Simulated progress: `done` of `total` workload accesses handed out, at simulated time `nowPs`. */
-  onProgress?: (done: number, total: number, nowPs: number) => void;
+  /**
+   * Simulated progress: `done` of `total` workload accesses handed out, at simulated time `nowPs`; `total` is
+   * undefined when a phase's length is not known in advance (BFS).
+   */
+  onProgress?: (done: number, total: number | undefined, nowPs: number) => void;
 }
 
 export { DRIVERS, POLICIES };

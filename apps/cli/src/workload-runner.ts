@@ -80,7 +80,8 @@ export interface PhaseSummary {
 }
 
 export interface WorkloadRunOptions {
-  onProgress?: (done: number, total: number, nowPs: number) => void;
+  /** `done` of `total` accesses handed out (total undefined when a phase's length is not known in advance: BFS). */
+  onProgress?: (done: number, total: number | undefined, nowPs: number) => void;
 }
 
 /** Counts the accesses a pattern hands out (the run's progress) and shifts them by `offset`. */
@@ -141,11 +142,12 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
     }
     return { device, pattern: p.pattern };
   });
-  const total = workload.phases.every((p) => p.pattern.expectedLength !== undefined) ? workload.phases.reduce((s, p) => s + p.pattern.expectedLength!, 0) : 0;
+  // Unknown when a phase cannot say its length in advance (BFS): progress is then a count.
+  const total = workload.phases.every((p) => p.pattern.expectedLength !== undefined) ? workload.phases.reduce((s, p) => s + p.pattern.expectedLength!, 0) : undefined;
   let done = 0;
   const progress = (n: number) => {
     done += n;
-    if (total > 0) opts.onProgress?.(done, total, machine.engine.now);
+    opts.onProgress?.(done, total, machine.engine.now);
   };
 
   const mm = kernel.createMm();
