@@ -138,9 +138,11 @@ export class Machine {
     return this.ledger.settle();
   }
 
-  /** Builds the spec's workload (seeded by the spec's seed), or null if the spec has none. */
+  /** Builds the spec's workload (seeded from the machine's seed through the engine's RNG), or null if the spec has none. */
   createWorkload(ctx: PatternContext = {}): Workload | null {
-    return this.spec.workload ? createWorkload(this.spec.workload, { seed: this.spec.seed, ...ctx }) : null;
+    // Random patterns draw their seed from the engine's RNG (a derived stream: other components' draws never shift
+    // it), unless the caller or the params give one.
+    return this.spec.workload ? createWorkload(this.spec.workload, { rng: this.engine.rng.derive("workload"), ...ctx }) : null;
   }
 
   /** beforeRun → engine.run() → afterRun. */

@@ -1,7 +1,6 @@
 export { type Access, type AccessBatch, AccessPattern, type CommonParams, createAccessBatch } from "./access-pattern.js";
 export { BFS_EDGE_BYTES, BFS_LEVEL_BYTES, BFS_OFFSET_BYTES, BfsPattern, type BfsParams } from "./bfs.js";
-export type { PatternContext, PatternDefinition } from "./pattern-definition.js";
-export { type RandomSource, Xoshiro128, uniformInt } from "./prng.js";
+export type { PatternContext, PatternDefinition, RandomSource } from "./pattern-definition.js";
 export { RandomPattern, type RandomParams } from "./random.js";
 export { formatSize, parseSize } from "./size.js";
 export { StencilPattern, type StencilParams } from "./stencil.js";

@@ -1,6 +1,10 @@
 import type { AccessPattern } from "./access-pattern.js";
 import type { ParamReader } from "./param-reader.js";
-import type { RandomSource } from "./prng.js";
+
+/** Anything that yields uniformly distributed unsigned 32-bit integers: the engine's Rng (`engine.rng.derive(…)`). */
+export interface RandomSource {
+  nextU32(): number;
+}
 
 /** What a generator may need besides its parameters. */
 export interface PatternContext {

@@ -1,6 +1,6 @@
 import { AccessPattern, type AccessBatch, type Common, type CommonParams, isWriteAt, readCommon } from "./access-pattern.js";
 import { type PatternDefinition, readSeed } from "./pattern-definition.js";
-import { Xoshiro128, uniformInt } from "./prng.js";
+import { Rng } from "@hmmsim/engine";
 
 export interface RandomParams extends CommonParams {
   /** Working-set size (required). */
@@ -13,14 +13,14 @@ export interface RandomParams extends CommonParams {
   seed?: number;
 }
 
-/** Uniformly random granule-aligned accesses, from a seeded xoshiro128** stream. */
+/** Uniformly random granule-aligned accesses, drawn from the engine's seeded Rng (xoshiro128**, @hmmsim/engine). */
 export class RandomPattern extends AccessPattern {
   readonly kind = "random";
   readonly base: number;
   readonly workingSetBytes: number;
   readonly expectedLength: number;
   private readonly granules: number;
-  private rng: Xoshiro128;
+  private rng: Rng;
   private done = 0;
   private seq = 0;
 
@@ -36,7 +36,7 @@ export class RandomPattern extends AccessPattern {
     this.workingSetBytes = bytes;
     this.granules = Math.floor(bytes / granularity);
     this.expectedLength = count * common.passes;
-    this.rng = new Xoshiro128(seed);
+    this.rng = new Rng(seed);
   }
 
   fill(b: AccessBatch): number {
@@ -44,7 +44,7 @@ export class RandomPattern extends AccessPattern {
     const g = this.granularity;
     const n = Math.min(b.capacity, this.expectedLength - this.done);
     for (let i = 0; i < n; i++) {
-      b.addr[i] = base + uniformInt(this.rng, this.granules) * g;
+      b.addr[i] = base + this.rng.int(this.granules) * g;
       b.write[i] = isWriteAt(this.seq++, f) ? 1 : 0;
       b.computePs[i] = computePs;
     }
@@ -53,7 +53,7 @@ export class RandomPattern extends AccessPattern {
   }
 
   reset(): void {
-    this.rng = new Xoshiro128(this.seed);
+    this.rng = new Rng(this.seed);
     this.done = this.seq = 0;
   }
 }
