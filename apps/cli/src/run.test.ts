@@ -41,7 +41,10 @@ describe("hmmsim run --json (default: the a100-pcie4 preset)", () => {
     expect(s.migrated.d2h).toMatchObject({ pages: 16384, bytes: 64 * MiB });
     expect(s.faults.cpu).toBe(2 * 16384); // first touch by the writer + the read back of each device-private page
     expect(s.faults.device).toBe(s.phases[1]!.gpu!.faults);
-    expect(s.faults.deviceBatches).toBeGreaterThanOrEqual(16384 / 256);
+    // The preset's comment: 524,288 accesses of 128 B (32 per page) are 524,288 fault entries in 2,048 batches of 256.
+    expect(s.faults).toMatchObject({ device: 524_288, deviceBatches: 2_048, batchedFaults: 524_288 });
+    expect(s.phases[1]!.gpu).toMatchObject({ batches: 2_048, faultedPages: 16_384, migratedPages: 16_384, populatedPages: 0 });
+    expect(s.migrated.h2d.count).toBe(2_048);
     expect(s.evictions).toEqual({ count: 0, pages: 0, bytes: 0 });
     // Link utilisation = busy time / simulated time; 64 MiB at 25 GB/s is ≥ 2.68 ms of busy time.
     const h2d = s.links.pcie0!.h2d;

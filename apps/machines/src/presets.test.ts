@@ -41,7 +41,9 @@ describe("presets", () => {
   it("a100-pcie4: A100 40 GB behind PCIe 4 x16 at 25 GB/s effective per direction, α 1.5 µs, device-private", () => {
     const s = loadPreset("a100-pcie4");
     expect(s.links).toEqual([{ name: "pcie0", kind: "pcie4x16", h2dBandwidth: 25e9, d2hBandwidth: 25e9, alpha: 1.5e6 }]);
-    expect(s.devices).toEqual([{ kind: "gpu", name: "gpu0", memory: 40 * GiB, memoryType: "private", driver: "gpu", policy: "on-demand", link: "pcie0" }]);
+    expect(s.devices).toEqual([
+      { kind: "gpu", name: "gpu0", memory: 40 * GiB, memoryType: "private", driver: "gpu", policy: "on-demand", link: "pcie0", driverSpec: { deviceMemoryBandwidth: 1555e9 } },
+    ]);
     expect(s.workload).toEqual({
       kind: "phases",
       params: {
@@ -58,13 +60,27 @@ describe("presets", () => {
     const s = loadPreset("h100-pcie5");
     expect(s.links[0]).toMatchObject({ kind: "pcie5x16", h2dBandwidth: 52e9, d2hBandwidth: 52e9 });
     expect(s.devices[0]).toMatchObject({ kind: "gpu", memory: 80 * GiB, memoryType: "private" });
+    expect(s.devices[0]!.driverSpec).toEqual({ deviceMemoryBandwidth: 3.35e12 }); // H100 SXM HBM3 3.35 TB/s [S38]
   });
 
   it("gh200-c2c: GH200 96 GB HBM3 as DEVICE_COHERENT memory over NVLink-C2C at 375 GB/s h2d / 297 GB/s d2h", () => {
     const s = loadPreset("gh200-c2c");
     expect(s.links[0]).toMatchObject({ kind: "nvlink-c2c", h2dBandwidth: 375e9, d2hBandwidth: 297e9 });
     expect(s.devices[0]).toMatchObject({ kind: "gpu", memory: 96 * GiB, memoryType: "coherent", link: "c2c" });
+    expect(s.devices[0]!.driverSpec).toEqual({ deviceMemoryBandwidth: 4.0e12 }); // GH200 HBM3 4.0 TB/s nominal [S35]
     expect(s.cpus).toEqual({ count: 72, frequency: 3.1e9, activeCores: 1 });
+  });
+
+  it.each(presetNames)("%s: the comments state the default workload's real fault figures (524,288 entries in 2,048 batches of 256), not one fault per page", (name) => {
+    const text = readPresetText(name);
+    expect(text).not.toMatch(/64 fault\s*(#\s*)?batches/);
+    expect(text).toContain("524,288 entries, serviced in 2,048 batches of 256 [S1]");
+    // 64 MiB streamed in 128-byte accesses: 32 accesses per 4 KiB page, each a fault-buffer entry on first touch.
+    expect((64 * 2 ** 20) / 128).toBe(524_288);
+    expect(524_288 / 256).toBe(2_048);
+    // Each cited device-memory bandwidth is anchors.md's figure (B2) for that GPU.
+    const bw = loadPreset(name).devices[0]!.driverSpec!.deviceMemoryBandwidth;
+    expect(bw).toBe({ "a100-pcie4": 1555e9, "h100-pcie5": 3.35e12, "gh200-c2c": 4.0e12 }[name]);
   });
 
   it("an unknown preset name throws UnknownPresetError listing the valid names", () => {
