@@ -2,6 +2,18 @@
  * The default cost models as a plugin: registers `CostSpec` (defaultCostSpec + overrides) and one model per
  * kind token, plus the `CostModel` that maps each CostKind onto them and the `DmaCost` that delegates to the
  * device's link. Any of them can be replaced by a later plugin registering the same token.
+ *
+ * DMA is not a ledger cost. A DMA's time depends on the device's own link, its direction and the other traffic
+ * sharing the link, none of which `CostModel.cost(kind, count)` knows; the links account for every DMA themselves
+ * (busy time, bytes, transfers, the dmaTransfer trace point). So a DMA is performed, never charged as a kind:
+ *   - inside a task: `await machine.dma.dma(device, dir, bytes)` (LinkDmaModel: the device's own link) or
+ *     `await link.transfer(dir, bytes)`;
+ *   - from synchronous code (a driver's migrate_to_ram inside a CPU fault): `ledger.chargeTransfer(link, dir,
+ *     bytes)`, performed on the link at the task's next settle();
+ *   - uncontended time for a report or a model: `machine.dma.dmaTime(device, dir, bytes)`.
+ * `cost("DMA", …)` (and so `ledger.charge("DMA", …)`) throws a RangeError saying this; the DMA entry of the
+ * ledger's per-kind totals (COST_KINDS keeps the kind for compatibility) therefore stays 0. It used to be the
+ * uncontended h2d time over the machine's first link, whatever the device or direction.
  */
 import { type DependencyContainer, Lifecycle, inject, injectable } from "tsyringe";
 import {
@@ -32,7 +44,7 @@ import {
   TlbShootdownCost,
 } from "./tokens.js";
 
-/** CostKind → the per-kind model. DMA is charged uncontended over the first device's link (count = bytes). */
+/** CostKind → the per-kind model. DMA is not a ledger cost (see the file comment): cost("DMA") throws. */
 @injectable()
 export class DefaultCostModel implements CostModel {
   constructor(
@@ -42,7 +54,6 @@ export class DefaultCostModel implements CostModel {
     @inject(PteUpdateCost) private readonly pteUpdate: PteUpdateCost,
     @inject(TlbShootdownCost) private readonly tlb: TlbShootdownCost,
     @inject(DeviceFaultCost) private readonly deviceFault: DeviceFaultCost,
-    @inject(LinkRegistry) private readonly links: LinkRegistry,
   ) {}
 
   cost(kind: CostKind, count: number): number {
@@ -59,11 +70,12 @@ export class DefaultCostModel implements CostModel {
         return this.tlb.tlbShootdown(count);
       case "DEVICE_FAULT":
         return this.deviceFault.deviceFault(count);
-      case "DMA": {
-        const link = this.links.all()[0];
-        if (!link) throw new RangeError("CostModel.cost(DMA): the machine has no link");
-        return link.transferTime("h2d", count);
-      }
+      case "DMA":
+        throw new RangeError(
+          "CostModel.cost(DMA): a DMA is not charged as a cost kind; it runs on the device's own link, which counts it " +
+            "(await machine.dma.dma(device, dir, bytes) or link.transfer(dir, bytes) in a task, ledger.chargeTransfer(link, dir, bytes) " +
+            "from synchronous code; machine.dma.dmaTime(device, dir, bytes) for its uncontended time)",
+        );
       default:
         throw new RangeError(`CostModel.cost: unknown kind ${String(kind)}`);
     }
