@@ -37,6 +37,9 @@ describe("migrate + functional plane vs. a byte model (fast-check)", () => {
     expect(total.toSystem).toBeGreaterThan(min);
     expect(total.evicted).toBeGreaterThan(min);
     expect(total.exclusive).toBeGreaterThan(min);
+    // SELECT_COMPOUND: THPs and 2 MiB holes collected as one COMPOUND entry, and some of them moved whole.
+    expect(total.compoundCollected).toBeGreaterThan(Math.floor(min / 4));
+    expect(total.compoundMoved).toBeGreaterThan(Math.floor(min / 8));
   }, TIMEOUT);
 
   it("every device op really moves pages where it must, and bytes survive each move (a fixed sequence)", () => {
@@ -77,13 +80,61 @@ describe("migrate + functional plane vs. a byte model (fast-check)", () => {
       expect({ step: i, p0: at(0) }).toEqual({ step: i, p0: want0 });
       if (want1 !== undefined) expect({ step: i, p1: at(1) }).toEqual({ step: i, p1: want1 });
     });
-    expect(w.stats).toEqual({ toDevice: 4 + 1 + 1 + 1, faultBack: 3, toSystem: 2, evicted: 2, exclusive: 1 });
+    expect(w.stats).toEqual({ toDevice: 4 + 1 + 1 + 1, faultBack: 3, toSystem: 2, evicted: 2, exclusive: 1, compoundCollected: 0, compoundMoved: 0 });
     const [p0, p1] = w.procs;
     const a = p0!.maps[0]!.start;
     expect(Array.from(p0!.mm.read(a + 5, 3))).toEqual([10, 99, 12]);
     expect(Array.from(p1!.mm.read(a + 5, 3))).toEqual([10, 11, 12]);
     expect(Array.from(p1!.mm.read(a + 2 * PAGE_SIZE + 4000, 8))).toEqual([20, 21, 22, 23, 24, 25, 26, 27]);
     runSequence([], w);
+  });
+
+  it("SELECT_COMPOUND: a 2 MiB hole and a PMD-mapped THP are one COMPOUND entry; privB takes them as 512 small pages, privA (24) declines", () => {
+    const A = "private:privA";
+    const B = "private:privB";
+    const all = (w: World, what: string) => {
+      const map = w.procs[0]!.maps[0]!;
+      const got = new Set(Array.from({ length: map.npages }, (_, j) => w.where(w.procs[0]!.mm, map.start + j * PAGE_SIZE)));
+      expect([...got]).toEqual([what]);
+    };
+    const thpMap: Op = { op: "mmap", p: 0, kind: "anon-private", pages: 1, thp: true, file: 0, off: 0 };
+    // A 2 MiB hole: migrate_vma_collect_hole gives one MIGRATE | COMPOUND entry; the 512 small dst pages are
+    // inserted one by one (migrate_vma_insert_page).
+    const hole = new World();
+    for (const [i, o] of ([thpMap, { op: "migrateThp", p: 0, dev: 0 }] as Op[]).entries()) {
+      hole.step(i, o);
+      hole.check(i, opString(o));
+    }
+    all(hole, "none"); // privA has 24 pages: declined
+    hole.step(2, { op: "migrateThp", p: 0, dev: 1 });
+    hole.check(2, "migrateThp privB");
+    all(hole, B);
+    expect(hole.stats).toMatchObject({ compoundCollected: 2, compoundMoved: 1, toDevice: 512 });
+    hole.step(3, { op: "write", p: 0, m: 0, page: 300, off: 8, len: 4, val: 40 }); // faults one page back
+    hole.check(3, "write");
+    expect(hole.where(hole.procs[0]!.mm, hole.procs[0]!.maps[0]!.start + 300 * PAGE_SIZE)).toBe("RAM");
+    runSequence([], hole);
+
+    // A PMD-mapped THP: one COMPOUND entry under a PMD migration entry; small dst pages split the source folio.
+    const thp = new World();
+    const steps: Op[] = [thpMap, { op: "write", p: 0, m: 0, page: 7, off: 0, len: 8, val: 70 }, { op: "migrateThp", p: 0, dev: 0 }];
+    steps.forEach((o, i) => {
+      thp.step(i, o);
+      thp.check(i, opString(o));
+    });
+    all(thp, "THP"); // declined whole: the PMD is restored
+    thp.step(3, { op: "migrateThp", p: 0, dev: 1 });
+    thp.check(3, "migrateThp privB");
+    all(thp, B);
+    expect(thp.stats).toMatchObject({ compoundCollected: 2, compoundMoved: 1, toDevice: 512 });
+    thp.step(4, { op: "read", p: 0, m: 0, page: 7, off: 0, len: 8 }); // checks the bytes, faults the page back
+    thp.check(4, "read");
+    expect(thp.where(thp.procs[0]!.mm, thp.procs[0]!.maps[0]!.start + 7 * PAGE_SIZE)).toBe("RAM");
+    expect(thp.where(thp.procs[0]!.mm, thp.procs[0]!.maps[0]!.start + 8 * PAGE_SIZE)).toBe(B);
+    thp.step(5, { op: "migrate", p: 0, dev: 0, m: 0, from: 7, n: 1 });
+    thp.check(5, "migrate");
+    expect(thp.where(thp.procs[0]!.mm, thp.procs[0]!.maps[0]!.start + 7 * PAGE_SIZE)).toBe(A);
+    runSequence([], thp);
   });
 
   it("the model catches a wrong byte on a device page (a sequence that must fail does)", () => {

@@ -6,7 +6,9 @@
  * - ModelDevice: a driver in the shape of lib/test_hmm.c, built only on this package's public API:
  *   dmirror_devmem_alloc_page (a device page and, for a device-private one, a RAM backing page `rpage` the driver
  *   holds a reference on until dmirror_devmem_free), dmirror_migrate_to_device (migrate_vma_setup
- *   SELECT_SYSTEM + alloc_and_copy + pages + finalize), dmirror_devmem_fault (dev_pagemap_ops.migrate_to_ram:
+ *   SELECT_SYSTEM [| SELECT_COMPOUND] + alloc_and_copy + pages + finalize; this driver has no device THPs, so a
+ *   COMPOUND entry gets 512 small device pages — the source THP is split, a 2 MiB hole filled page by page — or,
+ *   with fewer than 512 free, is declined whole), dmirror_devmem_fault (dev_pagemap_ops.migrate_to_ram:
  *   fault_page, SELECT_DEVICE_PRIVATE, own owner), dmirror_migrate_to_system (SELECT_DEVICE_PRIVATE or
  *   SELECT_DEVICE_COHERENT, own owner), dmirror_exclusive (make_device_exclusive + folio_unlock + folio_put) and
  *   dmirror_device_evict_chunk (migrate_device_range over every device pfn + copy + pages + finalize).
@@ -20,6 +22,7 @@ import {
   EFAULT,
   EINVAL,
   EOPNOTSUPP,
+  HPAGE_PMD_NR,
   MADV_DONTNEED,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
@@ -59,8 +62,10 @@ import {
 import { checkInvariants, createTestMachine, resolveContentPfn, type TestMachine } from "@hmmsim/testing";
 import fc from "fast-check";
 import {
+  MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_MIGRATE,
   MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_COMPOUND,
   MIGRATE_VMA_SELECT_DEVICE_COHERENT,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_SYSTEM,
@@ -99,9 +104,13 @@ export interface DeviceStats {
   evicted: number;
   /** make_device_exclusive successes. */
   exclusive: number;
+  /** MIGRATE | COMPOUND entries after a SELECT_COMPOUND migrate_vma_setup (a PMD-mapped THP or a 2 MiB hole). */
+  compoundCollected: number;
+  /** Of those, entries whose 512 pages all moved to small device pages. */
+  compoundMoved: number;
 }
 
-export const newStats = (): DeviceStats => ({ toDevice: 0, faultBack: 0, toSystem: 0, evicted: 0, exclusive: 0 });
+export const newStats = (): DeviceStats => ({ toDevice: 0, faultBack: 0, toSystem: 0, evicted: 0, exclusive: 0, compoundCollected: 0, compoundMoved: 0 });
 
 export class ModelDevice {
   readonly owner: { name: string };
@@ -173,21 +182,43 @@ export class ModelDevice {
     for (const r of this.backing.values()) into.set(r, (into.get(r) ?? 0) + 1);
   }
 
-  /** dmirror_migrate_to_device() over [start, end) of the VMA at start (end clipped to it): setup's return. */
-  migrateToDevice(mm: Mm, start: number, end: number): number {
+  /**
+   * dmirror_migrate_to_device() over [start, end) of the VMA at start (end clipped to it): setup's return. With
+   * `compound`, MIGRATE_VMA_SELECT_COMPOUND: a MIGRATE | COMPOUND entry gets 512 small device pages (the kernel
+   * then splits the source THP, or inserts 512 pages into the 2 MiB hole) when that many are free, else none.
+   */
+  migrateToDevice(mm: Mm, start: number, end: number, compound = false): number {
     return mm.withReadLock("dmirror_migrate_to_device", () => {
       const vma = mm.vmaLookup(start);
       if (vma !== null) end = Math.min(end, vma.vmEnd);
       const n = (end - start) / PAGE_SIZE;
       const src = new Float64Array(n);
       const dst = new Float64Array(n);
-      const args = migrateVmaInit({ vma, start, end, src, dst, pgmapOwner: this.owner, flags: MIGRATE_VMA_SELECT_SYSTEM });
+      const flags = MIGRATE_VMA_SELECT_SYSTEM | (compound ? MIGRATE_VMA_SELECT_COMPOUND : 0);
+      const args = migrateVmaInit({ vma, start, end, src, dst, pgmapOwner: this.owner, flags });
       const ret = migrateVmaSetup(args);
       if (ret !== 0) return ret;
       const k = this.k;
+      const compoundAt: number[] = [];
       for (let i = 0; i < args.npages; i++) {
         const m = src[i]!;
         if ((m & MIGRATE_PFN_MIGRATE) === 0) continue;
+        if ((m & MIGRATE_PFN_COMPOUND) !== 0) {
+          this.stats.compoundCollected++;
+          compoundAt.push(i);
+          const spage = migratePfnToPage(m);
+          if (this.free.length >= HPAGE_PMD_NR) {
+            for (let j = 0; j < HPAGE_PMD_NR; j++) {
+              const dpage = this.allocDevicePage();
+              if (dpage < 0) break; // out of RAM for a backing page: the rest of the entry is declined
+              if (spage >= 0) k.pageBytes.copy(dpage, spage + j);
+              else k.pageBytes.clear(dpage);
+              dst[i + j] = migratePfn(dpage) + (m & MIGRATE_PFN_WRITE);
+            }
+          }
+          i += HPAGE_PMD_NR - 1;
+          continue;
+        }
         const dpage = this.allocDevicePage();
         if (dpage < 0) continue;
         const spage = migratePfnToPage(m);
@@ -197,6 +228,11 @@ export class ModelDevice {
       }
       migrateVmaPages(args);
       for (let i = 0; i < args.npages; i++) if ((src[i]! & MIGRATE_PFN_MIGRATE) !== 0 && migratePfnToPage(dst[i]!) >= 0) this.stats.toDevice++;
+      for (const i of compoundAt) {
+        let moved = 0;
+        for (let j = 0; j < HPAGE_PMD_NR; j++) if ((src[i + j]! & MIGRATE_PFN_MIGRATE) !== 0 && migratePfnToPage(dst[i + j]!) >= 0) moved++;
+        if (moved === HPAGE_PMD_NR) this.stats.compoundMoved++;
+      }
       migrateVmaFinalize(args);
       return 0;
     });
@@ -313,6 +349,7 @@ export type Op =
   | { op: "fork"; p: number }
   | { op: "exit"; p: number }
   | { op: "migrate"; p: number; dev: Dev; m: number; from: number; n: number }
+  | { op: "migrateThp"; p: number; dev: Dev }
   | { op: "migrateBack"; p: number; dev: Dev; m: number; from: number; n: number }
   | { op: "exclusive"; p: number; dev: Dev; m: number; page: number }
   | { op: "evict"; dev: Dev };
@@ -341,6 +378,8 @@ export function opString(o: Op): string {
       return `exit(p${o.p})`;
     case "migrate":
       return `migrateToDevice(${DEV_NAMES[o.dev]}, p${o.p}, map${o.m}, pages ${o.from}+${o.n}, SELECT_SYSTEM)`;
+    case "migrateThp":
+      return `migrateToDevice(${DEV_NAMES[o.dev]}, p${o.p}, the THP map's 2 MiB, SELECT_SYSTEM|SELECT_COMPOUND)`;
     case "migrateBack":
       return `migrateToSystem(${DEV_NAMES[o.dev]}, p${o.p}, map${o.m}, pages ${o.from}+${o.n}, ${o.dev === 2 ? "SELECT_DEVICE_COHERENT" : "SELECT_DEVICE_PRIVATE"})`;
     case "exclusive":
@@ -375,6 +414,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: named(fc.record({ op: fc.constant("fork" as const), p: proc })) },
   { weight: 1, arbitrary: named(fc.record({ op: fc.constant("exit" as const), p: proc })) },
   { weight: 6, arbitrary: named(fc.record({ op: fc.constant("migrate" as const), p: proc, dev, m: mapIdx, from: page, n: count })) },
+  { weight: 3, arbitrary: named(fc.record({ op: fc.constant("migrateThp" as const), p: proc, dev })) },
   { weight: 3, arbitrary: named(fc.record({ op: fc.constant("migrateBack" as const), p: proc, dev, m: mapIdx, from: page, n: count })) },
   { weight: 2, arbitrary: named(fc.record({ op: fc.constant("exclusive" as const), p: proc, dev, m: mapIdx, page })) },
   { weight: 1, arbitrary: named(fc.record({ op: fc.constant("evict" as const), dev })) },
@@ -429,7 +469,11 @@ export class World {
   readonly log: string[] = [];
   private readonly pageBuf = new Uint8Array(PAGE_SIZE);
 
-  constructor(opts: { devPages?: number } = {}) {
+  /**
+   * `devPages` per device (default 24); privB gets `bigDevPages` (default 520, more than a THP's 512) so that a
+   * SELECT_COMPOUND migration to it can take a whole THP or 2 MiB hole as small pages.
+   */
+  constructor(opts: { devPages?: number; bigDevPages?: number } = {}) {
     this.m = createTestMachine({ ramBytes: RAM });
     this.k = this.m.kernel;
     for (let i = 0; i < 2; i++) this.files.push({ space: this.m.createFile(FILE_PAGES * PAGE_SIZE, { name: `file${i}` }), obj: { name: `file${i}`, pages: new Map() } });
@@ -437,7 +481,7 @@ export class World {
     const n = opts.devPages ?? 24;
     this.devs = [
       new ModelDevice(this.k, DEV_NAMES[0], MEMORY_DEVICE_PRIVATE, n, this.stats),
-      new ModelDevice(this.k, DEV_NAMES[1], MEMORY_DEVICE_PRIVATE, n, this.stats),
+      new ModelDevice(this.k, DEV_NAMES[1], MEMORY_DEVICE_PRIVATE, opts.bigDevPages ?? 520, this.stats),
       new ModelDevice(this.k, DEV_NAMES[2], MEMORY_DEVICE_COHERENT, n, this.stats),
     ];
   }
@@ -640,16 +684,25 @@ export class World {
         return;
       }
       case "migrate":
+      case "migrateThp":
       case "migrateBack": {
-        const r = this.range(p, o);
-        if (r === null) return void this.log.push(`${desc}: skipped (no mapping)`);
+        let r: { start: number; end: number } | null;
+        if (o.op === "migrateThp") {
+          // The whole THP map (2 MiB, MADV_HUGEPAGE): a PMD-mapped THP or a 2 MiB hole is one COMPOUND entry
+          // when the map is PMD-aligned and still one VMA; otherwise collect goes page by page.
+          const map = p.maps.find((x) => x.thp);
+          r = map === undefined ? null : { start: map.start, end: map.start + map.npages * PAGE_SIZE };
+        } else {
+          r = this.range(p, o);
+        }
+        if (r === null) return void this.log.push(`${desc}: skipped (no ${o.op === "migrateThp" ? "THP " : ""}mapping)`);
         const d = this.devs[o.dev]!;
         const vma = mm.vmaLookup(r.start);
         const end = vma === null ? r.end : Math.min(r.end, vma.vmEnd);
         const at = `${desc} [${hex(r.start)}, ${hex(end)})`;
         // Pages a migration to this device must take: anonymous private pages in system RAM or not yet populated.
         const must: number[] = [];
-        if (o.op === "migrate" && vma !== null) {
+        if (o.op !== "migrateBack" && vma !== null) {
           for (let a = r.start; a < end; a += PAGE_SIZE) {
             const pm = p.pages.get(a);
             const w = this.where(mm, a);
@@ -657,10 +710,11 @@ export class World {
           }
         }
         const freeBefore = d.free.length;
-        const ret = o.op === "migrate" ? d.migrateToDevice(mm, r.start, r.end) : d.migrateToSystem(mm, r.start, r.end);
+        const ret = o.op === "migrateBack" ? d.migrateToSystem(mm, r.start, r.end) : d.migrateToDevice(mm, r.start, r.end, o.op === "migrateThp");
         const want = vma === null ? -EINVAL : 0;
         if (ret !== want) this.fail(i, at, `returned ${errnoName(ret)}, expected ${errnoName(want)}`);
-        if (o.op === "migrate" && must.length <= freeBefore && d.oom === 0) {
+        // A COMPOUND entry takes 512 free pages or none, so it must move whenever `must` (then 512 pages) fits too.
+        if (o.op !== "migrateBack" && must.length <= freeBefore && d.oom === 0) {
           const kind = d.type === MEMORY_DEVICE_PRIVATE ? `private:${d.name}` : `coherent:${d.name}`;
           const missed = must.filter((a) => this.where(mm, a) !== kind);
           if (missed.length > 0)
