@@ -14,7 +14,7 @@ import {
   type Mm,
   type ThpMode,
 } from "@hmmsim/core";
-import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalSetSeq, type NotifierMm } from "@hmmsim/mmu-notifier";
+import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalSetSeq } from "@hmmsim/mmu-notifier";
 import { assertInvariants, type InvariantOptions } from "@hmmsim/testing";
 
 export interface Ev {
@@ -30,11 +30,9 @@ export interface Ev {
  * bumps its sequence, as a driver that does not filter would).
  */
 export function recordNotifier(mm: Mm): Ev[] {
-  // @hmmsim/core's Mm calls its user count mmUsers; the notifier package reads `users` (NotifierMm).
-  if (!("users" in mm)) Object.defineProperty(mm, "users", { get: () => mm.mmUsers, configurable: true });
   const log: Ev[] = [];
   const sub = new MmuIntervalNotifier();
-  const r = mmuIntervalNotifierInsert(sub, mm as unknown as NotifierMm, 0, 2 ** 47, {
+  const r = mmuIntervalNotifierInsert(sub, mm, 0, 2 ** 47, {
     invalidate(s, range, seq) {
       log.push({ event: MMU_NOTIFY_EVENT_NAMES[range.event], start: range.start, end: range.end, owner: range.owner, mm: mm.id });
       mmuIntervalSetSeq(s, seq);
