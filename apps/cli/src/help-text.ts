@@ -58,32 +58,47 @@ Usage:
 
 Options:
   --json              Print only the summary, as JSON, on stdout (no progress bar, nothing else on stdout)
-  --seed <n>          Override the spec's seed (same spec + same seed = identical summary)
+  --seed <n>          Override the spec's seed, a non-negative integer (same spec + same seed = identical
+                      summary)
   --workload <kind>   Replace the spec's workload with <kind> (${CLI_WORKLOAD_KINDS.join(", ")}) on the first
                       device; needs --size unless the spec's workload already has that kind
   --size <size>       Working-set size of the workload, e.g. 256MiB (whole 4KiB pages); on a workload of
                       phases (the presets' default) every phase gets this size
   --trace <file>      Replay a trace file (lines "R 0x1000" / "W 4096 12.5") on the first device
-  --no-progress       Do not draw the progress bar (it is drawn on stderr only when stderr is a terminal)
+  --no-progress       Do not draw the progress bar (it is drawn on stderr only when stderr is a terminal;
+                      a workload of unknown length, BFS, shows a count of accesses instead of a percent)
   -h, --help          Show this help
 
 Output (stdout):
-  machine            the preset or spec file, seed, host CPUs and RAM, each device (kind, memory, memory
-                     type DEVICE_PRIVATE/DEVICE_COHERENT, link, driver, policy), each link (bandwidths, α)
-  simulated time     virtual time the workload took
-  CPU faults         page faults taken by CPU threads
-  device faults      faults the devices raised, and the fault batches that serviced them
-  migrated to device pages and bytes migrated host → device (h2d)
-  migrated to host   pages and bytes migrated device → host (d2h)
-  evictions          device pages evicted to make room
-  link <name> <dir>  utilisation = busy time / simulated time, per direction, with bytes and transfers
-  With --json the same figures as one object: machine, workload, simulatedPs, events, faults { cpu, device,
-  deviceBatches, batchedFaults }, migrated { h2d, d2h } ({ count, pages, bytes }), evictions, invalidations,
-  links { <name>: { h2d, d2h } ({ busyPs, bytes, transfers, utilisation }) }, unsettledPs. Times are in ps.
+  machine              the preset or spec file, seed, host CPUs and RAM, each device (kind, memory, memory
+                       type DEVICE_PRIVATE/DEVICE_COHERENT, link, driver, policy), each link (bandwidths, α)
+  simulated time       virtual time the workload took
+  phase <i> (<where>)  each phase: accesses and time; a GPU phase's fault entries, the pages they were for,
+                       the batches that serviced them, device TLB hits/misses
+  CPU faults           page faults taken by CPU threads
+  device faults        fault-buffer entries the devices raised and the batches that serviced them (a warp
+                       that faults on a page already in the batch adds an entry, not a page)
+  migrated to device   pages and bytes migrated host → device (h2d); pages the CPU never wrote are
+                       zero-filled on the device, not copied (0 B)
+  migrated to host     pages and bytes migrated device → host (d2h)
+  CPU coherent access  (machines with DEVICE_COHERENT memory) CPU loads/stores done in place in device
+                       memory over the coherent link: one 64-byte line each, at the link's CPU-access
+                       latency + bandwidth, charged to the CPU thread
+  evictions            device pages evicted to make room
+  link <name> <dir>    utilisation = busy time / simulated time, per direction, with bytes and transfers.
+                       Busy time counts data moving only: each transfer's setup α is on top, not in it
+  charged cost         time charged to tasks per cost kind (CPU_FAULT, PAGE_ZERO, ...), summed over tasks
+  With --json the same figures as one object: machine, workload, phases[] (gpu { faults, batches,
+  faultedPages, migratedPages, populatedPages, tlbHits, tlbMisses, remoteAccesses } / cpu { coherentAccesses,
+  coherentPs }), simulatedPs, events, faults { cpu, device, deviceBatches, batchedFaults }, migrated { h2d,
+  d2h } ({ count, pages, bytes }), coherentCpuAccess { accesses, ps }, evictions, invalidations, links
+  { <name>: { h2d, d2h } ({ busyPs, bytes, transfers, utilisation }) }, cost, unsettledPs. Times are in ps.
 
-Errors (stderr, exit 1): a spec file that does not exist; a spec that does not validate (every problem is
-listed with its path, e.g. "devices[0].memory: expected a size like \\"16GiB\\", got \\"40 gigs\\""); a trace
-file with a bad line (the message names the file and the line).
+Errors (stderr, exit 1): a spec file that does not exist; a spec that cannot run: every problem is listed
+with its path, from the schema (e.g. "devices[0].memory: expected a size like \\"16GiB\\", got \\"40 gigs\\"")
+and from this build (a driver or policy it does not provide, a bad GPU driverSpec field, a missing trace
+file); a trace file with a bad line (the message names the file and the line); a --trace file that does not
+exist.
 
 Examples:
   $ hmmsim run
