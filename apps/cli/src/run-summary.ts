@@ -5,7 +5,7 @@
  * (wall-clock) figure, so the same spec and seed give the identical summary.
  */
 import type { Interconnect, LinkDirection, Machine, MachineStats, PageTotals, RunResult } from "@hmmsim/machine";
-import { COST_KINDS, isCoherentInterconnect } from "@hmmsim/machine";
+import { COST_KINDS, isCoherentInterconnect, parseSize } from "@hmmsim/machine";
 import type { WorkloadSpec } from "@hmmsim/workloads";
 import type { PhaseSummary } from "./workload-runner.js";
 
@@ -158,11 +158,18 @@ function describeWorkload(w: WorkloadSpec | null): string {
   if (!w) return "none (the spec has no workload)";
   if (w.kind === "phases") {
     const phases = (w.params as { phases: WorkloadSpec[] }).phases;
-    return `${phases.length} phases: ` + phases.map((p) => `${p.kind} on ${p.on ?? "device"}`).join(", ");
+    return `${phases.length} phases: ` + phases.map((p) => `${p.kind}${sizeOf(p)} on ${p.on ?? "device"}`).join(", ");
   }
   const params = w.params && typeof w.params === "object" ? Object.entries(w.params as Record<string, unknown>) : [];
   const shown = params.map(([k, v]) => `${k} ${k === "bytes" && typeof v === "number" ? formatBytes(v) : typeof v === "string" ? v : JSON.stringify(v)}`);
   return `${w.kind} on ${w.on ?? "device"}${shown.length ? ` (${shown.join(", ")})` : ""}`;
+}
+
+/** " 64 MiB" for a phase whose params give its working-set size, else "". */
+function sizeOf(p: WorkloadSpec): string {
+  const b = p.params && typeof p.params === "object" ? (p.params as Record<string, unknown>).bytes : undefined;
+  const n = typeof b === "number" ? b : typeof b === "string" ? parseSize(b) : undefined;
+  return n === undefined ? "" : ` ${formatBytes(n)}`;
 }
 
 /** The human-readable summary (stdout of `hmmsim run` without --json). */

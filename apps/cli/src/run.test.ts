@@ -110,6 +110,7 @@ describe("hmmsim run --json (default: the a100-pcie4 preset)", () => {
     for (const row of ["machine", "device gpu0", "link pcie0", "simulated time", "CPU faults", "device faults", "migrated to device", "migrated to host", "evictions", "link pcie0 h2d", "link pcie0 d2h"]) {
       expect(r.out).toMatch(new RegExp(`^  ${row} +\\S`, "m"));
     }
+    expect(r.out).toMatch(/^ {2}workload +3 phases: streaming 2 MiB on cpu, streaming 2 MiB on gpu0, streaming 2 MiB on cpu$/m);
     expect(r.out).toMatch(/migrated to device +512 pages, 2 MiB copied \(\d+ migrations\)$/m);
     // Link busy time is data movement only; the per-transfer setup α is said to be on top.
     expect(r.out).toMatch(/^ {2}link pcie0 h2d +\d+\.\d % busy \(\S+ \S+ moving data\), 2 MiB in \d+ transfers \(\+ 1\.5 µs setup each, not in busy\)$/m);
