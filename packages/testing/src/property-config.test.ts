@@ -3,7 +3,7 @@ import { DEFAULT_PROPERTY_SEED, propertyConfig } from "./property-config.js";
 
 describe("propertyConfig", () => {
   it("defaults to 2000 runs with the fixed seed, so npm test replays the same sequences", () => {
-    expect(propertyConfig({})).toEqual({ numRuns: 2000, seed: DEFAULT_PROPERTY_SEED, timeoutMs: 120_000 });
+    expect(propertyConfig({})).toEqual({ numRuns: 2000, seed: DEFAULT_PROPERTY_SEED, timeoutMs: 300_000 });
   });
   it("reads runs and seed; 'random' lets fast-check draw the seed", () => {
     expect(propertyConfig({ HMMSIM_PROPERTY_RUNS: "50", HMMSIM_PROPERTY_SEED: "-1371124346" })).toEqual({ numRuns: 50, seed: -1371124346, timeoutMs: 60_000 });
