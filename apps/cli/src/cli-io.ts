@@ -2,7 +2,8 @@
  * Where the CLI writes: stdout (results: the summary table, JSON, TAP) and stderr (messages, errors, the
  * progress bar). main() takes them as injectable writers so tests capture output without patching `process`.
  */
-import { resolve } from "node:path";
+import { statSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
 
 export interface CliWriter {
   write(text: string): void;
@@ -19,7 +20,26 @@ export interface CliIo {
   cwd: string;
 }
 
-/** The process's own stdout/stderr (what bin/hmmsim.js uses). */
+/**
+ * The directory the user ran the command from, for their relative paths (`npm start -- ./my.yaml`). `npm start`
+ * runs the CLI through turbo, as apps/cli's own `start` script: its cwd is apps/cli and the nested npm resets
+ * INIT_CWD to it, so the invocation directory turbo passes (TURBO_INVOCATION_DIR) comes first, then npm's
+ * INIT_CWD (`npx hmmsim`, other npm scripts), then the process's cwd. A variable that is not an existing absolute
+ * directory is ignored.
+ */
+export function userCwd(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
+  for (const dir of [env.TURBO_INVOCATION_DIR, env.INIT_CWD]) {
+    if (!dir || !isAbsolute(dir)) continue;
+    try {
+      if (statSync(dir).isDirectory()) return dir;
+    } catch {
+      // not there any more: try the next
+    }
+  }
+  return cwd;
+}
+
+/** The process's own stdout/stderr (what bin/hmmsim.js uses); relative paths resolve against userCwd(). */
 export function processIo(): CliIo {
   const wrap = (s: NodeJS.WriteStream): CliWriter => ({
     write: (t) => void s.write(t),
@@ -30,7 +50,7 @@ export function processIo(): CliIo {
       return s.columns;
     },
   });
-  return { stdout: wrap(process.stdout), stderr: wrap(process.stderr), cwd: process.cwd() };
+  return { stdout: wrap(process.stdout), stderr: wrap(process.stderr), cwd: userCwd() };
 }
 
 /** A writer that keeps everything written (tests, embedding). */

@@ -1,5 +1,5 @@
 export { main } from "./main.js";
-export { BufferWriter, type CliIo, type CliWriter, bufferIo, processIo } from "./cli-io.js";
+export { BufferWriter, type CliIo, type CliWriter, bufferIo, processIo, userCwd } from "./cli-io.js";
 export { CliError, CliUsageError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./cli-error.js";
 export { type LinkDirectionSummary, type RunSummary, buildSummary, formatSummary } from "./run-summary.js";
 export { DRIVERS, POLICIES, type SimulateOptions, machinePlugins, prepareWorkload, simulate } from "./simulate.js";
