@@ -216,8 +216,9 @@ function hmmVmaHandlePmd(w: HmmVmaWalk, addr: number, end: number, pmd: number):
   const required = hmmRangeNeedFault(w, i0, npages, cpuFlags);
   if (required !== 0) return hmmRecordFault(w, addr, end, required);
   const pfns = w.pfns;
-  let pfn = ptePfn(pmd) + ((addr % PMD_SIZE) / PAGE_SIZE);
-  for (let i = i0, stop = i0 + npages; i < stop; i++, pfn++) pfns[i] = (pfns[i]! & HMM_PFN_INOUT_FLAGS) + pfn * HMM_PFN_PFN_MUL + cpuFlags;
+  // Entry i's pfn is one above entry i-1's: step the whole entry by HMM_PFN_PFN_MUL (exact: integers below 2^53).
+  let v = (ptePfn(pmd) + (addr % PMD_SIZE) / PAGE_SIZE) * HMM_PFN_PFN_MUL + cpuFlags;
+  for (let i = i0, stop = i0 + npages; i < stop; i++, v += HMM_PFN_PFN_MUL) pfns[i] = (pfns[i]! & HMM_PFN_INOUT_FLAGS) + v;
   return 0;
 }
 
@@ -342,23 +343,59 @@ function hmmVmaWalkPmd(dir: PmdTable, index: number, start: number, end: number,
   const i0 = ((start - w.range.start) / PAGE_SIZE) | 0;
   const j0 = ((start / PAGE_SIZE) % PTES_PER_TABLE) | 0;
   const jEnd = (j0 + (end - start) / PAGE_SIZE) | 0;
-  for (let j = j0, i = i0; j < jEnd; j++, i++) {
+  for (let j = j0, i = i0; j < jEnd; ) {
+    // The fast run: present, non-special pages that need no fault (snapshot, or already as requested).
+    const stop = mayFault ? fillPresentRunFaulting(table, pfns, j, jEnd, i, perPage ? -1 : needRo, needRw, w) : fillPresentRun(table, pfns, j, jEnd, i);
+    if (stop === jEnd) break;
+    i += stop - j;
+    j = stop;
     const pte = table[j]!;
     const low = pte & PTE_LOW;
     if ((low & (_PAGE_PRESENT | _PAGE_SPECIAL)) === _PAGE_PRESENT) {
+      // stopped because this present page needs a fault
       const cpuFlags = (low & _PAGE_RW) !== 0 ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
-      const req = pfns[i]!;
-      if (mayFault) {
-        const required = perPage ? hmmPteNeedFault(w, req, cpuFlags) : cpuFlags === HMM_PFN_VALID ? needRo : needRw;
-        if (required !== 0) return hmmRecordFault(w, start + (j - j0) * PAGE_SIZE, end, required);
-      }
-      pfns[i] = (req & HMM_PFN_INOUT_FLAGS) + (pte - low) * PTE_TO_HMM + cpuFlags;
-      continue;
+      const required = perPage ? hmmPteNeedFault(w, pfns[i]!, cpuFlags) : cpuFlags === HMM_PFN_VALID ? needRo : needRw;
+      return hmmRecordFault(w, start + (j - j0) * PAGE_SIZE, end, required);
     }
     const r = hmmVmaHandlePte(w, start + (j - j0) * PAGE_SIZE, end, pte, i);
     if (r !== 0) return r;
+    j++;
+    i++;
   }
   return 0;
+}
+
+/**
+ * The common case of the hmm_vma_handle_pte loop with no fault possible: entries [j, jEnd) of a PTE table while
+ * they are present and not special, written to pfns from index i; returns where it stopped. Small and
+ * monomorphic so that the JIT keeps it tight.
+ */
+function fillPresentRun(table: Float64Array, pfns: Float64Array, j: number, jEnd: number, i: number): number {
+  for (; j < jEnd; j++, i++) {
+    const pte = table[j]!;
+    const low = pte & PTE_LOW;
+    if ((low & (_PAGE_PRESENT | _PAGE_SPECIAL)) !== _PAGE_PRESENT) return j;
+    pfns[i] = (pfns[i]! & HMM_PFN_INOUT_FLAGS) + (pte - low) * PTE_TO_HMM + ((low & _PAGE_RW) !== 0 ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID);
+  }
+  return j;
+}
+
+/**
+ * fillPresentRun when a fault may be needed: also stops at a present page that needs one (hmm_pte_need_fault;
+ * needRo < 0 means the decision is per page).
+ */
+function fillPresentRunFaulting(table: Float64Array, pfns: Float64Array, j: number, jEnd: number, i: number, needRo: number, needRw: number, w: HmmVmaWalk): number {
+  for (; j < jEnd; j++, i++) {
+    const pte = table[j]!;
+    const low = pte & PTE_LOW;
+    if ((low & (_PAGE_PRESENT | _PAGE_SPECIAL)) !== _PAGE_PRESENT) return j;
+    const cpuFlags = (low & _PAGE_RW) !== 0 ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
+    const req = pfns[i]!;
+    const required = needRo < 0 ? hmmPteNeedFault(w, req, cpuFlags) : cpuFlags === HMM_PFN_VALID ? needRo : needRw;
+    if (required !== 0) return j;
+    pfns[i] = (req & HMM_PFN_INOUT_FLAGS) + (pte - low) * PTE_TO_HMM + cpuFlags;
+  }
+  return j;
 }
 
 /** hmm_walk_ops. */
