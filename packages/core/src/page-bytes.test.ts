@@ -131,3 +131,57 @@ describe("page bytes (highmem.h copy/clear) and content tags", () => {
   });
 });
 
+describe("copy-on-write page buffers (copy_highpage by reference)", () => {
+  it("a copy shares the source's buffer; writing either duplicates it, and each page reads its own bytes", () => {
+    const k = createKernel({ ramBytes: 4 << 20 });
+    const [a, b, c] = [allocPages(k, 0), allocPages(k, 0), allocPages(k, 0)];
+    k.pageBytes.write(a, 0, new Uint8Array([1, 2, 3]));
+    k.pageBytes.copy(b, a);
+    k.pageBytes.copy(c, b);
+    expect([k.pageBytes.inUse, k.pageBytes.buffersInUse]).toEqual([3, 1]);
+    k.pageBytes.write(b, 1, new Uint8Array([9]));
+    expect([k.pageBytes.inUse, k.pageBytes.buffersInUse]).toEqual([3, 2]);
+    expect([...k.pageBytes.snapshot(a).subarray(0, 3)]).toEqual([1, 2, 3]);
+    expect([...k.pageBytes.snapshot(b).subarray(0, 3)]).toEqual([1, 9, 3]);
+    expect([...k.pageBytes.snapshot(c).subarray(0, 3)]).toEqual([1, 2, 3]);
+    // the source written after the copy: the copies keep the old bytes
+    k.pageBytes.write(a, 0, new Uint8Array([7]));
+    expect(k.pageBytes.snapshot(c)[0]).toBe(1);
+    expect(k.pageBytes.snapshot(a)[0]).toBe(7);
+    expect(k.pageBytes.buffersInUse).toBe(3);
+  });
+
+  it("copy then free of the source (a migration) moves the buffer: no duplicate, nothing leaked", () => {
+    const k = createKernel({ ramBytes: 4 << 20 });
+    const a = allocPages(k, 0);
+    k.pageBytes.write(a, 4000, new Uint8Array([5, 6]));
+    const b = allocPages(k, 0);
+    k.pageBytes.copy(b, a);
+    putPage(k, a);
+    expect([k.pageBytes.inUse, k.pageBytes.buffersInUse]).toEqual([1, 1]);
+    expect([...k.pageBytes.snapshot(b).subarray(4000, 4002)]).toEqual([5, 6]);
+    k.pageBytes.write(b, 4000, new Uint8Array([8])); // sole holder: written in place
+    expect(k.pageBytes.buffersInUse).toBe(1);
+    putPage(k, b);
+    expect([k.pageBytes.inUse, k.pageBytes.buffersInUse]).toEqual([0, 0]);
+    // the freed buffer is recycled cleared for the next page's first write
+    const c = allocPages(k, 0);
+    k.pageBytes.write(c, 0, new Uint8Array([1]));
+    expect(k.pageBytes.snapshot(c)[4000]).toBe(0);
+  });
+
+  it("copying over a page that has its own buffer releases it; copying a shared buffer onto a sharer is a no-op", () => {
+    const k = createKernel({ ramBytes: 4 << 20 });
+    const [a, b] = [allocPages(k, 0), allocPages(k, 0)];
+    k.pageBytes.write(a, 0, new Uint8Array([1]));
+    k.pageBytes.write(b, 0, new Uint8Array([2]));
+    k.pageBytes.copy(b, a);
+    expect([k.pageBytes.inUse, k.pageBytes.buffersInUse]).toEqual([2, 1]);
+    k.pageBytes.copy(b, a);
+    expect([k.pageBytes.inUse, k.pageBytes.buffersInUse]).toEqual([2, 1]);
+    k.pageBytes.clear(a);
+    expect(k.pageBytes.snapshot(b)[0]).toBe(1);
+    expect(k.pageBytes.snapshot(a)[0]).toBe(0);
+    expect([k.pageBytes.inUse, k.pageBytes.buffersInUse]).toEqual([1, 1]);
+  });
+});

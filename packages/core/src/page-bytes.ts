@@ -1,10 +1,17 @@
 /**
  * Page contents (include/linux/highmem.h: clear_highpage, copy_highpage, memcpy_to_page/memcpy_from_page).
  * Bytes live in a sparse pool of 4 KiB buffers carved from 1 MiB slabs and allocated on a page's first
- * non-zero write (or copy: a copy target's buffer is not zero-filled first, the copy overwrites it); a page with no buffer reads as zeroes (the shared zero page has none, ever). Every page also
+ * non-zero write; a page with no buffer reads as zeroes (the shared zero page has none, ever). Every page also
  * has a content tag (a number, 0 = zero-filled) kept in the page store, in bytes-off (timing-only) mode too:
  * copying a page copies both, clearing sets both to the zero state, so content can be traced through
  * migration, COW, fork and exit without bytes.
+ *
+ * copy_highpage is copy-on-write here: the destination takes a reference on the source's buffer (a per-buffer
+ * count), and the 4 KiB are duplicated only when one of the pages sharing it is written while the other still
+ * holds it. A migration copies the old page and then frees it, so its bytes move by reference and are never
+ * duplicated; a COW fault's copy is duplicated by the write that follows it, as before. What every page reads is
+ * exactly what the kernel's eager copy would give: only the host work differs. `inUse` counts pages that hold a
+ * buffer (shared or not), `buffersInUse` the distinct buffers.
  */
 import { KernelRuleError } from "./errors.js";
 import { PAGE_SIZE } from "./page-flags.js";
@@ -24,10 +31,14 @@ export class PageBytesPool {
    * of creating a subarray per access (the per-page path allocates nothing).
    */
   private readonly views: Uint8Array[] = [];
+  /** Pages holding each buffer slot (0: free). */
+  private refs = new Int32Array(SLAB_PAGES);
   private freeSlots: number[] = [];
   private nextSlot = 0;
-  /** Buffers currently in use. */
+  /** Pages that hold a buffer (each sharer of a shared buffer counts). */
   inUse = 0;
+  /** Distinct buffers in use (shared buffers count once). */
+  buffersInUse = 0;
   /** Tags handed out by nextTag(). */
   private tagCounter = 0;
 
@@ -42,28 +53,45 @@ export class PageBytesPool {
     return ++this.tagCounter;
   }
 
-  /** A slot for a new buffer. Its contents are stale (a recycled slot) or zero (a fresh slab): callers fill it. */
+  /** A slot for a new buffer, with one reference. Its contents are stale (a recycled slot) or zero (a fresh slab). */
   private allocSlot(): number {
-    const s = this.freeSlots.pop();
-    if (s !== undefined) return s;
-    const slot = this.nextSlot++;
-    if (slot % SLAB_PAGES === 0) {
-      const slab = new Uint8Array(SLAB_PAGES * PAGE_SIZE);
-      this.slabs.push(slab);
-      for (let i = 0; i < SLAB_PAGES; i++) this.views.push(slab.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.nextSlot++;
+      if (slot % SLAB_PAGES === 0) {
+        const slab = new Uint8Array(SLAB_PAGES * PAGE_SIZE);
+        this.slabs.push(slab);
+        for (let i = 0; i < SLAB_PAGES; i++) this.views.push(slab.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+        if (this.views.length > this.refs.length) {
+          const grown = new Int32Array(this.refs.length * 2);
+          grown.set(this.refs);
+          this.refs = grown;
+        }
+      }
     }
+    this.refs[slot] = 1;
+    this.buffersInUse++;
     return slot;
   }
-  /** The page's buffer, allocating it (zeroed) if needed. */
+  /** The page's own buffer for writing: allocated (zeroed) if it has none, unshared (duplicated) if shared. */
   private bufferFor(pfn: number): Uint8Array {
     const s = this.store.bufSlot(pfn);
-    if (s !== 0) return this.views[s - 1]!;
+    if (s !== 0 && this.refs[s - 1] === 1) return this.views[s - 1]!;
+    if (s !== 0) {
+      // Shared by a copy_highpage: this writer gets its own duplicate now.
+      const d = this.allocSlot();
+      const v = this.views[d]!;
+      v.set(this.views[s - 1]!);
+      this.refs[s - 1]!--;
+      this.store.setBufSlot(pfn, d + 1);
+      return v;
+    }
     const recycled = this.freeSlots.length > 0; // allocSlot reuses a freed slot first; a fresh slab is zeroed
     const v = this.views[this.newBuffer(pfn)]!;
     if (recycled) v.fill(0);
     return v;
   }
-  /** Give pfn a buffer slot without clearing it (the caller overwrites all 4 KiB); returns the slot. */
+  /** Give pfn a new buffer slot without clearing it (the caller overwrites what it reads); returns the slot. */
   private newBuffer(pfn: number): number {
     const slot = this.allocSlot();
     this.store.setBufSlot(pfn, slot + 1);
@@ -73,7 +101,10 @@ export class PageBytesPool {
   private dropBuffer(pfn: number): void {
     const s = this.store.bufSlot(pfn);
     if (s === 0) return;
-    this.freeSlots.push(s - 1);
+    if (--this.refs[s - 1]! === 0) {
+      this.freeSlots.push(s - 1);
+      this.buffersInUse--;
+    }
     this.store.setBufSlot(pfn, 0);
     this.inUse--;
   }
@@ -110,18 +141,19 @@ export class PageBytesPool {
   }
 
   /**
-   * copy_highpage(dst, src): bytes and tag. A source without bytes (zero page content) drops dst's buffer; a dst
-   * without a buffer gets one that is not cleared first, since the copy overwrites all of it; no view is created.
+   * copy_highpage(dst, src): bytes and tag. A source without bytes (zero page content) drops dst's buffer;
+   * otherwise dst shares src's buffer (copy-on-write, see the file comment): no bytes move until one is written.
    */
   copy(dst: number, src: number): void {
     if (dst === src) return;
     const store = this.store;
     const s = store.bufSlot(src);
-    if (s === 0) this.dropBuffer(dst);
-    else if (this.enabled) {
-      const d = store.bufSlot(dst);
-      const views = this.views;
-      views[d !== 0 ? d - 1 : this.newBuffer(dst)]!.set(views[s - 1]!);
+    if (s === 0 || !this.enabled) this.dropBuffer(dst);
+    else if (store.bufSlot(dst) !== s) {
+      this.dropBuffer(dst);
+      this.refs[s - 1]!++;
+      store.setBufSlot(dst, s);
+      this.inUse++;
     }
     store.setTag(dst, store.tag(src));
   }
