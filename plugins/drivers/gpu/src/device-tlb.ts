@@ -8,6 +8,7 @@
  * (4 KiB / 2 MiB) [S14]; here one device-wide TLB with `ways` ways (ways = entries gives full associativity).
  */
 
+import { modInt } from "./fast-math.js";
 const SPACE_MUL = 2 ** 35; // VPNs of a 47-bit VA space
 const PRIME = 1_048_573;
 
@@ -41,7 +42,7 @@ export class DeviceTlb {
   }
 
   private setBase(tag: number): number {
-    return ((Math.floor(tag / 2) % PRIME) % this.sets) * this.ways;
+    return (modInt(Math.floor(tag / 2), PRIME) % this.sets) * this.ways;
   }
 
   /** Looks `tag` up; a hit refreshes its LRU stamp. Counts hits and misses. */

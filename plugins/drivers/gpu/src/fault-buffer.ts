@@ -7,6 +7,7 @@
  */
 
 /** An entry: page-aligned address, access (0 read / 1 write), VA space, warp, kernel-run generation. */
+import { modPow2 } from "./fast-math.js";
 export class FaultBuffer {
   readonly capacity: number;
   private readonly addr: Float64Array;
@@ -120,7 +121,7 @@ export class FaultBatch {
     let prevPage = -1;
     for (let j = 0; j < n; j++) {
       const key = keys[j]!;
-      const i = key % shift;
+      const i = modPow2(key, shift);
       const page = (key - i) / shift;
       this.order[j] = i;
       if (page !== prevPage) {

@@ -487,7 +487,7 @@ export class GpuDriver {
 
   /** @internal A warp raises a replayable fault (the GPU writes a fault-buffer entry). */
   raiseFault(space: number, addr: number, write: boolean, warp: number, gen: number): void {
-    const page = addr - (addr % PAGE_SIZE);
+    const page = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
     if (!this.buffer.push(page, write ? GPU_ACCESS_WRITE : GPU_ACCESS_READ, space, warp, gen)) {
       throw new KernelRuleError("gpu_fault_buffer_overflow", `${this.name}: fault buffer full (${this.buffer.capacity} entries)`);
     }
@@ -640,8 +640,8 @@ export class GpuDriver {
         if (out && Number.isFinite(out.start) && Number.isFinite(out.end)) {
           s = Math.max(Math.min(out.start, addr), blockStart, vma.vmStart);
           en = Math.min(Math.max(out.end, addr + PAGE_SIZE), blockStart + VA_BLOCK_SIZE, vma.vmEnd);
-          s -= s % PAGE_SIZE;
-          en += (PAGE_SIZE - (en % PAGE_SIZE)) % PAGE_SIZE;
+          s = Math.floor(s / PAGE_SIZE) * PAGE_SIZE;
+          en = Math.ceil(en / PAGE_SIZE) * PAGE_SIZE;
         }
         for (let k = pageIndex(s), ke = (en - blockStart) / PAGE_SIZE; k < ke; k++) {
           if (c >= 0 && this.chunks.isPageUsed(c, k)) continue;
@@ -1167,7 +1167,8 @@ export class GpuDriver {
 }
 
 function pageIndex(addr: number): number {
-  return Math.floor((addr % VA_BLOCK_SIZE) / PAGE_SIZE);
+  // The low 9 bits of the page number (ToInt32 keeps the low 32 bits of the integer, so & is exact here).
+  return Math.floor(addr / PAGE_SIZE) & (CHUNK_PAGES - 1);
 }
 
 /** The reused GpuFault handed to the policy hooks. */

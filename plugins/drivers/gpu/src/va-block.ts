@@ -66,7 +66,7 @@ export class VaBlocks {
     const slot = this.size++;
     this.index.set(key, slot);
     this.space[slot] = space;
-    this.start[slot] = addr - (addr % VA_BLOCK_SIZE);
+    this.start[slot] = Math.floor(addr / VA_BLOCK_SIZE) * VA_BLOCK_SIZE;
     return slot;
   }
 
