@@ -77,7 +77,26 @@ export class TaskCostLedger implements CostLedger {
     if (!(ps > 0)) return;
     const t = this.engine.currentTask;
     if (t === null) this.detached += ps;
-    else this.pending.set(t, (this.pending.get(t) ?? 0) + ps);
+    else if (t === this.hotTask) this.hotPs += ps;
+    else {
+      this.flush();
+      this.hotTask = t;
+      this.hotPs = ps;
+    }
+  }
+
+  /**
+   * The last charged task's time is summed here and moved into `pending` when another task charges or anything
+   * reads the ledger: a kernel path charges many small costs in a row for one task, and this keeps them off the Map.
+   */
+  private hotTask: Task | null = null;
+  private hotPs = 0;
+  private flush(): void {
+    const t = this.hotTask;
+    if (t === null) return;
+    this.pending.set(t, (this.pending.get(t) ?? 0) + this.hotPs);
+    this.hotTask = null;
+    this.hotPs = 0;
   }
 
   chargeTransfer(link: Interconnect, dir: LinkDirection, bytes: number): void {
@@ -93,11 +112,13 @@ export class TaskCostLedger implements CostLedger {
   }
 
   get pendingPs(): number {
+    this.flush();
     const t = this.engine.currentTask;
     return t === null ? 0 : (this.pending.get(t) ?? 0);
   }
 
   get hasPending(): boolean {
+    this.flush();
     const t = this.engine.currentTask;
     return t !== null && (this.pending.has(t) || this.transfers.has(t));
   }
@@ -105,6 +126,7 @@ export class TaskCostLedger implements CostLedger {
   settle(): Promise<void> {
     const t = this.engine.currentTask;
     if (t === null) return RESOLVED;
+    this.flush();
     const ps = this.pending.get(t);
     const q = this.transfers.get(t);
     if (ps === undefined && q === undefined) return RESOLVED;
@@ -120,6 +142,7 @@ export class TaskCostLedger implements CostLedger {
   }
 
   get unsettledPs(): number {
+    this.flush();
     let s = 0;
     for (const v of this.pending.values()) s += v;
     for (const q of this.transfers.values()) for (const x of q) s += x.link.transferTime(x.dir, x.bytes);

@@ -779,6 +779,11 @@ function splitMigrationPmd(mm: Mm, vma: VmAreaStruct, ha: number, head: number):
  * a huge PMD is there, the charge fails, or the page is an unsupported ZONE_DEVICE type. No notifier (the caller's
  * MIGRATE range covers it).
  */
+/** migrate_vma_insert_page's abort: the entry is not migrated (no closure per call: this runs per hole page). */
+function insertAbort(src: MpfnArray, i: number): void {
+  src[i] = mpfnClear(src[i]!, MIGRATE_PFN_MIGRATE);
+}
+
 function migrateVmaInsertPage(k: Kernel, migrate: MigrateVma, addr: number, i: number): void {
   const src = migrate.src!;
   const d = migrate.dst![i]!;
@@ -787,25 +792,22 @@ function migrateVmaInsertPage(k: Kernel, migrate: MigrateVma, addr: number, i: n
   const mm = vma.vmMm;
   const s = k.store;
   const pt = mm.pgtable;
-  const abort = (): void => {
-    src[i] = mpfnClear(src[i]!, MIGRATE_PFN_MIGRATE);
-  };
-  if (page < 0 || !vmaIsAnonymous(vma)) return abort();
+  if (page < 0 || !vmaIsAnonymous(vma)) return insertAbort(src, i);
   if ((d & MIGRATE_PFN_COMPOUND) !== 0) {
-    if (migrateVmaInsertHugePmdPage(k, migrate, addr, i, page) !== 0) abort();
+    if (migrateVmaInsertHugePmdPage(k, migrate, addr, i, page) !== 0) insertAbort(src, i);
     return;
   }
-  if (pt.pmdGet(addr) !== 0) return abort();
+  if (pt.pmdGet(addr) !== 0) return insertAbort(src, i);
   const zoneDevice = s.zone(page) === ZONE_DEVICE;
   const type = zoneDevice ? pagePgmap(k, page)?.type : 0;
-  if (zoneDevice && type !== MEMORY_DEVICE_PRIVATE && type !== MEMORY_DEVICE_COHERENT) return abort();
+  if (zoneDevice && type !== MEMORY_DEVICE_PRIVATE && type !== MEMORY_DEVICE_COHERENT) return insertAbort(src, i);
   const orig = pt.pteGet(addr);
   if (ptePresent(orig)) {
-    if (ptePfn(orig) !== k.zeroPfn) return abort();
+    if (ptePfn(orig) !== k.zeroPfn) return insertAbort(src, i);
   } else if (orig !== 0) {
-    return abort();
+    return insertAbort(src, i);
   }
-  if (memcgCharge(s, page, mm.memcg) !== 0) return abort();
+  if (memcgCharge(s, page, mm.memcg) !== 0) return insertAbort(src, i);
   s.set(page, PG_uptodate);
   const write = (vma.vmFlags & VM_WRITE) !== 0;
   const entry = type === MEMORY_DEVICE_PRIVATE ? makeDevicePrivateEntry(page, write) : pfnPte(page, write, write ? PTE_DIRTY : PTE_CLEAN);
