@@ -520,6 +520,8 @@ describe("hmmRangeFault: errors and misuse", () => {
     expect(call({ defaultFlags: 1 << 20 })).toThrow(expect.objectContaining({ field: "range.defaultFlags" }));
     expect(call({ pfnFlagsMask: -1 })).toThrow(expect.objectContaining({ field: "range.pfnFlagsMask" }));
     expect(call({ notifier: {} })).toThrow(expect.objectContaining({ field: "range.notifier" }));
+    // a range of 2^31 pages (8 TiB) or more cannot have its entry array: named before anything is read
+    expect(call({ start: 0, end: 2 ** 31 * PAGE_SIZE, hmmPfns: new Float64Array(1) })).toThrow(expect.objectContaining({ field: "range.end" }));
   });
 });
 

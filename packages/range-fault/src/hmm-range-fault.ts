@@ -218,7 +218,8 @@ function hmmVmaHandlePmd(w: HmmVmaWalk, addr: number, end: number, pmd: number):
   const pfns = w.pfns;
   // Entry i's pfn is one above entry i-1's: step the whole entry by HMM_PFN_PFN_MUL (exact: integers below 2^53).
   let v = (ptePfn(pmd) + (addr % PMD_SIZE) / PAGE_SIZE) * HMM_PFN_PFN_MUL + cpuFlags;
-  for (let i = i0, stop = i0 + npages; i < stop; i++, v += HMM_PFN_PFN_MUL) pfns[i] = (pfns[i]! & HMM_PFN_INOUT_FLAGS) + v;
+  // Small-integer loop bounds (a range has < 2^31 pages): a division result would keep the index a double.
+  for (let i = i0 | 0, stop = (i0 + npages) | 0; i < stop; i++, v += HMM_PFN_PFN_MUL) pfns[i] = (pfns[i]! & HMM_PFN_INOUT_FLAGS) + v;
   return 0;
 }
 
@@ -518,6 +519,8 @@ export function hmmRangeFault(range: HmmRange): number {
   )
     return -EINVAL;
   const npages = (end - start) / PAGE_SIZE;
+  // The walk indexes entries with small integers; no array of 2^31 entries can be allocated anyway.
+  if (npages > 0x7fff_ffff) throw new InvalidArgumentError("range.end", "the range must span fewer than 2^31 pages", end);
   const given = range.hmmPfns;
   let pfns: Float64Array;
   if (given instanceof Float64Array) {
