@@ -112,7 +112,7 @@ function copyPageRange(dst: VmAreaStruct, src: VmAreaStruct): void {
     const t = srcMm.pgtable.pteTable(addr, false);
     if (t !== null) {
       for (let a = addr; a < next; a += PAGE_SIZE) {
-        const i = Math.floor(a / PAGE_SIZE) % 512;
+        const i = (Math.floor(a / PAGE_SIZE) & 511);
         if (t[i] === 0) continue;
         if (!ptePresent(t[i]!)) copyNonpresentPte(dst, src, a, t, i, cow);
         if (ptePresent(t[i]!)) copyPresentPte(dst, src, a, t, i, cow);

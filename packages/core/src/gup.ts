@@ -149,7 +149,7 @@ function followPage(mm: Mm, vma: VmAreaStruct, addr: number, flags: number): num
     if (!pmdTransHuge(pmd)) return NEED_FAULT;
     if (flags & FOLL_WRITE && !pteWrite(pmd)) return NEED_FAULT;
     entry = pmd;
-    pfn = ptePfn(pmd) + (Math.floor(addr / PAGE_SIZE) % HPAGE_PMD_NR);
+    pfn = ptePfn(pmd) + ((Math.floor(addr / PAGE_SIZE) & (HPAGE_PMD_NR - 1)));
   } else {
     const pte = pt.pteGet(addr);
     if (!ptePresent(pte)) return NEED_FAULT;

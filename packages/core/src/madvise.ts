@@ -93,7 +93,7 @@ function madviseFree(mm: Mm, vma: VmAreaStruct, start: number, end: number): voi
     const t = pt.pteTable(a, false);
     if (t !== null) {
       for (let p = a; p < next; p += PAGE_SIZE) {
-        const i = Math.floor(p / PAGE_SIZE) % 512;
+        const i = (Math.floor(p / PAGE_SIZE) & 511);
         const e = t[i]!;
         if (!ptePresent(e) || pteSpecial(e)) continue;
         const pfn = ptePfn(e);

@@ -446,7 +446,7 @@ export function zapPageRange(mm: Mm, vma: VmAreaStruct, start: number, end: numb
       continue;
     }
     for (let a = addr; a < next; a += PAGE_SIZE) {
-      const i = Math.floor(a / PAGE_SIZE) % 512;
+      const i = (Math.floor(a / PAGE_SIZE) & 511);
       const e = t[i]!;
       if (e === 0) continue;
       t[i] = 0;

@@ -101,7 +101,7 @@ export function changeProtection(mm: Mm, vma: VmAreaStruct, start: number, end: 
     const t = pt.pteTable(a, false);
     if (t !== null) {
       for (let p = a; p < next; p += PAGE_SIZE) {
-        const i = Math.floor(p / PAGE_SIZE) % 512;
+        const i = (Math.floor(p / PAGE_SIZE) & 511);
         const e = t[i]!;
         if (e === 0) continue;
         const n = changeEntry(mm, vma, e, false);

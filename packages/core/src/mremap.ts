@@ -289,7 +289,7 @@ export function movePageTables(mm: Mm, vma: VmAreaStruct, oldAddr: number, newAd
     if (t !== null) {
       // move_ptes()
       for (let a = o, b = n; a < o + extent; a += PAGE_SIZE, b += PAGE_SIZE) {
-        const i = Math.floor(a / PAGE_SIZE) % 512;
+        const i = (Math.floor(a / PAGE_SIZE) & 511);
         const e = t[i]!;
         if (e === 0) continue;
         t[i] = 0;

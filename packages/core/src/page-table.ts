@@ -6,6 +6,9 @@
  *
  * These are raw accessors: they do not touch refcounts, mapcounts, rss or notifiers. Code that installs or zaps
  * entries must keep those right (see rmap helpers in mm-counters.ts).
+ *
+ * Table indices are taken with `& 511`, not `% 512`: a page number exceeds int32, and `%` on it compiles to a
+ * floating-point fmod call, where `&` truncates to the low 32 bits (exact for the low 9) in one instruction.
  */
 import { KernelRuleError } from "./errors.js";
 import { PAGE_SIZE, PMD_SIZE, PTRS_PER_PTE, PUD_SIZE } from "./page-flags.js";
@@ -24,12 +27,21 @@ export class PageTable {
   /** PTE tables allocated (mm->pgtables_bytes / 4096). */
   nrPteTables = 0;
 
+  /** The last PMD table found (tables are never removed, so a hit is always current). */
+  private lastKey = -1;
+  private lastDir: PmdTable | undefined = undefined;
+
   private dir(addr: number, alloc: boolean): PmdTable | undefined {
     const key = Math.floor(addr / PUD_SIZE);
+    if (key === this.lastKey) return this.lastDir;
     let d = this.dirs.get(key);
     if (d === undefined && alloc) {
       d = new PmdTable();
       this.dirs.set(key, d);
+    }
+    if (d !== undefined) {
+      this.lastKey = key;
+      this.lastDir = d;
     }
     return d;
   }
@@ -37,7 +49,7 @@ export class PageTable {
   pteTable(addr: number, alloc: boolean): Float64Array | null {
     const d = this.dir(addr, alloc);
     if (d === undefined) return null;
-    const i = Math.floor(addr / PMD_SIZE) % 512;
+    const i = (Math.floor(addr / PMD_SIZE) & 511);
     let t = d.pte[i]!;
     if (t === null && alloc) {
       if (d.pmd[i] !== 0) throw new KernelRuleError("pte_alloc_over_huge_pmd", `0x${addr.toString(16)}`);
@@ -49,24 +61,24 @@ export class PageTable {
   }
   pteGet(addr: number): number {
     const t = this.pteTable(addr, false);
-    return t === null ? 0 : t[Math.floor(addr / PAGE_SIZE) % 512]!;
+    return t === null ? 0 : t[(Math.floor(addr / PAGE_SIZE) & 511)]!;
   }
   pteSet(addr: number, e: number): void {
     if (e === 0) {
       const t = this.pteTable(addr, false);
-      if (t !== null) t[Math.floor(addr / PAGE_SIZE) % 512] = 0;
+      if (t !== null) t[(Math.floor(addr / PAGE_SIZE) & 511)] = 0;
       return;
     }
-    this.pteTable(addr, true)![Math.floor(addr / PAGE_SIZE) % 512] = e;
+    this.pteTable(addr, true)![(Math.floor(addr / PAGE_SIZE) & 511)] = e;
   }
   pmdGet(addr: number): number {
     const d = this.dir(addr, false);
-    return d === undefined ? 0 : d.pmd[Math.floor(addr / PMD_SIZE) % 512]!;
+    return d === undefined ? 0 : d.pmd[(Math.floor(addr / PMD_SIZE) & 511)]!;
   }
   pmdSet(addr: number, e: number): void {
     const d = this.dir(addr, e !== 0)!;
     if (d === undefined) return;
-    const i = Math.floor(addr / PMD_SIZE) % 512;
+    const i = (Math.floor(addr / PMD_SIZE) & 511);
     if (e !== 0 && d.pte[i] !== null) throw new KernelRuleError("set_pmd_over_pte_table", `0x${addr.toString(16)}`);
     d.pmd[i] = e;
   }
@@ -74,7 +86,7 @@ export class PageTable {
   freePteTable(addr: number): void {
     const d = this.dir(addr, false);
     if (d === undefined) return;
-    const i = Math.floor(addr / PMD_SIZE) % 512;
+    const i = (Math.floor(addr / PMD_SIZE) & 511);
     const t = d.pte[i];
     if (t === null || t === undefined) return;
     for (let j = 0; j < 512; j++)
@@ -99,11 +111,11 @@ export class PageTable {
    */
   movePteTable(from: number, to: number): void {
     const src = this.dir(from, false);
-    const i = Math.floor(from / PMD_SIZE) % 512;
+    const i = (Math.floor(from / PMD_SIZE) & 511);
     const t = src?.pte[i] ?? null;
     if (t === null) return;
     const dst = this.dir(to, true)!;
-    const j = Math.floor(to / PMD_SIZE) % 512;
+    const j = (Math.floor(to / PMD_SIZE) & 511);
     if (dst.pte[j] !== null || dst.pmd[j] !== 0) throw new KernelRuleError("move_normal_pmd_target_not_none", `0x${to.toString(16)}`);
     src!.pte[i] = null;
     dst.pte[j] = t;
@@ -116,7 +128,7 @@ export class PageTable {
         a = Math.floor(a / PUD_SIZE) * PUD_SIZE + PUD_SIZE - PMD_SIZE;
         continue;
       }
-      const i = Math.floor(a / PMD_SIZE) % 512;
+      const i = (Math.floor(a / PMD_SIZE) & 511);
       if (d.pmd[i] !== 0 || d.pte[i] !== null) return true;
     }
     return false;
@@ -261,7 +273,7 @@ function walkPmdRange(start: number, end: number, walk: MmWalk): number {
       } else if (ops.pteEntry) {
         const base = pmd - (pmd & 0xfff);
         const low = (pmd & 0xfff) & ~(1 << 5);
-        const headOff = Math.floor(addr / PAGE_SIZE) % 512;
+        const headOff = (Math.floor(addr / PAGE_SIZE) & 511);
         for (let a = addr, i = headOff; a < next; a += PAGE_SIZE, i++) {
           const r = ops.pteEntry(base + i * PAGE_SIZE + low, a, a + PAGE_SIZE, walk);
           if (r !== 0) return r;
@@ -281,7 +293,7 @@ function walkPmdRange(start: number, end: number, walk: MmWalk): number {
     }
     if (ops.pteEntry) {
       for (let a = addr; a < next; a += PAGE_SIZE) {
-        const r = ops.pteEntry(t[Math.floor(a / PAGE_SIZE) % 512]!, a, a + PAGE_SIZE, walk);
+        const r = ops.pteEntry(t[(Math.floor(a / PAGE_SIZE) & 511)]!, a, a + PAGE_SIZE, walk);
         if (r !== 0) return r;
       }
     }

@@ -69,7 +69,7 @@ export function pagemapRead(mm: Mm, addr: number): PagemapEntry {
   if (vma === null) return makePme(0, false, false, false, false, false);
   const pt = mm.pgtable;
   const pmd = pt.pmdGet(a);
-  const idx = Math.floor(a / PAGE_SIZE) % HPAGE_PMD_NR;
+  const idx = (Math.floor(a / PAGE_SIZE) & (HPAGE_PMD_NR - 1));
   if (isVmHugetlbPage(vma)) {
     // pagemap_hugetlb_range(): a present huge entry, else nothing (hugetlb migration entries are not reported).
     if (pmd === 0 || !ptePresent(pmd)) return makePme(0, false, false, false, false, false);

@@ -326,7 +326,7 @@ function migrateVmaCollectPmd(args: MigrateVma, k: Kernel, mm: Mm, vma: VmAreaSt
       return unmapped;
     }
     let needSplit = false;
-    let idx = Math.floor(addr / PAGE_SIZE) % 512;
+    let idx = (Math.floor(addr / PAGE_SIZE) & 511);
     for (; addr < end; addr += PAGE_SIZE, idx++) {
       const pte = t[idx]!;
       const mpfn = collectPte(args, k, vma, t, idx, pte);

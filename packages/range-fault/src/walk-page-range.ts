@@ -157,7 +157,7 @@ function walkHugetlbRange<P>(start: number, end: number, walk: MmWalk<P>): numbe
     next = Math.min(end, addr - (addr % sz) + sz);
     const dir = dirs.get(Math.floor(addr / PUD_SIZE));
     let err = 0;
-    if (dir !== undefined) err = ops.hugetlbEntry!(dir, Math.floor(addr / PMD_SIZE) % 512, hmask, addr, next, walk);
+    if (dir !== undefined) err = ops.hugetlbEntry!(dir, (Math.floor(addr / PMD_SIZE) & 511), hmask, addr, next, walk);
     else if (ops.pteHole) err = ops.pteHole(addr, next, -1, walk);
     if (err !== 0) return err;
   }
@@ -191,7 +191,7 @@ function walkPgdRange<P>(start: number, end: number, walk: MmWalk<P>): number {
 function walkPmdRange<P>(dir: PmdTable, start: number, end: number, walk: MmWalk<P>): number {
   const ops = walk.ops;
   let addr = start;
-  let index = Math.floor(addr / PMD_SIZE) % 512;
+  let index = (Math.floor(addr / PMD_SIZE) & 511);
   while (addr < end) {
     const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
     if (dir.pmd[index] === 0 && dir.pte[index] === null) {
@@ -227,7 +227,7 @@ function walkPmdRange<P>(dir: PmdTable, start: number, end: number, walk: MmWalk
 /** walk_pte_range(). */
 function walkPteRange<P>(table: Float64Array, start: number, end: number, walk: MmWalk<P>): number {
   const pteEntry = walk.ops.pteEntry!;
-  let index = Math.floor(start / PAGE_SIZE) % 512;
+  let index = (Math.floor(start / PAGE_SIZE) & 511);
   for (let addr = start; addr < end; addr += PAGE_SIZE, index++) {
     const err = pteEntry.call(walk.ops, table, index, addr, addr + PAGE_SIZE, walk);
     if (err !== 0) return err;
