@@ -9,6 +9,10 @@ import { createHooksRegistry } from "./hooks-registry.js";
 import type { LinkDirection } from "./interconnect.js";
 
 /** A CPU page fault (handle_mm_fault) or a device fault entering its driver. */
+/**
+ * A page fault. The object may be reused once the taps return (the GPU driver refills one per device for every
+ * fault entry): a tap copies what it keeps.
+ */
 export interface PageFaultEvent {
   source: "cpu" | "device";
   /** Device name for device faults, null for CPU faults. */

@@ -50,6 +50,7 @@ import {
   type Interconnect,
   type Machine,
   type MachineTraceHooks,
+  type PageFaultEvent,
 } from "@hmmsim/machine";
 import { isErrValue, memremapPages, zoneDevicePageInit } from "@hmmsim/memremap";
 import {
@@ -289,6 +290,7 @@ export class GpuDriver {
   private mapLo = 0;
   private mapHi = 0;
   private readonly mirrorStats = { attempts: 0, rangeFaultBusy: 0, readRetry: 0 };
+  private readonly faultEvent: PageFaultEvent;
   private readonly update = (r: HmmRange): number => this.updatePageTable(r);
   private readonly noWindow = (): void => {};
 
@@ -358,6 +360,7 @@ export class GpuDriver {
       devPrivateOwner: this,
     };
     this.fault = new FaultInfo(this);
+    this.faultEvent = { source: "device", device: this.name, mm: null, address: 0, write: false, flags: 0, ret: 0, timePs: 0 };
     this.evictQuery = new EvictionQuery(this);
     let m = driversOf.get(o.machine);
     if (!m) driversOf.set(o.machine, (m = new Map()));
@@ -536,18 +539,16 @@ export class GpuDriver {
     this.stats.duplicates += n - np;
     this.stats.faultedPages += np;
     if (this.trace.pageFault.isUsed()) {
+      // One event object per device, refilled for each entry (PageFaultEvent: copy what you keep).
+      const ev = this.faultEvent;
+      ev.timePs = startPs;
       for (let i = 0; i < n; i++) {
         const w = b.access[i] !== GPU_ACCESS_READ;
-        this.trace.pageFault.call({
-          source: "device",
-          device: this.name,
-          mm: this.spaces[b.space[i]!]!.mm,
-          address: b.addr[i]!,
-          write: w,
-          flags: w ? FAULT_FLAG_WRITE : 0,
-          ret: 0,
-          timePs: startPs,
-        });
+        ev.mm = this.spaces[b.space[i]!]!.mm;
+        ev.address = b.addr[i]!;
+        ev.write = w;
+        ev.flags = w ? FAULT_FLAG_WRITE : 0;
+        this.trace.pageFault.call(ev);
       }
     }
     this.ledger.charge("DEVICE_FAULT", n);
