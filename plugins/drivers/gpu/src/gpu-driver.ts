@@ -291,6 +291,8 @@ export class GpuDriver {
   private mapHi = 0;
   private readonly mirrorStats = { attempts: 0, rangeFaultBusy: 0, readRetry: 0 };
   private readonly faultEvent: PageFaultEvent;
+  /** The warps one batch replays (at most batchSize). */
+  private readonly replayWarps: Int32Array;
   private readonly update = (r: HmmRange): number => this.updatePageTable(r);
   private readonly noWindow = (): void => {};
 
@@ -339,6 +341,7 @@ export class GpuDriver {
     this.zeroPagePs = Math.ceil((PAGE_SIZE * 1e12) / s.deviceMemoryBandwidth);
     this.buffer = new FaultBuffer(Math.max(s.warps, s.batchSize));
     this.batch = new FaultBatch(s.batchSize);
+    this.replayWarps = new Int32Array(s.batchSize);
     this.mva = migrateVmaInit({ vma: null, start: 0, end: 0, src: this.src, dst: this.dst, pgmapOwner: this, flags: MIGRATE_VMA_SELECT_SYSTEM });
     this.ramMva = migrateVmaInit({
       vma: null,
@@ -572,17 +575,22 @@ export class GpuDriver {
     const endPs = this.engine.now;
     if (this.trace.deviceFaultBatch.isUsed()) this.trace.deviceFaultBatch.call({ device: this.name, faults: n, pages: np, startPs, endPs });
     // Replay (UVM_FAULT_REPLAY_TYPE_START): every warp of the batch retries its access.
+    // The warps retry in batch order at the same instant: one engine event for the group (the order, and so every
+    // result, is what one event per warp in FIFO order gives).
     const run = this.run;
     const at = endPs + this.spec.replayPs;
+    const rw = this.replayWarps;
+    let nr = 0;
     for (let p = 0; p < np; p++) {
       const err = b.pageErr[p]!;
       for (let j = b.pageFirst[p]!, end = j + b.pageDup[p]!; j < end; j++) {
         const i = b.order[j]!;
         if (run === null || b.gen[i] !== run.gen) continue; // a finished kernel's warp
         if (err !== 0) run.fail(new GpuFaultError(this.name, b.addr[i]!, err, "the device access cannot be serviced"));
-        else run.replay(b.warp[i]!, at);
+        else rw[nr++] = b.warp[i]!;
       }
     }
+    if (run !== null && nr > 0) run.replayGroup(rw, nr, at);
   }
 
   /** service_fault_batch_block(): the distinct pages [g, e) of the batch, all in one 2 MiB VA block. */

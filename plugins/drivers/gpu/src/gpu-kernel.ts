@@ -151,6 +151,14 @@ export class KernelRun {
     this.driver.engine.schedule(at, this.translateFn[w]!);
   }
 
+  /** Replays warps[0..n) at time `at`, in that order, as one engine event (a batch's replay). */
+  replayGroup(warps: Int32Array, n: number, at: number): void {
+    const ws = warps.slice(0, n);
+    this.driver.engine.schedule(at, () => {
+      for (let k = 0; k < ws.length; k++) this.translate(ws[k]!);
+    });
+  }
+
   /** The kernel cannot go on (a fault that cannot be serviced): every warp stops at its next step. */
   fail(err: Error): void {
     if (this.error !== null) return;
