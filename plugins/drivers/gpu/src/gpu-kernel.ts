@@ -113,6 +113,8 @@ export class KernelRun {
     this.translateFn = new Array<() => void>(warps);
     this.raiseFn = new Array<() => void>(warps);
     this.remoteFn = new Array<() => void>(warps);
+    this.cTime = new Float64Array(warps);
+    this.cFn = new Array<() => void>(warps);
     for (let w = 0; w < warps; w++) {
       const issue = (): void => this.issue(w);
       this.issueFn[w] = issue;
@@ -151,12 +153,64 @@ export class KernelRun {
     this.driver.engine.schedule(at, this.translateFn[w]!);
   }
 
-  /** Replays warps[0..n) at time `at`, in that order, as one engine event (a batch's replay). */
+  /**
+   * Replays warps[0..n) at time `at`, in that order, as one engine event (a batch's replay). The events those
+   * warps then schedule are coalesced the same way (runGroup), so a batch's warps move through the model as a few
+   * events instead of one each.
+   */
   replayGroup(warps: Int32Array, n: number, at: number): void {
-    const ws = warps.slice(0, n);
-    this.driver.engine.schedule(at, () => {
-      for (let k = 0; k < ws.length; k++) this.translate(ws[k]!);
-    });
+    const fns = new Array<() => void>(n);
+    for (let k = 0; k < n; k++) fns[k] = this.translateFn[warps[k]!]!;
+    this.driver.engine.schedule(at, () => this.runGroup(fns));
+  }
+
+  // Coalescing. While a group runs (all synchronous, inside one engine event), the events its warps schedule are
+  // collected, then scheduled as one event per distinct time, in order of first appearance, each running its
+  // callbacks in the order they were scheduled. This is the order one event per callback gives in FIFO
+  // tie-breaking: nothing else can schedule between them (the group is one synchronous run), only times later than
+  // now are collected (a zero-cost step, possible with a zero-cycle spec, is scheduled at once), and callbacks due
+  // at one time ran back to back anyway.
+  private collecting = false;
+  private readonly cTime: Float64Array;
+  private readonly cFn: (() => void)[];
+  private cN = 0;
+
+  private sched(t: number, fn: () => void): void {
+    if (this.collecting && t > this.driver.engine.now && this.cN < this.cTime.length) {
+      this.cTime[this.cN] = t;
+      this.cFn[this.cN++] = fn;
+      return;
+    }
+    this.driver.engine.schedule(t, fn);
+  }
+
+  private runGroup(fns: readonly (() => void)[]): void {
+    this.collecting = true;
+    try {
+      for (let k = 0; k < fns.length; k++) fns[k]!();
+    } finally {
+      this.collecting = false;
+    }
+    const n = this.cN;
+    if (n === 0) return;
+    this.cN = 0;
+    const e = this.driver.engine;
+    const t0 = this.cTime[0]!;
+    let same = true;
+    for (let k = 1; k < n && same; k++) same = this.cTime[k] === t0;
+    if (same) {
+      const g = this.cFn.slice(0, n);
+      e.schedule(t0, () => this.runGroup(g));
+      return;
+    }
+    const groups = new Map<number, (() => void)[]>();
+    for (let k = 0; k < n; k++) {
+      const t = this.cTime[k]!;
+      let g = groups.get(t);
+      if (g === undefined) groups.set(t, (g = []));
+      g.push(this.cFn[k]!);
+    }
+    for (const [t, g] of groups) e.schedule(t, () => this.runGroup(g));
   }
 
   /** The kernel cannot go on (a fault that cannot be serviced): every warp stops at its next step. */
@@ -200,7 +254,7 @@ export class KernelRun {
       return;
     }
     const e = this.driver.engine;
-    if (c > 0) e.schedule(e.now + c, this.translateFn[w]!);
+    if (c > 0) this.sched(e.now + c, this.translateFn[w]!);
     else this.translate(w);
   }
 
@@ -222,13 +276,13 @@ export class KernelRun {
     const e = d.engine;
     const t = e.now + d.translateCost;
     if (r === 0) {
-      e.schedule(t + d.memAccessPs, this.issueFn[w]!);
+      this.sched(t + d.memAccessPs, this.issueFn[w]!);
     } else if (r === 1) {
       this.remote++;
-      e.schedule(t, this.remoteFn[w]!);
+      this.sched(t, this.remoteFn[w]!);
     } else {
       this.faults++;
-      e.schedule(t, this.raiseFn[w]!);
+      this.sched(t, this.raiseFn[w]!);
     }
   }
 }
