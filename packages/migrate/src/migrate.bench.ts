@@ -38,6 +38,7 @@ function roundTripper(bytes: boolean): { roundTrip: () => number; check: () => v
     else mm.touch(a + i * PAGE_SIZE, true);
   }
   const dev = new TestDevice(k, NPAGES);
+  dev.recordFreed = false;
   return {
     roundTrip: () => {
       const to = dev.migrateToDevice(mm, a, a + BYTES);

@@ -64,8 +64,9 @@ export class TestDevice {
   readonly free: number[] = [];
   /** Free order-9 device folios (heads). */
   readonly freeHuge: number[] = [];
-  /** pfns passed to folio_free. */
+  /** pfns passed to folio_free (recorded while `recordFreed`; a benchmark turns it off so the list cannot grow). */
   readonly freed: number[] = [];
+  recordFreed = true;
   /** migrate_to_ram calls. */
   faults = 0;
   /** Reused src/dst arrays (allocated once per size). */
@@ -98,7 +99,7 @@ export class TestDevice {
   }
 
   private pageFree(pfn: number): void {
-    this.freed.push(pfn);
+    if (this.recordFreed) this.freed.push(pfn);
     if (this.k.store.folioNr(pfn) === HPAGE_PMD_NR) this.freeHuge.push(pfn);
     else this.free.push(pfn);
   }
