@@ -134,6 +134,18 @@ export function zoneDeviceFolioInit(store: PageStore, registry: PgmapRegistry, p
   if (store.zone(pfn) !== ZONE_DEVICE) throw new KernelRuleError("zone_device_page_init_not_device", `pfn ${pfn}`);
   const rec = registry.recordById(store.pgmapId(pfn));
   if (rec === undefined) throw new KernelRuleError("zone_device_page_init_no_pgmap", `pfn ${pfn}`);
+  if (order === 0) {
+    // zone_device_page_init: the common single page, same state as the loop below gives.
+    if (pfn + 1 > rec.startPfn + rec.nrPages) throw new KernelRuleError("zone_device_folio_init_alignment", `pfn ${pfn} order 0`);
+    if (store.refcount(pfn) !== 0 && !store.isTail(pfn))
+      throw new KernelRuleError("zone_device_page_init_refcount", `pfn ${pfn} has refcount ${store.refcount(pfn)}`);
+    store.setFlagsWord(pfn, PG_locked);
+    store.setOrder(pfn, 0);
+    store.setMapcount(pfn, 0);
+    store.setRefcount(pfn, 1);
+    rec.refs += 1;
+    return;
+  }
   const nr = 2 ** order;
   if (pfn % nr !== 0 || pfn + nr > rec.startPfn + rec.nrPages)
     throw new KernelRuleError("zone_device_folio_init_alignment", `pfn ${pfn} order ${order}`);
