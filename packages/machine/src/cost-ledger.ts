@@ -49,8 +49,36 @@ export interface CostLedger {
 
 const RESOLVED = Promise.resolve();
 
-function zeroes(): Record<CostKind, number> {
-  return Object.fromEntries(COST_KINDS.map((k) => [k, 0])) as Record<CostKind, number>;
+/** Index of a kind in COST_KINDS (a switch on interned strings: no keyed property access on the hot path). */
+function kindIndex(kind: CostKind): number {
+  switch (kind) {
+    case "CPU_FAULT":
+      return 0;
+    case "PAGE_ZERO":
+      return 1;
+    case "PAGE_COPY":
+      return 2;
+    case "PTE_UPDATE":
+      return 3;
+    case "TLB_SHOOTDOWN":
+      return 4;
+    case "DEVICE_FAULT":
+      return 5;
+    case "DMA":
+      return 6;
+    default:
+      throw new RangeError(`CostLedger: unknown cost kind ${String(kind)}`);
+  }
+}
+
+COST_KINDS.forEach((k, i) => {
+  if (kindIndex(k) !== i) throw new Error(`cost-ledger: kindIndex(${k}) must be ${i}, its place in COST_KINDS`);
+});
+
+function totals(a: Float64Array): Record<CostKind, number> {
+  const out = {} as Record<CostKind, number>;
+  for (let i = 0; i < COST_KINDS.length; i++) out[COST_KINDS[i]!] = a[i]!;
+  return out;
 }
 
 @injectable()
@@ -58,8 +86,16 @@ export class TaskCostLedger implements CostLedger {
   private readonly pending = new Map<Task, number>();
   private readonly transfers = new Map<Task, { link: Interconnect; dir: LinkDirection; bytes: number }[]>();
   private detached = 0;
-  readonly chargedPs = zeroes();
-  readonly chargedCount = zeroes();
+  private readonly psByKind = new Float64Array(COST_KINDS.length);
+  private readonly countByKind = new Float64Array(COST_KINDS.length);
+
+  /** A snapshot of the per-kind totals (a fresh object per read). */
+  get chargedPs(): Readonly<Record<CostKind, number>> {
+    return totals(this.psByKind);
+  }
+  get chargedCount(): Readonly<Record<CostKind, number>> {
+    return totals(this.countByKind);
+  }
 
   constructor(
     @inject(CostModel) private readonly model: CostModel,
@@ -68,8 +104,9 @@ export class TaskCostLedger implements CostLedger {
 
   charge(kind: CostKind, count: number): void {
     const ps = this.model.cost(kind, count);
-    this.chargedPs[kind] += ps;
-    this.chargedCount[kind] += count;
+    const i = kindIndex(kind);
+    this.psByKind[i] += ps;
+    this.countByKind[i] += count;
     this.chargePs(ps);
   }
 
