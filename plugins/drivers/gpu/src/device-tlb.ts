@@ -36,13 +36,13 @@ export class DeviceTlb {
     readonly entries: number,
     readonly ways: number,
   ) {
-    this.sets = entries / ways;
+    this.sets = (entries / ways) | 0; // small integers: set indices and loop bounds stay int32
     this.tags = new Float64Array(entries);
     this.stamps = new Float64Array(entries);
   }
 
   private setBase(tag: number): number {
-    return (modInt(Math.floor(tag / 2), PRIME) % this.sets) * this.ways;
+    return (((modInt(Math.floor(tag / 2), PRIME) | 0) % this.sets) * this.ways) | 0;
   }
 
   /** Looks `tag` up; a hit refreshes its LRU stamp. Counts hits and misses. */
