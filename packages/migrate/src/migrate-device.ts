@@ -33,7 +33,10 @@ import {
   PG_anon_exclusive,
   PG_dirty,
   PG_lru,
+  PG_head,
+  PG_locked,
   PG_reserved,
+  PG_tail,
   PG_uptodate,
   PMD_SIZE,
   VM_SPECIAL,
@@ -630,6 +633,19 @@ function checkDstPages(k: Kernel, src: MpfnArray, dst: MpfnArray, npages: number
     const np = migratePfnToPage(d);
     if (np < 0) continue;
     if (!s.pfnValid(np)) throw new InvalidArgumentError(`dst[${i}]`, "pfn has no struct page", np);
+    const f = s.flags(np);
+    if ((d & MIGRATE_PFN_COMPOUND) === 0 && (f & (PG_head | PG_tail)) === 0 && s.order(np) === 0) {
+      // An order-0 page is its own folio: the checks below, each read once from the page itself.
+      if (s.refcount(np) <= 0) throw new KernelRuleError("migrate_pages_dst_not_allocated", `dst[${i}] pfn ${np} is a free page`);
+      if ((f & PG_locked) === 0) throw new KernelRuleError("migrate_pages_dst_not_locked", `dst[${i}] pfn ${np}: lock the page (lock_page / zone_device_page_init) before migrate_vma_pages`);
+      if ((f & PG_reserved) !== 0 || s.mapcount(np) > 0 || s.mapping(np) !== 0)
+        throw new KernelRuleError("migrate_pages_dst_in_use", `dst[${i}] pfn ${np} is mapped or belongs to a mapping`);
+      const sp0 = migratePfnToPage(src[i]!);
+      if (sp0 === np) throw new KernelRuleError("migrate_pages_dst_is_src", `dst[${i}] pfn ${np}`);
+      if (sp0 < 0 && migrate === null && (src[i]! & MIGRATE_PFN_MIGRATE) !== 0)
+        throw new KernelRuleError("migrate_device_pages_hole_without_vma", `src[${i}] has MIGRATE and no page`);
+      continue;
+    }
     if (s.refcount(np) <= 0) throw new KernelRuleError("migrate_pages_dst_not_allocated", `dst[${i}] pfn ${np} is a free page`);
     if (!folioTestLocked(k, np)) throw new KernelRuleError("migrate_pages_dst_not_locked", `dst[${i}] pfn ${np}: lock the page (lock_page / zone_device_page_init) before migrate_vma_pages`);
     if (s.test(np, PG_reserved) || s.folioMapped(np) || s.mapping(np) !== 0)
