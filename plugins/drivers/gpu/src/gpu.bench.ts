@@ -6,7 +6,7 @@
 // fault). The workload is @hmmsim/workloads' `random` pattern over 64 GiB at 4 KiB granularity, built from the
 // machine spec, run by 1024 warps; device memory holds the whole working set (no eviction), so every fault is a
 // hole filled with a zeroed device page (no DMA). A second entry streams through the whole 16 M-page working set
-// once (HMMSIM_GPU_BENCH_STREAM_PAGES sets fewer).
+// once, three times in three processes, reported at the median (HMMSIM_GPU_BENCH_STREAM_PAGES sets fewer pages).
 import { spawnSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -114,7 +114,19 @@ export default async (): Promise<BenchEntry[]> => {
   const out: BenchEntry[] = [];
   if (only !== "streaming") out.push(inChild("random", n));
   const stream = Number(process.env.HMMSIM_GPU_BENCH_STREAM_PAGES ?? PAGES);
-  if (only !== "random") out.push(inChild("streaming", Math.min(stream, PAGES)));
+  if (only !== "random") {
+    // The goal's figure: three runs (each its own process), the median reported with the spread beside it — one
+    // run on a shared VM varies by ±20 %.
+    const runs = [0, 1, 2].map(() => inChild("streaming", Math.min(stream, PAGES)));
+    const rates = runs.map((r) => r.opsPerSec).sort((a, b) => a - b);
+    const median = runs.find((r) => r.opsPerSec === rates[1])!;
+    out.push({
+      ...median,
+      name: median.name + ", median of 3 runs",
+      pass: rates[1]! >= 1e6,
+      extra: { ...median.extra, minFaultsPerSec: rates[0]!, maxFaultsPerSec: rates[2]! },
+    });
+  }
   return out;
 };
 
