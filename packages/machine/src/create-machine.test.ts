@@ -1,16 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { type DependencyContainer, inject, injectable } from "tsyringe";
+import { inject, injectable } from "tsyringe";
 import { PS_PER_NS, PS_PER_US } from "@hmmsim/engine";
 import { CostModelPlugin } from "./cost-model-plugin.js";
 import { MachineCompositionError, createMachine, defaultPlugins } from "./create-machine.js";
-import type { Interconnect, InterconnectFactory as Factory, LinkContext, LinkDirection } from "./interconnect.js";
-import { LinkChannel } from "./link-channel.js";
 import { Machine, MachineError } from "./machine.js";
-import type { LinkSpec } from "./machine-spec.js";
 import type { MachineComponent as Component, MachinePlugin } from "./plugin.js";
 import { StatsPlugin, getMachineStats } from "./stats-plugin.js";
-import { CostLedger, CostModel, Engine, InterconnectFactory, MachineComponent, MachineSpec } from "./tokens.js";
+import { CostLedger, CostModel, Engine, MachineComponent, MachineSpec } from "./tokens.js";
 import { MachineTrace } from "./trace-points.js";
+import { TestLinkPlugin } from "./test-link.js";
 
 const SPEC = {
   seed: 3,
@@ -20,33 +18,6 @@ const SPEC = {
   devices: [{ kind: "gpu", name: "gpu0", memory: "16MiB", link: "l0" }],
 };
 
-/** A minimal link (what an interconnect plugin provides), built on LinkChannel. */
-class TestLink implements Interconnect {
-  readonly kind = "custom" as const;
-  readonly supportsCoherentAccess = false;
-  readonly params;
-  private readonly ch: Record<LinkDirection, LinkChannel>;
-  constructor(readonly name: string, spec: LinkSpec, ctx: LinkContext) {
-    this.params = { h2dBandwidth: spec.h2dBandwidth!, d2hBandwidth: spec.d2hBandwidth!, alpha: spec.alpha!, sharing: "ps" as const };
-    const mk = (dir: LinkDirection, bw: number) =>
-      new LinkChannel(ctx.engine, `${name}.${dir}`, bw, spec.alpha!, "ps", (bytes, startPs, endPs) => ctx.onTransfer?.({ link: name, dir, bytes, startPs, endPs }));
-    this.ch = { h2d: mk("h2d", spec.h2dBandwidth!), d2h: mk("d2h", spec.d2hBandwidth!) };
-  }
-  transfer(dir: LinkDirection, bytes: number) { return this.ch[dir].transfer(bytes); }
-  transferTime(dir: LinkDirection, bytes: number) { return this.ch[dir].transferTime(bytes); }
-  busyTime(dir: LinkDirection) { return this.ch[dir].busyTime(); }
-  bytesMoved(dir: LinkDirection) { return this.ch[dir].bytesMoved(); }
-  stats(dir: LinkDirection) { return { busyPs: this.busyTime(dir), bytes: this.bytesMoved(dir), transfers: this.ch[dir].transfers() }; }
-}
-
-class TestLinkPlugin implements MachinePlugin {
-  readonly name = "TestLinkPlugin";
-  register(c: DependencyContainer) {
-    const f: Factory = { name: this.name, accepts: (l) => l.kind === "custom", create: (l, ctx) => new TestLink(l.name, l, ctx) };
-    c.register(InterconnectFactory, { useValue: f });
-  }
-  apply() {}
-}
 
 const plugins = () => [...defaultPlugins(), new TestLinkPlugin()];
 const noKernel = { createKernel: () => null };
