@@ -687,10 +687,7 @@ export class GpuDriver {
       mig.fill(0, lo, hi + 1);
     }
     for (let p = g; p < e; p++) fm[pageIndex(b.pageAddr[p]!)] = 0;
-    if (chunk >= 0) {
-      this.chunks.pinned[chunk] = 0;
-      if (this.chunks.used[chunk] === 0) this.releaseChunk(chunk);
-    }
+    if (chunk >= 0) this.unpinChunk(chunk);
   }
 
   /** One migrateVma call per contiguous run of `mig` pages in [lo, hi] of a block inside one VMA; returns pages moved. */
@@ -876,10 +873,7 @@ export class GpuDriver {
       req.fill(0, lo, hi + 1);
       mig.fill(0, lo, hi + 1);
     }
-    if (chunk >= 0) {
-      this.chunks.pinned[chunk] = 0;
-      if (this.chunks.used[chunk] === 0) this.releaseChunk(chunk);
-    }
+    if (chunk >= 0) this.unpinChunk(chunk);
     return ret;
   }
 
@@ -983,6 +977,12 @@ export class GpuDriver {
     }
     const left = this.chunks.clearPageUsed(c, j);
     if (left === 0 && this.chunks.pinned[c] === 0) this.releaseChunk(c);
+  }
+
+  /** The block is done with root chunk `c`: unpin it, and give it back if none of its pages is in use. */
+  private unpinChunk(c: number): void {
+    this.chunks.pinned[c] = 0;
+    if (this.chunks.used[c] === 0) this.releaseChunk(c);
   }
 
   private releaseChunk(c: number): void {

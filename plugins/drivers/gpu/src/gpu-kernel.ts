@@ -148,11 +148,6 @@ export class KernelRun {
     };
   }
 
-  /** The fault-service task replays warp `w` at time `at`. */
-  replay(w: number, at: number): void {
-    this.driver.engine.schedule(at, this.translateFn[w]!);
-  }
-
   /**
    * Replays warps[0..n) at time `at`, in that order, as one engine event (a batch's replay). The events those
    * warps then schedule are coalesced the same way (runGroup), so a batch's warps move through the model as a few
