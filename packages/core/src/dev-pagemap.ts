@@ -8,7 +8,7 @@
  */
 import { InvalidArgumentError, KernelRuleError } from "./errors.js";
 import { HPAGE_PMD_NR, PAGE_SIZE, PG_head, PG_locked, PG_tail, ZONE_DEVICE, alignUp } from "./page-flags.js";
-import type { PageStore } from "./page-store.js";
+import { PAGE_SLOT_MASK, type PageStore } from "./page-store.js";
 import type { VmFault } from "./vm-fault.js";
 
 /** enum memory_type. */
@@ -131,6 +131,7 @@ export function isZoneDevicePage(store: PageStore, pfn: number): boolean {
  * locked, pgmap->ref taken (×nr); order > 0 preps a compound folio. The page must be free (refcount 0).
  */
 export function zoneDeviceFolioInit(store: PageStore, registry: PgmapRegistry, pfn: number, order = 0): void {
+  if (!Number.isInteger(order) || order < 0 || order > 30) throw new InvalidArgumentError("order", "must be an integer in [0, 30]", order);
   if (store.zone(pfn) !== ZONE_DEVICE) throw new KernelRuleError("zone_device_page_init_not_device", `pfn ${pfn}`);
   const rec = registry.recordById(store.pgmapId(pfn));
   if (rec === undefined) throw new KernelRuleError("zone_device_page_init_no_pgmap", `pfn ${pfn}`);
@@ -139,14 +140,16 @@ export function zoneDeviceFolioInit(store: PageStore, registry: PgmapRegistry, p
     if (pfn + 1 > rec.startPfn + rec.nrPages) throw new KernelRuleError("zone_device_folio_init_alignment", `pfn ${pfn} order 0`);
     if (store.refcount(pfn) !== 0 && !store.isTail(pfn))
       throw new KernelRuleError("zone_device_page_init_refcount", `pfn ${pfn} has refcount ${store.refcount(pfn)}`);
-    store.setFlagsWord(pfn, PG_locked);
-    store.setOrder(pfn, 0);
-    store.setMapcount(pfn, 0);
-    store.setRefcount(pfn, 1);
+    const c = store.pagesOf(pfn);
+    const i = pfn & PAGE_SLOT_MASK;
+    c.flags[i] = PG_locked;
+    c.order[i] = 0;
+    c.mapcount[i] = 0;
+    c.refcount[i] = 1;
     rec.refs += 1;
     return;
   }
-  const nr = 2 ** order;
+  const nr = 1 << order;
   if (pfn % nr !== 0 || pfn + nr > rec.startPfn + rec.nrPages)
     throw new KernelRuleError("zone_device_folio_init_alignment", `pfn ${pfn} order ${order}`);
   for (let p = pfn; p < pfn + nr; p++) {

@@ -2,7 +2,7 @@
 export * from "./errno.js";
 export * from "./errors.js";
 export * from "./page-flags.js";
-export { PageStore, MAX_PFN, type PageInfo } from "./page-store.js";
+export { PageStore, MAX_PFN, PAGE_SLOT_MASK, type PageChunk, type PageInfo } from "./page-store.js";
 export { PageAllocator } from "./page-alloc.js";
 export { PageBytesPool } from "./page-bytes.js";
 export * from "./dev-pagemap.js";

@@ -6,7 +6,7 @@
  */
 import { ENOMEM } from "./errno.js";
 import { InvalidArgumentError, KernelRuleError } from "./errors.js";
-import type { PageStore } from "./page-store.js";
+import { PAGE_SLOT_MASK, type PageStore } from "./page-store.js";
 
 export class MemCgroup {
   /** Pages charged. */
@@ -61,11 +61,13 @@ export function memcgCharge(store: PageStore, pfn: number, memcg: MemCgroup): nu
 /** mem_cgroup_uncharge(folio): no-op for an uncharged folio. */
 export function memcgUncharge(store: PageStore, memcgs: MemcgRegistry, pfn: number): void {
   const head = store.folioHead(pfn);
-  const id = store.memcgId(head);
+  const c = store.pagesOf(head);
+  const i = head & PAGE_SLOT_MASK;
+  const id = c.memcgId[i]!;
   if (id === 0) return;
   const m = memcgs.byId(id);
-  if (m !== undefined) m.usage -= store.folioNr(head);
-  store.setMemcgId(head, 0);
+  if (m !== undefined) m.usage -= 1 << c.order[i]!;
+  c.memcgId[i] = 0;
 }
 
 /**
@@ -74,11 +76,16 @@ export function memcgUncharge(store: PageStore, memcgs: MemcgRegistry, pfn: numb
  */
 export function memcgMigrate(store: PageStore, memcgs: MemcgRegistry, oldPfn: number, newPfn: number): void {
   const oldHead = store.folioHead(oldPfn);
+  const oc = store.pagesOf(oldHead);
+  const oi = oldHead & PAGE_SLOT_MASK;
+  const id = oc.memcgId[oi]!;
+  if (id === 0) return;
   const newHead = store.folioHead(newPfn);
-  const id = store.memcgId(oldHead);
-  if (id === 0 || store.memcgId(newHead) !== 0) return;
+  const nc = store.pagesOf(newHead);
+  const ni = newHead & PAGE_SLOT_MASK;
+  if (nc.memcgId[ni] !== 0) return;
   const m = memcgs.byId(id);
-  if (m !== undefined) m.usage += store.folioNr(newHead) - store.folioNr(oldHead);
-  store.setMemcgId(newHead, id);
-  store.setMemcgId(oldHead, 0);
+  if (m !== undefined) m.usage += (1 << nc.order[ni]!) - (1 << oc.order[oi]!);
+  nc.memcgId[ni] = id;
+  oc.memcgId[oi] = 0;
 }

@@ -113,7 +113,7 @@ export class PageAllocator {
 
   /** Return 2^order pages starting at pfn (__free_pages). Freeing a free page is a kernel bug (bad_page). */
   free(pfn: number, order: number): void {
-    const nr = 2 ** order;
+    const nr = 1 << order;
     for (let p = pfn; p < pfn + nr; p++) {
       if (p < 0 || p >= this.nrPages) throw new KernelRuleError("free_pages_not_ram", `pfn ${p}`);
       if (this.isFree(p)) throw new KernelRuleError("bad_page_double_free", `pfn ${p}`);

@@ -148,9 +148,11 @@ export class PageBytesPool {
     if (dst === src) return;
     const store = this.store;
     const s = store.bufSlot(src);
-    if (s === 0 || !this.enabled) this.dropBuffer(dst);
-    else if (store.bufSlot(dst) !== s) {
-      this.dropBuffer(dst);
+    const d = store.bufSlot(dst);
+    if (s === 0 || !this.enabled) {
+      if (d !== 0) this.dropBuffer(dst);
+    } else if (d !== s) {
+      if (d !== 0) this.dropBuffer(dst);
       this.refs[s - 1]!++;
       store.setBufSlot(dst, s);
       this.inUse++;

@@ -14,6 +14,7 @@ import {
 import { KernelRuleError } from "./errors.js";
 import type { Kernel } from "./kernel.js";
 import { memcgUncharge } from "./memcontrol.js";
+import { PAGE_SLOT_MASK } from "./page-store.js";
 import {
   PG_anon,
   PG_anon_exclusive,
@@ -38,7 +39,20 @@ export function allocPages(k: Kernel, order: number, zero = false): number {
   const pfn = k.allocator.alloc(order);
   if (pfn < 0) return -1;
   const s = k.store;
-  const nr = 2 ** order;
+  const nr = 1 << order;
+  if (order === 0 && !zero) {
+    // the common single page, the same state as the loop below gives
+    const c = s.pagesOf(pfn);
+    const i = pfn & PAGE_SLOT_MASK;
+    c.flags[i] = 0;
+    c.order[i] = 0;
+    c.mapcount[i] = 0;
+    c.mapping[i] = 0;
+    s.setIndex(pfn, 0);
+    c.refcount[i] = 1;
+    if (k.tracepoints.pageAlloc !== null) k.tracepoints.pageAlloc(pfn, order);
+    return pfn;
+  }
   for (let p = pfn; p < pfn + nr; p++) {
     s.setFlagsWord(p, order === 0 ? 0 : p === pfn ? PG_head : PG_tail);
     s.setOrder(p, order);
@@ -59,8 +73,10 @@ export function allocPages(k: Kernel, order: number, zero = false): number {
 export function getPage(k: Kernel, pfn: number): void {
   const s = k.store;
   if (s.zone(pfn) === ZONE_NONE) throw new KernelRuleError("get_page_invalid_pfn", `pfn ${pfn}`);
-  if (s.refcount(pfn) <= 0) throw new KernelRuleError("get_page_on_free_folio", `pfn ${pfn}`);
-  s.refAdd(pfn, 1);
+  const head = s.folioHead(pfn);
+  const v = s.refcount(head);
+  if (v <= 0) throw new KernelRuleError("get_page_on_free_folio", `pfn ${pfn}`);
+  s.setRefcount(head, v + 1);
 }
 
 /** folio_try_get(): take a reference unless the folio is free (refcount 0). */
@@ -79,35 +95,35 @@ export function putPage(k: Kernel, pfn: number): void {
 export function putPages(k: Kernel, pfn: number, n: number): void {
   const s = k.store;
   const head = s.folioHead(pfn);
-  const v = s.refcount(head) - n;
+  const c = s.pagesOf(head);
+  const i = head & PAGE_SLOT_MASK;
+  const v = c.refcount[i]! - n;
   if (v < 0) throw new KernelRuleError("folio_put_underflow", `pfn ${head} refcount ${v + n} - ${n}`);
-  s.setRefcount(head, v);
+  c.refcount[i] = v;
   if (v > 0) return;
-  if (s.test(head, PG_reserved)) {
+  const flags = c.flags[i]!;
+  if ((flags & PG_reserved) !== 0) {
     throw new KernelRuleError("put_page_reserved", `pfn ${head} (zero page) reached refcount 0`);
   }
   if (s.zone(head) === ZONE_DEVICE) freeZoneDeviceFolio(k, head);
-  else if (s.test(head, PG_hugetlb)) k.hugetlbPool.freeFolio(head);
+  else if ((flags & PG_hugetlb) !== 0) k.hugetlbPool.freeFolio(head);
   else freeFolio(k, head);
 }
 
-/** __folio_put → free_unref_folios for a RAM folio. */
+/** __folio_put → free_unref_folios for a RAM folio (free_page_is_bad checks first). */
 function freeFolio(k: Kernel, head: number): void {
   const s = k.store;
   const order = s.order(head);
-  const nr = 2 ** order;
+  const nr = 1 << order;
   for (let p = head; p < head + nr; p++) {
     if (s.mapcount(p) !== 0) throw new KernelRuleError("bad_page_nonzero_mapcount", `pfn ${p}`);
   }
   if (s.entireMapcount(head) !== 0) throw new KernelRuleError("bad_page_nonzero_entire_mapcount", `pfn ${head}`);
-  if (s.test(head, PG_locked)) throw new KernelRuleError("bad_page_locked", `pfn ${head}`);
+  if ((s.flags(head) & PG_locked) !== 0) throw new KernelRuleError("bad_page_locked", `pfn ${head}`);
   memcgUncharge(s, k.memcgs, head);
   for (let p = head; p < head + nr; p++) {
     k.pageBytes.release(p);
-    s.setFlagsWord(p, 0);
-    s.setMapping(p, 0);
-    s.setIndex(p, 0);
-    s.setOrder(p, 0);
+    s.resetFreedPage(p);
   }
   k.allocator.free(head, order);
   if (k.tracepoints.pageFree !== null) k.tracepoints.pageFree(head, order);
@@ -119,13 +135,23 @@ function freeZoneDeviceFolio(k: Kernel, head: number): void {
   const nr = s.folioNr(head);
   const rec = k.pgmaps.recordById(s.pgmapId(head));
   if (rec === undefined) throw new KernelRuleError("free_zone_device_folio_no_pgmap", `pfn ${head}`);
-  for (let p = head; p < head + nr; p++) {
-    if (s.mapcount(p) !== 0) throw new KernelRuleError("bad_page_nonzero_mapcount", `pfn ${p}`);
-    s.clear(p, PG_anon_exclusive);
+  if (nr === 1) {
+    // the common single page: the same steps on one struct page, read from its chunk once
+    const c = s.pagesOf(head);
+    const i = head & PAGE_SLOT_MASK;
+    if (c.mapcount[i] !== 0) throw new KernelRuleError("bad_page_nonzero_mapcount", `pfn ${head}`);
+    memcgUncharge(s, k.memcgs, head);
+    c.mapping[i] = 0;
+    c.flags[i] = c.flags[i]! & ~(PG_anon_exclusive | PG_anon | PG_dirty | PG_lru | PG_swapbacked);
+  } else {
+    for (let p = head; p < head + nr; p++) {
+      if (s.mapcount(p) !== 0) throw new KernelRuleError("bad_page_nonzero_mapcount", `pfn ${p}`);
+      s.clear(p, PG_anon_exclusive);
+    }
+    memcgUncharge(s, k.memcgs, head);
+    s.setMapping(head, 0);
+    s.clear(head, PG_anon | PG_dirty | PG_lru | PG_swapbacked);
   }
-  memcgUncharge(s, k.memcgs, head);
-  s.setMapping(head, 0);
-  s.clear(head, PG_anon | PG_dirty | PG_lru | PG_swapbacked);
   const type = rec.pgmap.type;
   if (type === MEMORY_DEVICE_PRIVATE || type === MEMORY_DEVICE_COHERENT) {
     if (typeof rec.pgmap.ops.pageFree !== "function")
@@ -141,16 +167,20 @@ function freeZoneDeviceFolio(k: Kernel, head: number): void {
 
 /** folio_trylock(). */
 export function folioTrylock(k: Kernel, pfn: number): boolean {
-  const h = k.store.folioHead(pfn);
-  if (k.store.test(h, PG_locked)) return false;
-  k.store.set(h, PG_locked);
+  const s = k.store;
+  const h = s.folioHead(pfn);
+  const f = s.flags(h);
+  if ((f & PG_locked) !== 0) return false;
+  s.setFlagsWord(h, f | PG_locked);
   return true;
 }
 /** folio_unlock(): unlocking an unlocked folio is a kernel bug. */
 export function folioUnlock(k: Kernel, pfn: number): void {
-  const h = k.store.folioHead(pfn);
-  if (!k.store.test(h, PG_locked)) throw new KernelRuleError("folio_unlock_not_locked", `pfn ${h}`);
-  k.store.clear(h, PG_locked);
+  const s = k.store;
+  const h = s.folioHead(pfn);
+  const f = s.flags(h);
+  if ((f & PG_locked) === 0) throw new KernelRuleError("folio_unlock_not_locked", `pfn ${h}`);
+  s.setFlagsWord(h, f & ~PG_locked);
 }
 /** folio_test_locked(). */
 export function folioTestLocked(k: Kernel, pfn: number): boolean {

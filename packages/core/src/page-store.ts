@@ -31,6 +31,8 @@ import { PG_head, PG_tail, ZONE_NONE } from "./page-flags.js";
 const CHUNK_SHIFT = 15;
 const CHUNK_SIZE = 1 << CHUNK_SHIFT;
 const CHUNK_MASK = CHUNK_SIZE - 1;
+/** Index of pfn's struct page in the arrays `PageStore.pagesOf(pfn)` returns: `pfn & PAGE_SLOT_MASK`. */
+export const PAGE_SLOT_MASK = CHUNK_MASK;
 /** Range-index granularity: 2 MiB sections (device ranges start 2 MiB aligned). */
 const SECTION_SHIFT = 9;
 /** pfns are kept below 2^32 (16 TiB of physical space) so that `>>>` works on them. */
@@ -41,7 +43,12 @@ const INDEX_BIG = 255;
 /** tag value meaning "the tag is in the side map". */
 const TAG_BIG = 0xffffffff;
 
-class PageChunk {
+/**
+ * The struct pages of one chunk, a typed array per field (see the file comment). Per-page hot paths that read and
+ * write several fields of one page take it once (`PageStore.pagesOf`) instead of one chunk lookup per accessor.
+ * A folio's refcount, mapping and memcg id live on its head.
+ */
+export class PageChunk {
   readonly flags = new Uint32Array(CHUNK_SIZE);
   readonly refcount = new Int32Array(CHUNK_SIZE);
   readonly mapcount = new Int32Array(CHUNK_SIZE);
@@ -218,6 +225,30 @@ export class PageStore {
     return c;
   }
 
+  /**
+   * The typed arrays holding pfn's struct page (its chunk, allocated on first use), indexed by
+   * `pfn & PAGE_SLOT_MASK`: for per-page hot paths. index and tag must still go through index()/setIndex() and
+   * tag()/setTag() (values that do not fit live in side maps).
+   */
+  pagesOf(pfn: number): PageChunk {
+    return this.chunk(pfn);
+  }
+
+  /**
+   * The fields free_unref_folios resets on a freed RAM page (flags, mapping, index, order: 0), in one chunk
+   * lookup. refcount and mapcount are already 0 there; memcg and bytes are the caller's.
+   */
+  resetFreedPage(pfn: number): void {
+    const c = this.chunk(pfn);
+    const i = pfn & CHUNK_MASK;
+    c.flags[i] = 0;
+    c.mapping[i] = 0;
+    if (c.indexHi[i] === INDEX_BIG) this.bigIndex.delete(pfn);
+    c.indexLo[i] = 0;
+    c.indexHi[i] = 0;
+    c.order[i] = 0;
+  }
+
   /** pfn_valid(): the pfn has a struct page. */
   pfnValid(pfn: number): boolean {
     return Number.isInteger(pfn) && pfn >= 0 && pfn < this.maxPfn && this.zone(pfn) !== ZONE_NONE;
@@ -264,13 +295,15 @@ export class PageStore {
   // --- folio -------------------------------------------------------------------------------------------------
   /** page_folio(): the head pfn of the folio containing pfn. */
   folioHead(pfn: number): number {
-    if ((this.flags(pfn) & PG_tail) === 0) return pfn;
-    const nr = 2 ** this.order(pfn);
-    return pfn - (pfn % nr);
+    const c = this.chunks[pfn >>> CHUNK_SHIFT];
+    if (c === undefined) return pfn;
+    const i = pfn & CHUNK_MASK;
+    // pfn < 2^32, so `&` keeps its low bits exactly (ToInt32 of a pfn >= 2^31 only flips the sign bit).
+    return (c.flags[i]! & PG_tail) === 0 ? pfn : pfn - (pfn & ((1 << c.order[i]!) - 1));
   }
-  /** folio_nr_pages() of the folio containing pfn. */
+  /** folio_nr_pages() of the folio containing pfn (order < 31). */
   folioNr(pfn: number): number {
-    return 2 ** this.order(pfn);
+    return 1 << this.order(pfn);
   }
   /** folio_test_large(). */
   isLarge(pfn: number): boolean {
@@ -286,9 +319,12 @@ export class PageStore {
   // --- counters ----------------------------------------------------------------------------------------------
   /** folio_ref_count() of the folio containing pfn. */
   refcount(pfn: number): number {
+    const c = this.chunks[pfn >>> CHUNK_SHIFT];
+    if (c === undefined) return 0;
+    const i = pfn & CHUNK_MASK;
+    if ((c.flags[i]! & PG_tail) === 0) return c.refcount[i]!;
     const h = this.folioHead(pfn);
-    const c = this.chunks[h >>> CHUNK_SHIFT];
-    return c === undefined ? 0 : c.refcount[h & CHUNK_MASK]!;
+    return this.chunk(h).refcount[h & CHUNK_MASK]!;
   }
   /** Raw set of the folio's refcount (set_page_count); callers normally use getPage/putPage. */
   setRefcount(pfn: number, v: number): void {
@@ -299,8 +335,9 @@ export class PageStore {
   refAdd(pfn: number, n: number): number {
     const h = this.folioHead(pfn);
     const c = this.chunk(h);
-    const v = c.refcount[h & CHUNK_MASK]! + n;
-    c.refcount[h & CHUNK_MASK] = v;
+    const i = h & CHUNK_MASK;
+    const v = c.refcount[i]! + n;
+    c.refcount[i] = v;
     return v;
   }
   /** PTE-level mappings of this page (page_mapcount without the entire mapcount). */
@@ -360,8 +397,9 @@ export class PageStore {
   /** folio_mapped(). */
   folioMapped(pfn: number): boolean {
     const h = this.folioHead(pfn);
-    if (this.entireMapcount(h) > 0) return true;
     const nr = this.folioNr(h);
+    if (nr === 1) return this.mapcount(h) > 0;
+    if (this.entireMapcount(h) > 0) return true;
     for (let i = 0; i < nr; i++) if (this.mapcount(h + i) > 0) return true;
     return false;
   }
@@ -384,9 +422,12 @@ export class PageStore {
   }
   /** memcg id of the folio (folio_memcg); 0 when uncharged. Kept on the head. */
   memcgId(pfn: number): number {
+    const c = this.chunks[pfn >>> CHUNK_SHIFT];
+    if (c === undefined) return 0;
+    const i = pfn & CHUNK_MASK;
+    if ((c.flags[i]! & PG_tail) === 0) return c.memcgId[i]!;
     const h = this.folioHead(pfn);
-    const c = this.chunks[h >>> CHUNK_SHIFT];
-    return c === undefined ? 0 : c.memcgId[h & CHUNK_MASK]!;
+    return this.chunk(h).memcgId[h & CHUNK_MASK]!;
   }
   setMemcgId(pfn: number, v: number): void {
     const h = this.folioHead(pfn);
@@ -394,9 +435,12 @@ export class PageStore {
   }
   /** folio->mapping: an id in Kernel.objects (an AnonVma when PG_anon, else an AddressSpace); 0 = NULL. Head. */
   mapping(pfn: number): number {
+    const c = this.chunks[pfn >>> CHUNK_SHIFT];
+    if (c === undefined) return 0;
+    const i = pfn & CHUNK_MASK;
+    if ((c.flags[i]! & PG_tail) === 0) return c.mapping[i]!;
     const h = this.folioHead(pfn);
-    const c = this.chunks[h >>> CHUNK_SHIFT];
-    return c === undefined ? 0 : c.mapping[h & CHUNK_MASK]!;
+    return this.chunk(h).mapping[h & CHUNK_MASK]!;
   }
   setMapping(pfn: number, v: number): void {
     const h = this.folioHead(pfn);

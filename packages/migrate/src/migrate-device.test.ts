@@ -34,6 +34,7 @@ import {
   zoneDevicePageInit,
   type DevPagemap,
   type Mm,
+  PG_lru,
 } from "@hmmsim/core";
 import { assertInvariants } from "@hmmsim/testing";
 import { afterEach, describe, expect, it } from "vitest";
@@ -323,6 +324,8 @@ describe("collection rules", () => {
     expect(k.store.refcount(p1)).toBe(1 + GUP_PIN_COUNTING_BIAS);
     expect(k.store.mapcount(p0)).toBe(1);
     expect(folioTestLocked(k, p0) || folioTestLocked(k, p1)).toBe(false);
+    // p0 was isolated, then refused by migrate_vma_check_page: folio_putback_lru put it back on the LRU
+    expect(k.store.test(p0, PG_lru) && k.store.test(p1, PG_lru)).toBe(true);
     expect(isDevicePrivateEntry(mm.pgtable.pteGet(a + 2 * P))).toBe(true);
     putPage(k, p0);
     k.store.refAdd(p1, -GUP_PIN_COUNTING_BIAS);

@@ -29,10 +29,14 @@ import {
   MMU_NOTIFY_MIGRATE,
   MM_ANONPAGES,
   PAGE_SIZE,
+  PAGE_SLOT_MASK,
   PG_anon,
+  PG_active,
   PG_anon_exclusive,
   PG_dirty,
   PG_lru,
+  PG_referenced,
+  PG_swapbacked,
   PG_head,
   PG_locked,
   PG_reserved,
@@ -60,6 +64,7 @@ import {
   makeDevicePrivateEntry,
   makeMigrationEntry,
   memcgCharge,
+  memcgMigrate,
   mmapAssertLocked,
   pageAddNewAnonRmap,
   pageRemoveRmap,
@@ -93,6 +98,7 @@ import {
   lruAddDrainFolio,
   removeMigrationPtes,
   removeMigrationPtesAt,
+  restoreMigrationPte,
 } from "./migrate.js";
 import {
   MIGRATE_PFN_COMPOUND,
@@ -118,6 +124,18 @@ import { folioTryShareAnonRmapPte, rmapWalkFolio, tryToMigrate } from "./rmap.js
 const _PAGE_DIRTY = 1 << 2;
 const _PAGE_ACCESSED = 1 << 3;
 const _PAGE_SOFT_DIRTY = 1 << 6;
+
+// --- order-0 paths ------------------------------------------------------------------------------------------
+/**
+ * unmapSmallFolio, migrateSmallFolio and finalizeSmallFolio do, for an order-0 folio, exactly the steps the
+ * general per-folio code does, with each struct page read from its chunk once (PageStore.pagesOf) instead of once
+ * per accessor: most migrations are of small pages, and this halves their host cost. migrate-small-folio.test.ts
+ * turns them off (not exported from the package) and checks that random sequences give the same state.
+ */
+let smallFolioPaths = true;
+export function setSmallFolioPaths(on: boolean): void {
+  smallFolioPaths = on;
+}
 
 // --- the migrate_vma call sequence --------------------------------------------------------------------------
 const PHASE_SETUP = 1;
@@ -399,15 +417,24 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
     }
     mpfn = migratePfn(pfn) + MIGRATE_PFN_MIGRATE + (pteWrite(pte) ? MIGRATE_PFN_WRITE : 0);
   }
-  if (s.mapping(pfn) === 0) return 0;
+  // An order-0 folio from here on: its struct page is its folio's, read from one chunk.
+  const c = s.pagesOf(pfn);
+  const ci = pfn & PAGE_SLOT_MASK;
+  if (c.mapping[ci] === 0) return 0;
 
-  s.refAdd(pfn, 1); // folio_get
+  c.refcount[ci]++; // folio_get
   const fault = pfn === faultPageOf(args);
-  if (!fault && !folioTrylock(k, pfn)) {
-    putPage(k, pfn);
-    return 0;
+  let f = c.flags[ci]!;
+  if (!fault) {
+    // folio_trylock
+    if ((f & PG_locked) !== 0) {
+      putPage(k, pfn);
+      return 0;
+    }
+    f |= PG_locked;
+    c.flags[ci] = f;
   }
-  const anonExclusive = s.test(pfn, PG_anon) && s.test(pfn, PG_anon_exclusive);
+  const anonExclusive = (f & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
   t[idx] = 0; // ptep_clear_flush / ptep_get_and_clear
   if (anonExclusive && folioTryShareAnonRmapPte(k, pfn) !== 0) {
     t[idx] = pte;
@@ -428,7 +455,7 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
   if (pteSoftDirty(pte)) e += _PAGE_SOFT_DIRTY;
   t[idx] = e;
   pageRemoveRmap(k, pfn);
-  s.refAdd(pfn, -1); // folio_put: the collector's reference keeps it alive
+  c.refcount[ci]--; // folio_put: the collector's reference keeps it alive
   if (k.charge !== null) k.charge("pteUpdate", 1);
   return mpfn;
 }
@@ -579,9 +606,25 @@ function migrateDeviceUnmap(k: Kernel, src: MpfnArray, npages: number, faultPage
       continue;
     }
     const nr = s.folioNr(pfn);
-    if (nr > 1 && (m & MIGRATE_PFN_COMPOUND) === 0) src[i] = mpfnSet(m, MIGRATE_PFN_COMPOUND);
     const zoneDevice = s.zone(pfn) === ZONE_DEVICE;
-    if (!zoneDevice) {
+    const small = nr === 1 && smallFolioPaths;
+    if (small) {
+      const r = unmapSmallFolio(k, pfn, zoneDevice, faultPage);
+      if (r === UNMAP_OK) {
+        unmapped++;
+        i++;
+        continue;
+      }
+      if (r === UNMAP_RESTORE) {
+        src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE);
+        restore++;
+        i++;
+        continue;
+      }
+      // UNMAP_MAPPED: isolated, still mapped elsewhere (after fork): the general steps below from try_to_migrate
+    }
+    if (nr > 1 && (m & MIGRATE_PFN_COMPOUND) === 0) src[i] = mpfnSet(m, MIGRATE_PFN_COMPOUND);
+    if (!zoneDevice && !small) {
       if (!s.test(pfn, PG_lru)) lruAddDrainFolio(k, pfn);
       if (!folioIsolateLru(k, pfn)) {
         src[i] = mpfnClear(src[i]!, MIGRATE_PFN_MIGRATE);
@@ -620,6 +663,37 @@ function migrateDeviceUnmap(k: Kernel, src: MpfnArray, npages: number, faultPage
     restore--;
   }
   return unmapped;
+}
+
+const UNMAP_OK = 0;
+const UNMAP_RESTORE = 1;
+const UNMAP_MAPPED = 2;
+
+/**
+ * The first steps of migrate_device_unmap() for an order-0 folio, its struct page read from one chunk: a system
+ * page is isolated from the LRU (after the drain) and collect's reference dropped (folio_isolate_lru takes one, so
+ * the count is unchanged and cannot reach 0); if no mapping is left, migrate_vma_check_page decides. UNMAP_OK: it
+ * migrates; UNMAP_RESTORE: not on the LRU, or pinned (a system page back on the LRU with its reference, as the
+ * general path's folio_putback_lru leaves it); UNMAP_MAPPED: isolated and still mapped elsewhere: the caller goes
+ * on with try_to_migrate.
+ */
+function unmapSmallFolio(k: Kernel, pfn: number, zoneDevice: boolean, faultPage: number): number {
+  const s = k.store;
+  const c = s.pagesOf(pfn);
+  const ci = pfn & PAGE_SLOT_MASK;
+  if (!zoneDevice) {
+    if ((c.flags[ci]! & PG_lru) === 0) lruAddDrainFolio(k, pfn);
+    const f = c.flags[ci]!;
+    if ((f & PG_lru) === 0) return UNMAP_RESTORE; // folio_isolate_lru failed
+    c.flags[ci] = f & ~PG_lru; // folio_isolate_lru (+1) and folio_put of collect's reference (-1)
+  }
+  if (c.mapcount[ci]! > 0) return UNMAP_MAPPED;
+  // migrate_vma_check_page()
+  const f = c.flags[ci]!;
+  const extra = 1 + (pfn === faultPage ? 1 : 0) + (zoneDevice ? 1 : 0) + ((f & PG_anon) === 0 && c.mapping[ci] !== 0 ? 1 : 0);
+  if (c.refcount[ci]! - extra <= 0) return UNMAP_OK;
+  if (!zoneDevice) c.flags[ci] = f | PG_lru; // getPage + folio_putback_lru: back on the LRU, count unchanged
+  return UNMAP_RESTORE;
 }
 
 // --- pages ---------------------------------------------------------------------------------------------------
@@ -709,6 +783,14 @@ function migrateDevicePagesImpl(k: Kernel, src: MpfnArray, dst: MpfnArray, npage
     let nr = 1;
     const srcCompound = (m & MIGRATE_PFN_COMPOUND) !== 0;
     const dstCompound = (d & MIGRATE_PFN_COMPOUND) !== 0;
+    if (smallFolioPaths && !srcCompound && !dstCompound && s.order(pfn) === 0 && s.order(newPfn) === 0) {
+      const r = migrateSmallFolio(k, newPfn, pfn, extraPfn);
+      if (r !== MOVE_GENERAL) {
+        if (r === MOVE_FAILED) src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE);
+        i++;
+        continue;
+      }
+    }
     if (srcCompound && !dstCompound) {
       if (migrate === null) {
         src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND);
@@ -753,6 +835,42 @@ function migrateDevicePagesImpl(k: Kernel, src: MpfnArray, dst: MpfnArray, npage
     i += nr;
   }
   if (range !== null) invalidateEnd(range);
+}
+
+const MOVE_OK = 0;
+const MOVE_FAILED = 1;
+const MOVE_GENERAL = 2;
+
+/**
+ * __migrate_device_pages() for an order-0 anonymous (or mapping-less) src and an order-0 dst, each struct page
+ * read from its chunk once: the destination-type check, folio_migrate_mapping (refcount must be mapcount + extra
+ * + 1; index, mapping, PG_anon / PG_swapbacked move) and folio_migrate_flags (uptodate, dirty, referenced, active
+ * for a RAM dst; the memcg charge). MOVE_FAILED: the entry loses MIGRATE; MOVE_GENERAL: a page-cache src, which
+ * the general path handles.
+ */
+function migrateSmallFolio(k: Kernel, newPfn: number, pfn: number, extraPfn: number): number {
+  const s = k.store;
+  const sc = s.pagesOf(pfn);
+  const si = pfn & PAGE_SLOT_MASK;
+  const sf = sc.flags[si]!;
+  const id = sc.mapping[si]!;
+  if ((sf & PG_anon) === 0 && id !== 0) return MOVE_GENERAL;
+  const dstDevice = s.zone(newPfn) === ZONE_DEVICE;
+  if (dstDevice) {
+    const type = pagePgmap(k, newPfn)?.type;
+    if (type !== MEMORY_DEVICE_PRIVATE && type !== MEMORY_DEVICE_COHERENT) return MOVE_FAILED;
+  }
+  // folio_migrate_mapping: -EAGAIN on a reference beyond the mappings, the migrator's and the fault path's
+  if (sc.refcount[si] !== sc.mapcount[si]! + (extraPfn === pfn ? 1 : 0) + 1) return MOVE_FAILED;
+  s.setIndex(newPfn, s.index(pfn));
+  const nc = s.pagesOf(newPfn);
+  const ni = newPfn & PAGE_SLOT_MASK;
+  nc.mapping[ni] = id;
+  // + folio_migrate_flags
+  const carry = (PG_anon | PG_swapbacked | PG_uptodate | PG_dirty | PG_referenced | (dstDevice ? 0 : PG_active)) & sf;
+  nc.flags[ni] = nc.flags[ni]! | carry;
+  memcgMigrate(s, k.memcgs, pfn, newPfn);
+  return MOVE_OK;
 }
 
 /**
@@ -903,6 +1021,18 @@ function migrateDeviceFinalizeImpl(
       }
       continue;
     }
+    if (
+      smallFolioPaths &&
+      migrate !== null &&
+      newPfn >= 0 &&
+      (m & MIGRATE_PFN_MIGRATE) !== 0 &&
+      (shared === null || shared[i] === 0) &&
+      s.order(pfn) === 0 &&
+      s.order(newPfn) === 0
+    ) {
+      finalizeSmallFolio(k, migrate.vma!, migrate.start + i * PAGE_SIZE, pfn, newPfn, faultPage);
+      continue;
+    }
     let d = newPfn;
     if ((m & MIGRATE_PFN_MIGRATE) === 0 || newPfn < 0) {
       if (newPfn >= 0) {
@@ -921,6 +1051,35 @@ function migrateDeviceFinalizeImpl(
       putPage(k, d);
     }
   }
+}
+
+/**
+ * One entry of __migrate_device_finalize() for an order-0 src migrated to an order-0 dst whose only migration
+ * entry is where collect put it (at `addr`): the general loop's steps for it — dst on the LRU (a RAM page), the
+ * migration entry becomes a mapping of dst (remove_migration_pte), src unlocked (unless it is the fault page) and
+ * put, dst unlocked and put — with the PTE slot and dst's struct page looked up once.
+ */
+function finalizeSmallFolio(k: Kernel, vma: VmAreaStruct, addr: number, pfn: number, d: number, faultPage: number): void {
+  const s = k.store;
+  const dDevice = s.zone(d) === ZONE_DEVICE;
+  const dc = s.pagesOf(d);
+  const di = d & PAGE_SLOT_MASK;
+  if (!dDevice) dc.flags[di] = dc.flags[di]! | PG_lru; // folio_add_lru
+  const t = vma.vmMm.pgtable.pteTable(addr, false);
+  if (t !== null) {
+    const idx = Math.floor(addr / PAGE_SIZE) & 511;
+    const pte = t[idx]!;
+    if (isMigrationEntry(pte) && ptePfn(pte) === pfn) {
+      restoreMigrationPte(k, vma, t, idx, pte, d, dDevice && pagePgmap(k, d)?.type === MEMORY_DEVICE_PRIVATE);
+      if (k.charge !== null) k.charge("pteUpdate", 1);
+    }
+  }
+  if (pfn !== faultPage) folioUnlock(k, pfn);
+  putPage(k, pfn);
+  const f = dc.flags[di]!;
+  if ((f & PG_locked) === 0) throw new KernelRuleError("folio_unlock_not_locked", `pfn ${d}`);
+  dc.flags[di] = f & ~PG_locked; // folio_unlock
+  putPage(k, d);
 }
 
 // --- device-side eviction ------------------------------------------------------------------------------------

@@ -5,6 +5,9 @@
  */
 import {
   EAGAIN,
+  KernelRuleError,
+  PAGE_SLOT_MASK,
+  PG_anon_exclusive,
   MEMORY_DEVICE_PRIVATE,
   PG_active,
   PG_anon,
@@ -16,15 +19,11 @@ import {
   PMD_SIZE,
   PAGE_SIZE,
   ZONE_DEVICE,
-  getPage,
   isMigrationEntry,
-  isMigrationEntryDirty,
-  isMigrationEntryYoung,
   isReadableExclusiveMigrationEntry,
   isWritableMigrationEntry,
   makeDevicePrivateEntry,
   memcgMigrate,
-  pageAddAnonRmap,
   pageAddFileRmap,
   pagePgmap,
   pfnPte,
@@ -40,6 +39,8 @@ import {
 import { removeMigrationPmd } from "./huge-memory.js";
 import { rmapWalk, rmapWalkFolio } from "./rmap.js";
 
+const _PAGE_DIRTY = 1 << 2;
+const _PAGE_ACCESSED = 1 << 3;
 const _PAGE_SOFT_DIRTY = 1 << 6;
 // Constant option objects: the per-page path allocates nothing.
 const PTE_OPTS = [
@@ -48,8 +49,6 @@ const PTE_OPTS = [
   { young: false, dirty: true },
   { young: true, dirty: true },
 ] as const;
-const RMAP_EXCLUSIVE = { exclusive: true } as const;
-const RMAP_NONE = { exclusive: false } as const;
 
 interface RemoveArg {
   k: Kernel;
@@ -69,31 +68,57 @@ const removeArg: RemoveArg = { k: null as unknown as Kernel, src: 0, dst: 0, dst
  * mapping takes a reference on dst. rss is unchanged (the migration entry kept it). No notifier.
  */
 function removeMigrationPte(mm: Mm, vma: VmAreaStruct, address: number, a: RemoveArg): boolean {
-  const pt = mm.pgtable;
-  const pte = pt.pteGet(address);
-  if (!isMigrationEntry(pte) || ptePfn(pte) !== a.src) return true;
-  const k = a.k;
+  const t = mm.pgtable.pteTable(address, false);
+  if (t === null) return true;
+  const idx = Math.floor(address / PAGE_SIZE) & 511;
+  const pte = t[idx]!;
+  if (isMigrationEntry(pte) && ptePfn(pte) === a.src) a.restored += restoreMigrationPte(a.k, vma, t, idx, pte, a.dst, a.dstDevicePrivate);
+  return true;
+}
+
+/**
+ * The body of remove_migration_pte() for the migration entry `pte` (for some source page) in slot `idx` of PTE
+ * table `t` of `vma`: the entry becomes a mapping of `dst` (see removeMigrationPte). Returns 1. The folio's flags
+ * and refcount are read once from its head's struct page.
+ */
+export function restoreMigrationPte(
+  k: Kernel,
+  vma: VmAreaStruct,
+  t: Float64Array,
+  idx: number,
+  pte: number,
+  dst: number,
+  dstDevicePrivate: boolean,
+): number {
   const s = k.store;
-  const dst = a.dst;
+  const head = s.folioHead(dst);
+  const hc = s.pagesOf(head);
+  const hi = head & PAGE_SLOT_MASK;
+  const headFlags = hc.flags[hi]!;
   const writable = isWritableMigrationEntry(pte);
   let e: number;
-  if (a.dstDevicePrivate) {
+  if (dstDevicePrivate) {
     e = makeDevicePrivateEntry(dst, writable);
   } else {
-    const young = isMigrationEntryYoung(pte) ? 1 : 0;
-    const dirty = isMigrationEntryDirty(pte) && s.test(s.folioHead(dst), PG_dirty) ? 2 : 0;
+    const young = (pte & _PAGE_ACCESSED) !== 0 ? 1 : 0;
+    const dirty = (pte & _PAGE_DIRTY) !== 0 && (headFlags & PG_dirty) !== 0 ? 2 : 0;
     e = pfnPte(dst, writable || vmPageProtWrite(vma.vmFlags), PTE_OPTS[young + dirty]);
   }
   if (pteSoftDirty(pte)) e += _PAGE_SOFT_DIRTY;
-  getPage(k, dst);
-  if (s.test(s.folioHead(dst), PG_anon)) {
-    pageAddAnonRmap(k, dst, writable || isReadableExclusiveMigrationEntry(pte) ? RMAP_EXCLUSIVE : RMAP_NONE);
+  // folio_get(): the mapping's reference (dst is a page the migrator holds: valid and in use)
+  const ref = hc.refcount[hi]!;
+  if (ref <= 0) throw new KernelRuleError("get_page_on_free_folio", `pfn ${dst}`);
+  hc.refcount[hi] = ref + 1;
+  if ((headFlags & PG_anon) !== 0) {
+    // folio_add_anon_rmap_pte(), RMAP_EXCLUSIVE unless the entry was a plain readable one
+    const exclusive = writable || isReadableExclusiveMigrationEntry(pte);
+    s.mapcountAdd(dst, 1);
+    if (exclusive) s.set(dst, PG_anon_exclusive);
   } else {
-    pageAddFileRmap(k, dst);
+    pageAddFileRmap(k, dst); // folio_add_file_rmap_pte()
   }
-  pt.pteSet(address, e);
-  a.restored++;
-  return true;
+  t[idx] = e;
+  return 1;
 }
 
 /**
@@ -183,16 +208,17 @@ function finishRemove(k: Kernel, a: RemoveArg): number {
  */
 export function folioMigrateMapping(k: Kernel, newPfn: number, pfn: number, extraCount: number): number {
   const s = k.store;
+  const flags = s.flags(pfn);
   const id = s.mapping(pfn);
-  const anon = s.test(pfn, PG_anon);
+  const anon = (flags & PG_anon) !== 0;
   if (anon || id === 0) {
     const expected = s.folioMapcount(pfn) + extraCount + 1;
     if (s.refcount(pfn) !== expected) return -EAGAIN;
     s.setIndex(newPfn, s.index(pfn));
     for (let i = 1, nr = s.folioNr(pfn); i < nr; i++) s.setIndex(newPfn + i, s.index(pfn + i));
     s.setMapping(newPfn, id);
-    if (anon) s.set(newPfn, PG_anon);
-    if (s.test(pfn, PG_swapbacked)) s.set(newPfn, PG_swapbacked);
+    const carry = flags & (PG_anon | PG_swapbacked);
+    if (carry !== 0) s.set(newPfn, carry);
     return 0;
   }
   const file = k.objects.get(id) as AddressSpace | undefined;

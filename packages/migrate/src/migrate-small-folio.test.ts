@@ -1,0 +1,89 @@
+// The order-0 paths of migrate-device.ts (unmapSmallFolio, migrateSmallFolio, finalizeSmallFolio) must give
+// exactly the state the general per-folio code gives. Each random sequence of the migrate property model
+// (migrate to three devices, fault-back, migrate back, exclusive, evict, fork, COW, munmap, THP + SELECT_COMPOUND)
+// runs twice, the order-0 paths on and off, and after every step the two kernels must be equal: every struct page
+// of RAM and of each device (flags, refcount, mapcount, entire mapcount, mapping, index, order, memcg, content tag,
+// whether it holds bytes), every page-table entry of every process, rss counters, memcg usage, free RAM.
+import { ptePfn, type Kernel } from "@hmmsim/core";
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import { setSmallFolioPaths } from "./migrate-device.js";
+import { World, opString, sequenceArb, type Op } from "./property-model.js";
+
+const RUNS = 150;
+const SEED = 20261204;
+
+/** Every observable field of the kernel's state, as one array of numbers (see the file comment). */
+function snapshot(w: World): number[] {
+  const k: Kernel = w.k;
+  const s = k.store;
+  const out: number[] = [k.allocator.nrFree, k.pageBytes.inUse, k.pageBytes.buffersInUse, k.memcgs.root.usage];
+  const page = (pfn: number): void => {
+    const i = s.info(pfn);
+    out.push(pfn, i.flags, i.refcount, i.mapcount, i.entireMapcount, i.mapping, i.index, i.order, i.memcgId, i.tag, i.hasBytes ? 1 : 0);
+  };
+  for (let pfn = 0; pfn < k.nrRamPages; pfn++) page(pfn);
+  for (const d of w.devs) for (let pfn = d.startPfn; pfn < d.startPfn + d.nrPages; pfn++) page(pfn);
+  for (const p of w.procs) {
+    out.push(-1, ...p.mm.rss);
+    const dirs = [...p.mm.pgtable.dirs.entries()].sort((a, b) => a[0] - b[0]);
+    for (const [key, d] of dirs) {
+      out.push(-2, key, ...d.pmd);
+      d.pte.forEach((t, i) => {
+        if (t !== null) out.push(-3, i, ...t);
+      });
+    }
+  }
+  return out;
+}
+
+function firstDifference(a: number[], b: number[]): string {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) return `at word ${i}: ${a[i]} (order-0 paths) vs ${b[i]} (general)`;
+  return "none";
+}
+
+describe("order-0 migration paths = the general per-folio steps", () => {
+  afterEach(() => setSmallFolioPaths(true));
+
+  it(`${RUNS} random sequences give the same kernel state after every step`, () => {
+    let compared = 0;
+    let moved = 0;
+    fc.assert(
+      fc.property(sequenceArb(24), (ops: Op[]) => {
+        const fast = new World();
+        const general = new World();
+        ops.forEach((o, i) => {
+          setSmallFolioPaths(true);
+          fast.step(i, o);
+          setSmallFolioPaths(false);
+          general.step(i, o);
+          const a = snapshot(fast);
+          const b = snapshot(general);
+          if (a.length !== b.length || firstDifference(a, b) !== "none")
+            throw new Error(`step ${i} (${opString(o)}): state differs ${firstDifference(a, b)}`);
+          compared++;
+        });
+        moved += fast.stats.toDevice + fast.stats.toSystem + fast.stats.faultBack + fast.stats.evicted;
+        fast.check(ops.length, "end");
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+    expect(compared).toBeGreaterThan(RUNS * 5);
+    // the sequences did migrate pages (else the comparison proves nothing)
+    expect(moved).toBeGreaterThan(RUNS);
+  }, 120_000);
+
+  it("the comparison sees a difference when one field differs", () => {
+    const a = new World();
+    const b = new World();
+    for (const w of [a, b]) w.step(0, { op: "mmap", p: 0, kind: "anon-private", pages: 2, thp: false, file: 0, off: 0 });
+    a.step(1, { op: "write", p: 0, m: 0, page: 0, off: 0, len: 1, val: 7 });
+    b.step(1, { op: "write", p: 0, m: 0, page: 0, off: 0, len: 1, val: 7 });
+    expect(firstDifference(snapshot(a), snapshot(b))).toBe("none");
+    const pfn = ptePfn(a.procs[0]!.mm.pgtable.pteGet(a.procs[0]!.maps[0]!.start));
+    a.k.store.refAdd(pfn, 1);
+    expect(firstDifference(snapshot(a), snapshot(b))).toMatch(/^at word \d+: 2 \(order-0 paths\) vs 1 \(general\)$/);
+    a.k.store.refAdd(pfn, -1);
+    expect(firstDifference(snapshot(a), snapshot(b))).toBe("none");
+  });
+});
