@@ -113,6 +113,20 @@ export function putPages(k: Kernel, pfn: number, n: number): void {
 /** __folio_put → free_unref_folios for a RAM folio (free_page_is_bad checks first). */
 function freeFolio(k: Kernel, head: number): void {
   const s = k.store;
+  const c = s.pagesOf(head);
+  const i = head & PAGE_SLOT_MASK;
+  if (c.order[i] === 0) {
+    // the common single page: the same checks and resets, its struct page read from its chunk once
+    if (c.mapcount[i] !== 0) throw new KernelRuleError("bad_page_nonzero_mapcount", `pfn ${head}`);
+    if (s.entireMapcount(head) !== 0) throw new KernelRuleError("bad_page_nonzero_entire_mapcount", `pfn ${head}`);
+    if ((c.flags[i]! & PG_locked) !== 0) throw new KernelRuleError("bad_page_locked", `pfn ${head}`);
+    memcgUncharge(s, k.memcgs, head);
+    k.pageBytes.release(head);
+    s.resetFreedPage(head);
+    k.allocator.free(head, 0);
+    if (k.tracepoints.pageFree !== null) k.tracepoints.pageFree(head, 0);
+    return;
+  }
   const order = s.order(head);
   const nr = 1 << order;
   for (let p = head; p < head + nr; p++) {

@@ -234,6 +234,26 @@ export class PageStore {
     return this.chunk(pfn);
   }
 
+  /** As pagesOf, without allocating: undefined when no struct page of the chunk was ever written (all at defaults). */
+  pagesIfAny(pfn: number): PageChunk | undefined {
+    return this.chunks[pfn >>> CHUNK_SHIFT];
+  }
+
+  /** setIndex(dst, index(src)) in one lookup per page (folio_migrate_mapping's index move). */
+  copyIndex(dst: number, src: number): void {
+    const sc = this.chunks[src >>> CHUNK_SHIFT];
+    const si = src & CHUNK_MASK;
+    if (sc === undefined || sc.indexHi[si] === INDEX_BIG) {
+      this.setIndex(dst, this.index(src));
+      return;
+    }
+    const dc = this.chunk(dst);
+    const di = dst & CHUNK_MASK;
+    if (dc.indexHi[di] === INDEX_BIG) this.bigIndex.delete(dst);
+    dc.indexLo[di] = sc.indexLo[si]!;
+    dc.indexHi[di] = sc.indexHi[si]!;
+  }
+
   /**
    * The fields free_unref_folios resets on a freed RAM page (flags, mapping, index, order: 0), in one chunk
    * lookup. refcount and mapcount are already 0 there; memcg and bytes are the caller's.

@@ -64,7 +64,6 @@ import {
   makeDevicePrivateEntry,
   makeMigrationEntry,
   memcgCharge,
-  memcgMigrate,
   mmapAssertLocked,
   pageAddNewAnonRmap,
   pageRemoveRmap,
@@ -707,12 +706,15 @@ function checkDstPages(k: Kernel, src: MpfnArray, dst: MpfnArray, npages: number
     const np = migratePfnToPage(d);
     if (np < 0) continue;
     if (!s.pfnValid(np)) throw new InvalidArgumentError(`dst[${i}]`, "pfn has no struct page", np);
-    const f = s.flags(np);
-    if ((d & MIGRATE_PFN_COMPOUND) === 0 && (f & (PG_head | PG_tail)) === 0 && s.order(np) === 0) {
+    const c = s.pagesIfAny(np);
+    const ci = np & PAGE_SLOT_MASK;
+    if (c === undefined) throw new KernelRuleError("migrate_pages_dst_not_allocated", `dst[${i}] pfn ${np} is a free page`);
+    const f = c.flags[ci]!;
+    if ((d & MIGRATE_PFN_COMPOUND) === 0 && (f & (PG_head | PG_tail)) === 0 && c.order[ci] === 0) {
       // An order-0 page is its own folio: the checks below, each read once from the page itself.
-      if (s.refcount(np) <= 0) throw new KernelRuleError("migrate_pages_dst_not_allocated", `dst[${i}] pfn ${np} is a free page`);
+      if (c.refcount[ci]! <= 0) throw new KernelRuleError("migrate_pages_dst_not_allocated", `dst[${i}] pfn ${np} is a free page`);
       if ((f & PG_locked) === 0) throw new KernelRuleError("migrate_pages_dst_not_locked", `dst[${i}] pfn ${np}: lock the page (lock_page / zone_device_page_init) before migrate_vma_pages`);
-      if ((f & PG_reserved) !== 0 || s.mapcount(np) > 0 || s.mapping(np) !== 0)
+      if ((f & PG_reserved) !== 0 || c.mapcount[ci]! > 0 || c.mapping[ci] !== 0)
         throw new KernelRuleError("migrate_pages_dst_in_use", `dst[${i}] pfn ${np} is mapped or belongs to a mapping`);
       const sp0 = migratePfnToPage(src[i]!);
       if (sp0 === np) throw new KernelRuleError("migrate_pages_dst_is_src", `dst[${i}] pfn ${np}`);
@@ -862,14 +864,19 @@ function migrateSmallFolio(k: Kernel, newPfn: number, pfn: number, extraPfn: num
   }
   // folio_migrate_mapping: -EAGAIN on a reference beyond the mappings, the migrator's and the fault path's
   if (sc.refcount[si] !== sc.mapcount[si]! + (extraPfn === pfn ? 1 : 0) + 1) return MOVE_FAILED;
-  s.setIndex(newPfn, s.index(pfn));
+  s.copyIndex(newPfn, pfn);
   const nc = s.pagesOf(newPfn);
   const ni = newPfn & PAGE_SLOT_MASK;
   nc.mapping[ni] = id;
   // + folio_migrate_flags
   const carry = (PG_anon | PG_swapbacked | PG_uptodate | PG_dirty | PG_referenced | (dstDevice ? 0 : PG_active)) & sf;
   nc.flags[ni] = nc.flags[ni]! | carry;
-  memcgMigrate(s, k.memcgs, pfn, newPfn);
+  // mem_cgroup_migrate between two order-0 folios: the charge moves, usage is unchanged
+  const memcg = sc.memcgId[si]!;
+  if (memcg !== 0 && nc.memcgId[ni] === 0) {
+    nc.memcgId[ni] = memcg;
+    sc.memcgId[si] = 0;
+  }
   return MOVE_OK;
 }
 
@@ -1074,7 +1081,14 @@ function finalizeSmallFolio(k: Kernel, vma: VmAreaStruct, addr: number, pfn: num
       if (k.charge !== null) k.charge("pteUpdate", 1);
     }
   }
-  if (pfn !== faultPage) folioUnlock(k, pfn);
+  if (pfn !== faultPage) {
+    // folio_unlock(src)
+    const sc = s.pagesOf(pfn);
+    const si = pfn & PAGE_SLOT_MASK;
+    const sf = sc.flags[si]!;
+    if ((sf & PG_locked) === 0) throw new KernelRuleError("folio_unlock_not_locked", `pfn ${pfn}`);
+    sc.flags[si] = sf & ~PG_locked;
+  }
   putPage(k, pfn);
   const f = dc.flags[di]!;
   if ((f & PG_locked) === 0) throw new KernelRuleError("folio_unlock_not_locked", `pfn ${d}`);

@@ -112,8 +112,13 @@ export function restoreMigrationPte(
   if ((headFlags & PG_anon) !== 0) {
     // folio_add_anon_rmap_pte(), RMAP_EXCLUSIVE unless the entry was a plain readable one
     const exclusive = writable || isReadableExclusiveMigrationEntry(pte);
-    s.mapcountAdd(dst, 1);
-    if (exclusive) s.set(dst, PG_anon_exclusive);
+    if (head === dst) {
+      hc.mapcount[hi] = hc.mapcount[hi]! + 1;
+      if (exclusive) hc.flags[hi] = headFlags | PG_anon_exclusive;
+    } else {
+      s.mapcountAdd(dst, 1);
+      if (exclusive) s.set(dst, PG_anon_exclusive);
+    }
   } else {
     pageAddFileRmap(k, dst); // folio_add_file_rmap_pte()
   }
