@@ -57,6 +57,9 @@ export interface MigrateHooks {
   smallDst?: boolean;
 }
 
+/** The steps of a driver-initiated migration, in order. */
+export type MigratePhase = "setup" | "copy" | "pages" | "finalize";
+
 export class TestDevice {
   readonly owner: { name: string };
   readonly pgmap: DevPagemap;
@@ -67,6 +70,8 @@ export class TestDevice {
   /** pfns passed to folio_free (recorded while `recordFreed`; a benchmark turns it off so the list cannot grow). */
   readonly freed: number[] = [];
   recordFreed = true;
+  /** Called after each step of migrateToDevice / migrateToSystem (a benchmark's per-phase clock); null: none. */
+  phaseDone: ((phase: MigratePhase) => void) | null = null;
   /** migrate_to_ram calls. */
   faults = 0;
   /** Reused src/dst arrays (allocated once per size). */
@@ -138,6 +143,7 @@ export class TestDevice {
       const args = migrateVmaInit({ vma, start, end, src, dst, pgmapOwner: this.owner, flags });
       const ret = migrateVmaSetup(args);
       if (ret !== 0) return { ret, args };
+      this.phaseDone?.("setup");
       const k = this.k;
       for (let i = 0; i < args.npages; i++) {
         const m = src[i]!;
@@ -165,8 +171,11 @@ export class TestDevice {
         dst[i] = migratePfn(dpage) + write;
       }
       hooks?.beforePages?.(args);
+      this.phaseDone?.("copy");
       migrateVmaPages(args);
+      this.phaseDone?.("pages");
       migrateVmaFinalize(args);
+      this.phaseDone?.("finalize");
       return { ret, args };
     });
   }
@@ -255,9 +264,13 @@ export class TestDevice {
       const args = migrateVmaInit({ vma, start, end, src, dst, pgmapOwner: this.owner, flags });
       const ret = migrateVmaSetup(args);
       if (ret !== 0) return { ret, args };
+      this.phaseDone?.("setup");
       this.allocAndCopyToSystem(src, dst, args.npages, opts?.smallDst);
+      this.phaseDone?.("copy");
       migrateVmaPages(args);
+      this.phaseDone?.("pages");
       migrateVmaFinalize(args);
+      this.phaseDone?.("finalize");
       return { ret, args };
     });
   }
