@@ -94,9 +94,14 @@ export function putPage(k: Kernel, pfn: number): void {
 /** folio_put_refs(). */
 export function putPages(k: Kernel, pfn: number, n: number): void {
   const s = k.store;
-  const head = s.folioHead(pfn);
-  const c = s.pagesOf(head);
-  const i = head & PAGE_SLOT_MASK;
+  let head = pfn;
+  let c = s.pagesOf(pfn);
+  let i = pfn & PAGE_SLOT_MASK;
+  if ((c.flags[i]! & PG_tail) !== 0) {
+    head = s.folioHead(pfn);
+    c = s.pagesOf(head);
+    i = head & PAGE_SLOT_MASK;
+  }
   const v = c.refcount[i]! - n;
   if (v < 0) throw new KernelRuleError("folio_put_underflow", `pfn ${head} refcount ${v + n} - ${n}`);
   c.refcount[i] = v;
@@ -183,18 +188,22 @@ function freeZoneDeviceFolio(k: Kernel, head: number): void {
 export function folioTrylock(k: Kernel, pfn: number): boolean {
   const s = k.store;
   const h = s.folioHead(pfn);
-  const f = s.flags(h);
+  const c = s.pagesOf(h);
+  const i = h & PAGE_SLOT_MASK;
+  const f = c.flags[i]!;
   if ((f & PG_locked) !== 0) return false;
-  s.setFlagsWord(h, f | PG_locked);
+  c.flags[i] = f | PG_locked;
   return true;
 }
 /** folio_unlock(): unlocking an unlocked folio is a kernel bug. */
 export function folioUnlock(k: Kernel, pfn: number): void {
   const s = k.store;
   const h = s.folioHead(pfn);
-  const f = s.flags(h);
+  const c = s.pagesOf(h);
+  const i = h & PAGE_SLOT_MASK;
+  const f = c.flags[i]!;
   if ((f & PG_locked) === 0) throw new KernelRuleError("folio_unlock_not_locked", `pfn ${h}`);
-  s.setFlagsWord(h, f & ~PG_locked);
+  c.flags[i] = f & ~PG_locked;
 }
 /** folio_test_locked(). */
 export function folioTestLocked(k: Kernel, pfn: number): boolean {

@@ -117,6 +117,12 @@ export class PageStore {
   private readonly ranges: (ZoneRange | undefined)[] = [];
   /** Per 2 MiB section: range id (index + 1) of the one range in it, 0 none, -1 several (search `ranges`). */
   private sections = new Int32Array(0);
+  /**
+   * Per section wholly inside its one range: zone + 1 (0: look the range up) and the range's pgmap id, so that
+   * zone() and pgmapId() of most pfns are one typed-array load.
+   */
+  private sectionZone = new Uint8Array(0);
+  private sectionPgmap = new Int32Array(0);
   /** folio->_entire_mapcount / folio->_pincount of large folios, by head pfn (nonzero values only). */
   private readonly entire = new Map<number, number>();
   private readonly pins = new Map<number, number>();
@@ -134,12 +140,31 @@ export class PageStore {
     const id = this.ranges.length;
     const lastSec = (start + nr - 1) >>> SECTION_SHIFT;
     if (lastSec >= this.sections.length) {
-      const grown = new Int32Array(Math.max(lastSec + 1, this.sections.length * 2));
+      const len = Math.max(lastSec + 1, this.sections.length * 2);
+      const grown = new Int32Array(len);
       grown.set(this.sections);
       this.sections = grown;
+      const z = new Uint8Array(len);
+      z.set(this.sectionZone);
+      this.sectionZone = z;
+      const g = new Int32Array(len);
+      g.set(this.sectionPgmap);
+      this.sectionPgmap = g;
     }
-    for (let sec = start >>> SECTION_SHIFT; sec <= lastSec; sec++) this.sections[sec] = this.sections[sec] === 0 ? id : -1;
+    for (let sec = start >>> SECTION_SHIFT; sec <= lastSec; sec++) {
+      this.sections[sec] = this.sections[sec] === 0 ? id : -1;
+      this.refreshSection(sec);
+    }
     if (start + nr > this.maxPfn) this.maxPfn = start + nr;
+  }
+
+  /** Recompute a section's zone / pgmap shortcut from its range id. */
+  private refreshSection(sec: number): void {
+    const id = this.sections[sec]!;
+    const r = id > 0 ? this.ranges[id - 1] : undefined;
+    const whole = r !== undefined && r.start <= sec << SECTION_SHIFT && r.end >= (sec + 1) << SECTION_SHIFT;
+    this.sectionZone[sec] = whole ? r.zone + 1 : 0;
+    this.sectionPgmap[sec] = whole ? r.pgmapId : 0;
   }
 
   /** The range holding pfn, or undefined. */
@@ -175,6 +200,7 @@ export class PageStore {
       for (let sec = start >>> SECTION_SHIFT, last = (start + nr - 1) >>> SECTION_SHIFT; sec <= last; sec++) {
         if (this.sections[sec] === id) this.sections[sec] = 0;
         else if (this.sections[sec] === -1) this.sections[sec] = this.sectionId(sec);
+        this.refreshSection(sec);
       }
     }
     for (let pfn = start; pfn < start + nr; ) {
@@ -283,7 +309,7 @@ export class PageStore {
 
   /** Host bytes of the typed arrays behind the store (chunks, bufSlot arrays, section index). */
   get hostBytes(): number {
-    let n = this.sections.byteLength;
+    let n = this.sections.byteLength + this.sectionZone.byteLength + this.sectionPgmap.byteLength;
     for (const c of this.chunks) {
       if (c === undefined) continue;
       n += CHUNK_SIZE * PAGE_STORE_BYTES_PER_PAGE;
@@ -427,6 +453,8 @@ export class PageStore {
   // --- plain fields ------------------------------------------------------------------------------------------
   /** page_zonenum(): from the pfn's range (ZONE_NONE when it has no struct page). */
   zone(pfn: number): number {
+    const z = this.sectionZone[pfn >>> SECTION_SHIFT];
+    if (z !== undefined && z !== 0) return z - 1;
     return this.rangeOf(pfn)?.zone ?? ZONE_NONE;
   }
   order(pfn: number): number {
@@ -438,6 +466,9 @@ export class PageStore {
   }
   /** The id of the pfn's pgmap (page->pgmap), 0 for non-device pfns: from the pfn's range. */
   pgmapId(pfn: number): number {
+    const sec = pfn >>> SECTION_SHIFT;
+    const z = this.sectionZone[sec];
+    if (z !== undefined && z !== 0) return this.sectionPgmap[sec]!;
     return this.rangeOf(pfn)?.pgmapId ?? 0;
   }
   /** memcg id of the folio (folio_memcg); 0 when uncharged. Kept on the head. */

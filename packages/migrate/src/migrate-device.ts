@@ -1016,47 +1016,67 @@ function migrateDeviceFinalizeImpl(
   shared: Uint8Array | null,
 ): void {
   const s = k.store;
+  // The loop is kept small (the order-0 test and step) so that V8 inlines finalizeSmallFolio's helpers into it;
+  // everything else is finalizeEntry.
   for (let i = 0; i < npages; i++) {
-    const newPfn = migratePfnToPage(dst[i]!);
     const m = src[i]!;
-    const pfn = migratePfnToPage(m);
-    if (pfn < 0) {
-      if (newPfn >= 0) {
-        if (newPfn === faultPage) throw new KernelRuleError("migrate_finalize_dst_is_fault_page", `pfn ${newPfn}`);
-        folioUnlock(k, newPfn);
-        putPage(k, newPfn);
-      }
-      continue;
-    }
+    const d = dst[i]!;
     if (
       smallFolioPaths &&
       migrate !== null &&
-      newPfn >= 0 &&
-      (m & MIGRATE_PFN_MIGRATE) !== 0 &&
-      (shared === null || shared[i] === 0) &&
-      s.order(pfn) === 0 &&
-      s.order(newPfn) === 0
+      (m & (MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE)) === (MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE) &&
+      (d & MIGRATE_PFN_VALID) !== 0 &&
+      (shared === null || shared[i] === 0)
     ) {
-      finalizeSmallFolio(k, migrate.vma!, migrate.start + i * PAGE_SIZE, pfn, newPfn, faultPage);
-      continue;
-    }
-    let d = newPfn;
-    if ((m & MIGRATE_PFN_MIGRATE) === 0 || newPfn < 0) {
-      if (newPfn >= 0) {
-        folioUnlock(k, newPfn);
-        putPage(k, newPfn);
+      const pfn = migratePfnToPage(m);
+      const newPfn = migratePfnToPage(d);
+      if (s.order(pfn) === 0 && s.order(newPfn) === 0) {
+        finalizeSmallFolio(k, migrate.vma!, migrate.start + i * PAGE_SIZE, pfn, newPfn, faultPage);
+        continue;
       }
-      d = pfn;
     }
-    if (s.zone(d) !== ZONE_DEVICE) folioAddLru(k, d);
-    if (migrate !== null && (shared === null || shared[i] === 0)) removeMigrationPtesAt(k, migrate.vma!, migrate.start + i * PAGE_SIZE, pfn, d);
-    else removeMigrationPtes(k, pfn, d);
-    if (pfn !== faultPage) folioUnlock(k, pfn);
-    putPage(k, pfn);
-    if (d !== pfn) {
-      folioUnlock(k, d);
-      putPage(k, d);
+    finalizeEntry(k, src, dst, i, faultPage, migrate, shared);
+  }
+}
+
+/** One entry of __migrate_device_finalize(), any folio size. */
+function finalizeEntry(
+  k: Kernel,
+  src: MpfnArray,
+  dst: MpfnArray,
+  i: number,
+  faultPage: number,
+  migrate: MigrateVma | null,
+  shared: Uint8Array | null,
+): void {
+  const s = k.store;
+  const newPfn = migratePfnToPage(dst[i]!);
+  const m = src[i]!;
+  const pfn = migratePfnToPage(m);
+  if (pfn < 0) {
+    if (newPfn >= 0) {
+      if (newPfn === faultPage) throw new KernelRuleError("migrate_finalize_dst_is_fault_page", `pfn ${newPfn}`);
+      folioUnlock(k, newPfn);
+      putPage(k, newPfn);
     }
+    return;
+  }
+  let d = newPfn;
+  if ((m & MIGRATE_PFN_MIGRATE) === 0 || newPfn < 0) {
+    if (newPfn >= 0) {
+      folioUnlock(k, newPfn);
+      putPage(k, newPfn);
+    }
+    d = pfn;
+  }
+  if (s.zone(d) !== ZONE_DEVICE) folioAddLru(k, d);
+  if (migrate !== null && (shared === null || shared[i] === 0)) removeMigrationPtesAt(k, migrate.vma!, migrate.start + i * PAGE_SIZE, pfn, d);
+  else removeMigrationPtes(k, pfn, d);
+  if (pfn !== faultPage) folioUnlock(k, pfn);
+  putPage(k, pfn);
+  if (d !== pfn) {
+    folioUnlock(k, d);
+    putPage(k, d);
   }
 }
 
