@@ -369,7 +369,9 @@ describe("schedule explorer: the documented mirror loop vs a concurrent migratio
       console.log(`${opts.strategy}: ${res.distinctTraces} distinct interleavings`, JSON.stringify(tally));
       // The races really happened: interleavings differ, the protocol's retry paths were taken, B migrated, the
       // CPU faulted A's pages back, A's range fault faulted B's pages back, and A mapped its own device memory.
-      expect(res.distinctTraces).toBeGreaterThan(opts.strategy === "random" ? 300 : 100);
+      // Distinct event traces: ≥ 500 different interleavings under the random strategy (591 at this seed); PCT's
+      // priorities repeat more (362).
+      expect(res.distinctTraces).toBeGreaterThanOrEqual(opts.strategy === "random" ? 500 : 300);
       expect(tally.readRetry).toBeGreaterThan(0);
       expect(tally.rangeFaultBusy).toBeGreaterThan(0);
       expect(tally.migratedB).toBe(opts.runs);
