@@ -66,7 +66,6 @@ import {
   memcgCharge,
   mmapAssertLocked,
   pageAddNewAnonRmap,
-  pageRemoveRmap,
   pagePgmap,
   pfnPmd,
   pfnPte,
@@ -444,7 +443,7 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
   args.cpages++;
   let e: number;
   if (present) {
-    if (pteDirty(pte)) s.set(pfn, PG_dirty);
+    if (pteDirty(pte)) c.flags[ci] = c.flags[ci]! | PG_dirty; // folio_mark_dirty
     e = makeMigrationEntry(pfn, (mpfn & MIGRATE_PFN_WRITE) !== 0 ? "write" : anonExclusive ? "read-exclusive" : "read");
     if (pteYoung(pte)) e += _PAGE_ACCESSED;
     if (pteDirty(pte)) e += _PAGE_DIRTY;
@@ -453,7 +452,10 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
   }
   if (pteSoftDirty(pte)) e += _PAGE_SOFT_DIRTY;
   t[idx] = e;
-  pageRemoveRmap(k, pfn);
+  // folio_remove_rmap_pte
+  const mc = c.mapcount[ci]!;
+  if (mc <= 0) throw new KernelRuleError("page_mapcount_underflow", `pfn ${pfn}`);
+  c.mapcount[ci] = mc - 1;
   c.refcount[ci]--; // folio_put: the collector's reference keeps it alive
   if (k.charge !== null) k.charge("pteUpdate", 1);
   return mpfn;
