@@ -3,9 +3,12 @@
 // owners and a device-coherent one (SELECT_SYSTEM), CPU fault-back (migrate_to_ram on a read/write of a device-
 // private page, and GUP's), explicit migration back (SELECT_DEVICE_PRIVATE / SELECT_DEVICE_COHERENT with the
 // owner), make_device_exclusive (+ unlock/put as a driver does) and eviction (migrate_device_range over the
-// device's pfns). After every step: 0 invariant violations (the drivers' backing pages declared as extraRefs) and
-// every byte equals the last byte written there (0 if never), wherever the page lives; at the end every device is
-// evicted, every process exits and nothing leaks (RAM, device pages, backing pages).
+// device's pfns), and GUP references held across other ops (get_user_pages FOLL_GET, pin_user_pages_fast
+// FOLL_PIN [| FOLL_LONGTERM, which first moves a device-coherent page to RAM], released oldest first): a held
+// folio must not migrate. After every step: 0 invariant violations (the drivers' backing pages and the GUP
+// references declared as extraRefs) and every byte equals the last byte written there (0 if never), wherever the
+// page lives; at the end the GUP references are released, every device is evicted, every process exits and nothing
+// leaks (RAM, device pages, backing pages).
 //
 // Runs: HMMSIM_PROPERTY_RUNS (default 2000); HMMSIM_PROPERTY_SEED (default a fixed seed; `random` for soak runs) replays a seed. The model and the driver are in
 // property-model.ts.
@@ -40,6 +43,10 @@ describe("migrate + functional plane vs. a byte model (fast-check)", () => {
     // SELECT_COMPOUND: THPs and 2 MiB holes collected as one COMPOUND entry, and some of them moved whole.
     expect(total.compoundCollected).toBeGreaterThan(Math.floor(min / 4));
     expect(total.compoundMoved).toBeGreaterThan(Math.floor(min / 8));
+    // GUP references and pins were held, and migrations skipped the folios they held.
+    expect(total.gupHeld).toBeGreaterThan(min);
+    expect(total.gupSkipped).toBeGreaterThan(Math.floor(min / 4));
+    console.log("device-op totals", JSON.stringify(total));
   }, TIMEOUT);
 
   it("every device op really moves pages where it must, and bytes survive each move (a fixed sequence)", () => {
@@ -80,7 +87,7 @@ describe("migrate + functional plane vs. a byte model (fast-check)", () => {
       expect({ step: i, p0: at(0) }).toEqual({ step: i, p0: want0 });
       if (want1 !== undefined) expect({ step: i, p1: at(1) }).toEqual({ step: i, p1: want1 });
     });
-    expect(w.stats).toEqual({ toDevice: 4 + 1 + 1 + 1, faultBack: 3, toSystem: 2, evicted: 2, exclusive: 1, compoundCollected: 0, compoundMoved: 0 });
+    expect(w.stats).toEqual({ toDevice: 4 + 1 + 1 + 1, faultBack: 3, toSystem: 2, evicted: 2, exclusive: 1, compoundCollected: 0, compoundMoved: 0, gupHeld: 0, gupSkipped: 0 });
     const [p0, p1] = w.procs;
     const a = p0!.maps[0]!.start;
     expect(Array.from(p0!.mm.read(a + 5, 3))).toEqual([10, 99, 12]);

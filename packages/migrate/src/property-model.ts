@@ -42,8 +42,14 @@ import {
   ZONE_DEVICE,
   allocPages,
   errnoName,
+  FOLL_LONGTERM,
+  FOLL_WRITE,
+  GUP_PIN_COUNTING_BIAS,
   folioTrylock,
   folioUnlock,
+  getUserPages,
+  pinUserPagesFast,
+  unpinUserPage,
   isDeviceExclusiveEntry,
   isDevicePrivateEntry,
   pagePgmap,
@@ -70,6 +76,7 @@ import {
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_SYSTEM,
   makeDeviceExclusive,
+  installMigrateDeviceCoherentFolio,
   migrateDeviceFinalize,
   migrateDevicePages,
   migrateDeviceRange,
@@ -108,9 +115,26 @@ export interface DeviceStats {
   compoundCollected: number;
   /** Of those, entries whose 512 pages all moved to small device pages. */
   compoundMoved: number;
+  /** Successful GUPs held by the model (get_user_pages FOLL_GET or pin_user_pages_fast FOLL_PIN). */
+  gupHeld: number;
+  /** Pages a migration to a device skipped because a GUP reference or pin was held on their folio. */
+  gupSkipped: number;
 }
 
-export const newStats = (): DeviceStats => ({ toDevice: 0, faultBack: 0, toSystem: 0, evicted: 0, exclusive: 0, compoundCollected: 0, compoundMoved: 0 });
+export const newStats = (): DeviceStats => ({
+  toDevice: 0,
+  faultBack: 0,
+  toSystem: 0,
+  evicted: 0,
+  exclusive: 0,
+  compoundCollected: 0,
+  compoundMoved: 0,
+  gupHeld: 0,
+  gupSkipped: 0,
+});
+
+/** GUP references the model holds at once (the oldest is released first, and all before the final checks). */
+export const MAX_GUP = 4;
 
 export class ModelDevice {
   readonly owner: { name: string };
@@ -352,7 +376,9 @@ export type Op =
   | { op: "migrateThp"; p: number; dev: Dev }
   | { op: "migrateBack"; p: number; dev: Dev; m: number; from: number; n: number }
   | { op: "exclusive"; p: number; dev: Dev; m: number; page: number }
-  | { op: "evict"; dev: Dev };
+  | { op: "evict"; dev: Dev }
+  | { op: "pin"; p: number; m: number; page: number; longterm: boolean; get: boolean }
+  | { op: "unpin" };
 
 const PROT_NAME: Record<Prot, string> = { 0: "PROT_NONE", 1: "PROT_READ", 3: "PROT_READ|PROT_WRITE" };
 
@@ -386,6 +412,10 @@ export function opString(o: Op): string {
       return `makeDeviceExclusive(${DEV_NAMES[o.dev]}, p${o.p}, map${o.m}, page ${o.page})`;
     case "evict":
       return `evict(${DEV_NAMES[o.dev]})`;
+    case "pin":
+      return `${o.get ? "get_user_pages(FOLL_GET" : "pin_user_pages_fast(FOLL_PIN"}|FOLL_WRITE${o.longterm ? "|FOLL_LONGTERM" : ""}, p${o.p}, map${o.m}, page ${o.page})`;
+    case "unpin":
+      return "release the oldest GUP reference (put_page / unpin_user_page)";
   }
 }
 
@@ -418,6 +448,8 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: named(fc.record({ op: fc.constant("migrateBack" as const), p: proc, dev, m: mapIdx, from: page, n: count })) },
   { weight: 2, arbitrary: named(fc.record({ op: fc.constant("exclusive" as const), p: proc, dev, m: mapIdx, page })) },
   { weight: 1, arbitrary: named(fc.record({ op: fc.constant("evict" as const), dev })) },
+  { weight: 2, arbitrary: named(fc.record({ op: fc.constant("pin" as const), p: proc, m: mapIdx, page, longterm: fc.boolean(), get: fc.boolean() })) },
+  { weight: 1, arbitrary: named(fc.record({ op: fc.constant("unpin" as const) })) },
 );
 
 /** A sequence: an mmap first (so the ops after it have something to act on), then up to maxLength - 1 ops. */
@@ -467,6 +499,8 @@ export class World {
   private nextShm = 0;
   private thpMaps = 0;
   readonly log: string[] = [];
+  /** Pages held by get_user_pages (FOLL_GET: one reference) or pin_user_pages_fast (FOLL_PIN), oldest first. */
+  readonly gup: { pfn: number; pin: boolean }[] = [];
   private readonly pageBuf = new Uint8Array(PAGE_SIZE);
 
   /**
@@ -476,6 +510,8 @@ export class World {
   constructor(opts: { devPages?: number; bigDevPages?: number } = {}) {
     this.m = createTestMachine({ ramBytes: RAM });
     this.k = this.m.kernel;
+    // a FOLL_LONGTERM pin of a device-coherent page migrates it to RAM first (migrate_device_coherent_folio)
+    installMigrateDeviceCoherentFolio(this.k);
     for (let i = 0; i < 2; i++) this.files.push({ space: this.m.createFile(FILE_PAGES * PAGE_SIZE, { name: `file${i}` }), obj: { name: `file${i}`, pages: new Map() } });
     this.procs.push({ name: `p${this.nextProc++}`, mm: this.m.mm, pages: new Map(), priv: new Map(), maps: [] });
     const n = opts.devPages ?? 24;
@@ -562,12 +598,21 @@ export class World {
 
   /** Apply one op to kernel and model. */
   step(i: number, o: Op): void {
+    if (o.op === "unpin") {
+      const g = this.gup.shift();
+      if (g === undefined) return void this.log.push(`${opString(o)}: skipped (none held)`);
+      this.releaseGup(g);
+      this.log.push(`${opString(o)}: pfn ${g.pfn}`);
+      return;
+    }
     if (o.op === "evict") {
       const d = this.devs[o.dev]!;
       const before = d.inUse;
       d.evict();
-      // Nothing holds device pages but page tables here, and RAM is ample: eviction must empty the device.
-      if (d.inUse !== 0 && d.oom === 0) this.fail(i, opString(o), `${d.inUse} of ${before} device pages still in use after eviction`);
+      // Only page tables and GUP references (a device-coherent page can be GUP'd) hold device pages here, and RAM
+      // is ample: eviction must move every page nobody holds.
+      const held = new Set(this.gup.filter((g) => g.pfn >= d.startPfn && g.pfn < d.startPfn + d.nrPages).map((g) => g.pfn)).size;
+      if (d.inUse > held && d.oom === 0) this.fail(i, opString(o), `${d.inUse} of ${before} device pages still in use after eviction (${held} GUP-held)`);
       this.log.push(`${opString(o)}: ${before} page(s)`);
       return;
     }
@@ -701,18 +746,31 @@ export class World {
         const end = vma === null ? r.end : Math.min(r.end, vma.vmEnd);
         const at = `${desc} [${hex(r.start)}, ${hex(end)})`;
         // Pages a migration to this device must take: anonymous private pages in system RAM or not yet populated.
+        // A folio with a GUP reference or pin held fails migrate_vma_check_page (or folio_try_share_anon_rmap_pte, or
+        // the THP split) and stays.
         const must: number[] = [];
-        if (o.op !== "migrateBack" && vma !== null) {
+        /** GUP-held pages in the range: address → the pfn mapped there, which must stay. */
+        const held = new Map<number, number>();
+        if (vma !== null) {
+          const heads = this.gupHeads();
           for (let a = r.start; a < end; a += PAGE_SIZE) {
+            if (this.gupHeldAt(mm, a, heads)) held.set(a, this.mappedPfn(mm, a));
+            if (o.op === "migrateBack") continue;
             const pm = p.pages.get(a);
             const w = this.where(mm, a);
-            if (pm?.kind === "anon-private" && (w.startsWith("RAM") || w === "none" || w === "zero page" || w === "THP")) must.push(a);
+            if (pm?.kind !== "anon-private" || !(w.startsWith("RAM") || w === "none" || w === "zero page" || w === "THP")) continue;
+            if (held.has(a)) this.stats.gupSkipped++;
+            else must.push(a);
           }
         }
         const freeBefore = d.free.length;
         const ret = o.op === "migrateBack" ? d.migrateToSystem(mm, r.start, r.end) : d.migrateToDevice(mm, r.start, r.end, o.op === "migrateThp");
         const want = vma === null ? -EINVAL : 0;
         if (ret !== want) this.fail(i, at, `returned ${errnoName(ret)}, expected ${errnoName(want)}`);
+        // A page someone holds a GUP reference or pin on must not migrate (migrate_vma_check_page, or
+        // folio_try_share_anon_rmap_pte for a pinned exclusive anon page).
+        for (const [a, pfn] of held)
+          if (this.mappedPfn(mm, a) !== pfn) this.fail(i, at, `${hex(a)}: GUP-held pfn ${pfn} migrated (now ${this.where(mm, a)})`);
         // A COMPOUND entry takes 512 free pages or none, so it must move whenever `must` (then 512 pages) fits too.
         if (o.op !== "migrateBack" && must.length <= freeBefore && d.oom === 0) {
           const kind = d.type === MEMORY_DEVICE_PRIVATE ? `private:${d.name}` : `coherent:${d.name}`;
@@ -722,8 +780,9 @@ export class World {
         }
         if (o.op === "migrateBack" && ret === 0) {
           const kindPrefix = d.type === MEMORY_DEVICE_PRIVATE ? "private:" : "coherent:";
+          const heads = this.gupHeads();
           for (let a = r.start; a < end; a += PAGE_SIZE)
-            if (this.where(mm, a) === kindPrefix + d.name && d.oom === 0) this.fail(i, at, `${hex(a)} is still on ${d.name}`);
+            if (this.where(mm, a) === kindPrefix + d.name && d.oom === 0 && !this.gupHeldAt(mm, a, heads)) this.fail(i, at, `${hex(a)} is still on ${d.name}`);
         }
         this.log.push(`${at} = ${errnoName(ret)}; ${d.name} holds ${d.inUse} page(s)`);
         return;
@@ -753,13 +812,76 @@ export class World {
         this.log.push(`${at} = ${ret < 0 ? errnoName(ret) : `pfn ${ret}`}`);
         return;
       }
+      case "pin": {
+        if (p.maps.length === 0) return void this.log.push(`${desc}: skipped (no mapping)`);
+        if (this.gup.length >= MAX_GUP) return void this.log.push(`${desc}: skipped (${MAX_GUP} held)`);
+        const map = p.maps[o.m % p.maps.length]!;
+        const addr = map.start + (o.page % map.npages) * PAGE_SIZE;
+        const pm = p.pages.get(addr);
+        const vma = mm.vmaLookup(addr);
+        const at = `${desc} at ${hex(addr)} (${pm === undefined ? "unmapped" : this.where(mm, addr)})`;
+        const pages: number[] = [];
+        // FOLL_LONGTERM goes with FOLL_PIN only (the kernel WARNs and fails it with FOLL_GET).
+        const ret = o.get
+          ? mm.withReadLock("get_user_pages", () => getUserPages(mm, addr, 1, FOLL_WRITE, pages))
+          : pinUserPagesFast(mm, addr, 1, FOLL_WRITE | (o.longterm ? FOLL_LONGTERM : 0), pages);
+        // A writable anonymous private page is always GUP-able for write; other cases (no VMA, read-only,
+        // a long-term pin of a file page...) may fail, and then nothing is held.
+        if (pm?.kind === "anon-private" && vma !== null && (vma.vmFlags & VM_WRITE) !== 0 && ret !== 1)
+          this.fail(i, at, `returned ${ret < 0 ? errnoName(ret) : ret}, expected 1 page`);
+        if (ret === 1) {
+          this.gup.push({ pfn: pages[0]!, pin: !o.get });
+          this.stats.gupHeld++;
+          // FOLL_WRITE broke COW: a file-private page now has its private copy.
+          if (pm !== undefined) this.writableBuf(p, addr);
+        }
+        this.log.push(`${at} = ${ret < 0 ? errnoName(ret) : `pfn ${pages[0]}`}`);
+        return;
+      }
     }
+  }
+
+  private releaseGup(g: { pfn: number; pin: boolean }): void {
+    if (g.pin) unpinUserPage(this.k, g.pfn);
+    else putPage(this.k, g.pfn);
+  }
+
+  /** Release every GUP reference the model holds (before the final checks). */
+  releaseAllGup(): void {
+    for (const g of this.gup.splice(0)) this.releaseGup(g);
+  }
+
+  /** Folio heads a GUP reference or pin is held on. */
+  private gupHeads(): Set<number> {
+    return new Set(this.gup.map((g) => this.k.store.folioHead(g.pfn)));
+  }
+
+  /** The pfn of the page mapped at addr by a present PTE or a trans-huge PMD, else -1. */
+  private mappedPfn(mm: Mm, addr: number): number {
+    const pmd = mm.pgtable.pmdGet(addr);
+    if (pmd !== 0 && pmdTransHuge(pmd)) return ptePfn(pmd) + ((addr % PMD_SIZE) / PAGE_SIZE);
+    const e = mm.pgtable.pteGet(addr);
+    return e !== 0 && ptePresent(e) ? ptePfn(e) : -1;
+  }
+
+  /** Whether the page mapped at addr (PTE or PMD) is in a folio the model holds a GUP reference on. */
+  private gupHeldAt(mm: Mm, addr: number, heads: Set<number>): boolean {
+    if (heads.size === 0) return false;
+    const pmd = mm.pgtable.pmdGet(addr);
+    const e = pmd !== 0 && pmdTransHuge(pmd) ? pmd : mm.pgtable.pteGet(addr);
+    return e !== 0 && ptePresent(e) && heads.has(this.k.store.folioHead(ptePfn(e)));
   }
 
   /** The drivers' references outside page tables. */
   driverRefs(): Map<number, number> {
     const m = new Map<number, number>();
     for (const d of this.devs) d.addRefs(m);
+    const s = this.k.store;
+    for (const g of this.gup) {
+      // FOLL_GET: one reference; FOLL_PIN: GUP_PIN_COUNTING_BIAS on a small folio, one (and _pincount) on a large one
+      const h = s.folioHead(g.pfn);
+      m.set(h, (m.get(h) ?? 0) + (!g.pin || s.isLarge(h) ? 1 : GUP_PIN_COUNTING_BIAS));
+    }
     return m;
   }
 
@@ -796,6 +918,11 @@ export function runSequence(ops: readonly Op[], w = new World()): World {
     w.check(i, opString(o));
   });
   const n = ops.length;
+  if (w.gup.length > 0) {
+    w.releaseAllGup();
+    w.log.push("release every GUP reference");
+    w.check(n, "release every GUP reference");
+  }
   for (let d = 0; d < w.devs.length; d++) {
     w.step(n, { op: "evict", dev: d as Dev });
     w.check(n, `final evict(${DEV_NAMES[d]})`);
