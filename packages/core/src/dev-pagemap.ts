@@ -131,10 +131,10 @@ export function isZoneDevicePage(store: PageStore, pfn: number): boolean {
  * locked, pgmap->ref taken (×nr); order > 0 preps a compound folio. The page must be free (refcount 0).
  */
 export function zoneDeviceFolioInit(store: PageStore, registry: PgmapRegistry, pfn: number, order = 0): void {
-  if (!Number.isInteger(order) || order < 0 || order > 30) throw new InvalidArgumentError("order", "must be an integer in [0, 30]", order);
   if (store.zone(pfn) !== ZONE_DEVICE) throw new KernelRuleError("zone_device_page_init_not_device", `pfn ${pfn}`);
   const rec = registry.recordById(store.pgmapId(pfn));
   if (rec === undefined) throw new KernelRuleError("zone_device_page_init_no_pgmap", `pfn ${pfn}`);
+  if (!Number.isInteger(order) || order < 0 || order > 30) throw new InvalidArgumentError("order", "must be an integer in [0, 30]", order);
   if (order === 0) {
     // zone_device_page_init: the common single page, same state as the loop below gives.
     if (pfn + 1 > rec.startPfn + rec.nrPages) throw new KernelRuleError("zone_device_folio_init_alignment", `pfn ${pfn} order 0`);

@@ -61,8 +61,9 @@ export function memcgCharge(store: PageStore, pfn: number, memcg: MemCgroup): nu
 /** mem_cgroup_uncharge(folio): no-op for an uncharged folio. */
 export function memcgUncharge(store: PageStore, memcgs: MemcgRegistry, pfn: number): void {
   const head = store.folioHead(pfn);
-  const c = store.pagesOf(head);
+  const c = store.pagesIfAny(head);
   const i = head & PAGE_SLOT_MASK;
+  if (c === undefined) return;
   const id = c.memcgId[i]!;
   if (id === 0) return;
   const m = memcgs.byId(id);
@@ -76,8 +77,9 @@ export function memcgUncharge(store: PageStore, memcgs: MemcgRegistry, pfn: numb
  */
 export function memcgMigrate(store: PageStore, memcgs: MemcgRegistry, oldPfn: number, newPfn: number): void {
   const oldHead = store.folioHead(oldPfn);
-  const oc = store.pagesOf(oldHead);
+  const oc = store.pagesIfAny(oldHead);
   const oi = oldHead & PAGE_SLOT_MASK;
+  if (oc === undefined) return;
   const id = oc.memcgId[oi]!;
   if (id === 0) return;
   const newHead = store.folioHead(newPfn);

@@ -95,12 +95,17 @@ export function putPage(k: Kernel, pfn: number): void {
 export function putPages(k: Kernel, pfn: number, n: number): void {
   const s = k.store;
   let head = pfn;
-  let c = s.pagesOf(pfn);
+  let c = s.pagesIfAny(pfn);
   let i = pfn & PAGE_SLOT_MASK;
-  if ((c.flags[i]! & PG_tail) !== 0) {
+  if (c !== undefined && (c.flags[i]! & PG_tail) !== 0) {
     head = s.folioHead(pfn);
-    c = s.pagesOf(head);
+    c = s.pagesIfAny(head);
     i = head & PAGE_SLOT_MASK;
+  }
+  if (c === undefined) {
+    // a struct page never written: refcount 0 (and put of 0 references a no-op write, as setRefcount(head, 0))
+    if (n > 0) throw new KernelRuleError("folio_put_underflow", `pfn ${head} refcount 0 - ${n}`);
+    c = s.pagesOf(head);
   }
   const v = c.refcount[i]! - n;
   if (v < 0) throw new KernelRuleError("folio_put_underflow", `pfn ${head} refcount ${v + n} - ${n}`);
@@ -199,10 +204,10 @@ export function folioTrylock(k: Kernel, pfn: number): boolean {
 export function folioUnlock(k: Kernel, pfn: number): void {
   const s = k.store;
   const h = s.folioHead(pfn);
-  const c = s.pagesOf(h);
+  const c = s.pagesIfAny(h);
   const i = h & PAGE_SLOT_MASK;
-  const f = c.flags[i]!;
-  if ((f & PG_locked) === 0) throw new KernelRuleError("folio_unlock_not_locked", `pfn ${h}`);
+  const f = c === undefined ? 0 : c.flags[i]!;
+  if (c === undefined || (f & PG_locked) === 0) throw new KernelRuleError("folio_unlock_not_locked", `pfn ${h}`);
   c.flags[i] = f & ~PG_locked;
 }
 /** folio_test_locked(). */

@@ -112,3 +112,58 @@ describe("struct page store (mem_map)", () => {
     expect(s.zone(2 ** 32 - 2)).toBe(ZONE_NONE);
   });
 });
+
+describe("zone / pgmap id lookup (the per-section shortcut agrees with the range table)", () => {
+  /** The reference: the range holding pfn among the live ones, by a linear search. */
+  function reference(ranges: { start: number; end: number; zone: number; id: number }[], pfn: number): [number, number] {
+    const r = ranges.find((x) => pfn >= x.start && pfn < x.end);
+    return r === undefined ? [ZONE_NONE, 0] : [r.zone, r.id];
+  }
+
+  it("a range ending inside the section below pfn 2^31 does not cover the rest of that section", () => {
+    const s = new PageStore();
+    const end = 2 ** 31 - 100;
+    s.initRange(2 ** 31 - 4096, end - (2 ** 31 - 4096), ZONE_DEVICE, 1);
+    expect(s.zone(end - 1)).toBe(ZONE_DEVICE);
+    expect(s.zone(end + 10)).toBe(ZONE_NONE);
+    expect(s.pgmapId(end + 10)).toBe(0);
+    expect(s.pfnValid(end + 10)).toBe(false);
+    // and above 2^31 (sections whose first pfn does not fit an int32)
+    s.initRange(2 ** 31 + 512, 1000, ZONE_DEVICE, 2);
+    expect([s.zone(2 ** 31 + 512), s.pgmapId(2 ** 31 + 1511), s.zone(2 ** 31 + 1512)]).toEqual([ZONE_DEVICE, 2, ZONE_NONE]);
+  });
+
+  it("random ranges (unaligned, sharing sections, removed) give the range table's answer for every pfn", () => {
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let round = 0; round < 20; round++) {
+      const s = new PageStore();
+      const live: { start: number; end: number; zone: number; id: number }[] = [];
+      let next = rnd(2000);
+      for (let i = 0; i < 8; i++) {
+        const start = next;
+        const nr = 1 + rnd(1500);
+        const zone = rnd(2) === 0 ? ZONE_NORMAL : ZONE_DEVICE;
+        s.initRange(start, nr, zone, zone === ZONE_DEVICE ? i + 1 : 0);
+        live.push({ start, end: start + nr, zone, id: zone === ZONE_DEVICE ? i + 1 : 0 });
+        next = start + nr + rnd(700);
+      }
+      // remove two of them (memunmap_pages)
+      for (let j = 0; j < 2; j++) {
+        const r = live.splice(rnd(live.length), 1)[0]!;
+        s.clearRange(r.start, r.end - r.start);
+      }
+      for (let pfn = 0; pfn < next + 1024; pfn++) expect([s.zone(pfn), s.pgmapId(pfn)]).toEqual(reference(live, pfn));
+    }
+  });
+
+  it("setOrder refuses orders that 1 << order cannot size", () => {
+    const s = new PageStore();
+    s.initRange(0, 1024, ZONE_NORMAL);
+    expect(() => s.setOrder(0, 31)).toThrow(/order: must be an integer in \[0, 30\]/);
+    expect(s.order(0)).toBe(0);
+  });
+});

@@ -35,6 +35,7 @@ const CHUNK_MASK = CHUNK_SIZE - 1;
 export const PAGE_SLOT_MASK = CHUNK_MASK;
 /** Range-index granularity: 2 MiB sections (device ranges start 2 MiB aligned). */
 const SECTION_SHIFT = 9;
+const SECTION_PAGES = 1 << SECTION_SHIFT;
 /** pfns are kept below 2^32 (16 TiB of physical space) so that `>>>` works on them. */
 export const MAX_PFN = 2 ** 32 - 1;
 const TWO32 = 4294967296;
@@ -162,7 +163,8 @@ export class PageStore {
   private refreshSection(sec: number): void {
     const id = this.sections[sec]!;
     const r = id > 0 ? this.ranges[id - 1] : undefined;
-    const whole = r !== undefined && r.start <= sec << SECTION_SHIFT && r.end >= (sec + 1) << SECTION_SHIFT;
+    // (multiplications: `<<` would wrap to negative at 2^31)
+    const whole = r !== undefined && r.start <= sec * SECTION_PAGES && r.end >= (sec + 1) * SECTION_PAGES;
     this.sectionZone[sec] = whole ? r.zone + 1 : 0;
     this.sectionPgmap[sec] = whole ? r.pgmapId : 0;
   }
@@ -370,7 +372,8 @@ export class PageStore {
     const i = pfn & CHUNK_MASK;
     if ((c.flags[i]! & PG_tail) === 0) return c.refcount[i]!;
     const h = this.folioHead(pfn);
-    return this.chunk(h).refcount[h & CHUNK_MASK]!;
+    const hc = this.chunks[h >>> CHUNK_SHIFT];
+    return hc === undefined ? 0 : hc.refcount[h & CHUNK_MASK]!;
   }
   /** Raw set of the folio's refcount (set_page_count); callers normally use getPage/putPage. */
   setRefcount(pfn: number, v: number): void {
@@ -443,9 +446,9 @@ export class PageStore {
   /** folio_mapped(). */
   folioMapped(pfn: number): boolean {
     const h = this.folioHead(pfn);
+    if (this.entireMapcount(h) > 0) return true;
     const nr = this.folioNr(h);
     if (nr === 1) return this.mapcount(h) > 0;
-    if (this.entireMapcount(h) > 0) return true;
     for (let i = 0; i < nr; i++) if (this.mapcount(h + i) > 0) return true;
     return false;
   }
@@ -462,6 +465,8 @@ export class PageStore {
     return c === undefined ? 0 : c.order[pfn & CHUNK_MASK]!;
   }
   setOrder(pfn: number, v: number): void {
+    // folio sizes are 2^order pages with `1 << order` arithmetic (and a Uint8 field)
+    if (!(v >= 0 && v <= 30 && Number.isInteger(v))) throw new InvalidArgumentError("order", "must be an integer in [0, 30]", v);
     this.chunk(pfn).order[pfn & CHUNK_MASK] = v;
   }
   /** The id of the pfn's pgmap (page->pgmap), 0 for non-device pfns: from the pfn's range. */
@@ -478,7 +483,8 @@ export class PageStore {
     const i = pfn & CHUNK_MASK;
     if ((c.flags[i]! & PG_tail) === 0) return c.memcgId[i]!;
     const h = this.folioHead(pfn);
-    return this.chunk(h).memcgId[h & CHUNK_MASK]!;
+    const hc = this.chunks[h >>> CHUNK_SHIFT];
+    return hc === undefined ? 0 : hc.memcgId[h & CHUNK_MASK]!;
   }
   setMemcgId(pfn: number, v: number): void {
     const h = this.folioHead(pfn);
@@ -491,7 +497,8 @@ export class PageStore {
     const i = pfn & CHUNK_MASK;
     if ((c.flags[i]! & PG_tail) === 0) return c.mapping[i]!;
     const h = this.folioHead(pfn);
-    return this.chunk(h).mapping[h & CHUNK_MASK]!;
+    const hc = this.chunks[h >>> CHUNK_SHIFT];
+    return hc === undefined ? 0 : hc.mapping[h & CHUNK_MASK]!;
   }
   setMapping(pfn: number, v: number): void {
     const h = this.folioHead(pfn);

@@ -416,9 +416,9 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
     mpfn = migratePfn(pfn) + MIGRATE_PFN_MIGRATE + (pteWrite(pte) ? MIGRATE_PFN_WRITE : 0);
   }
   // An order-0 folio from here on: its struct page is its folio's, read from one chunk.
-  const c = s.pagesOf(pfn);
+  const c = s.pagesIfAny(pfn);
   const ci = pfn & PAGE_SLOT_MASK;
-  if (c.mapping[ci] === 0) return 0;
+  if (c === undefined || c.mapping[ci] === 0) return 0;
 
   c.refcount[ci]++; // folio_get
   const fault = pfn === faultPageOf(args);
@@ -1032,7 +1032,8 @@ function migrateDeviceFinalizeImpl(
     ) {
       const pfn = migratePfnToPage(m);
       const newPfn = migratePfnToPage(d);
-      if (s.order(pfn) === 0 && s.order(newPfn) === 0) {
+      // (a dst the driver set to src after migrate_vma_pages is the general path's d === pfn case)
+      if (pfn !== newPfn && s.order(pfn) === 0 && s.order(newPfn) === 0) {
         finalizeSmallFolio(k, migrate.vma!, migrate.start + i * PAGE_SIZE, pfn, newPfn, faultPage);
         continue;
       }

@@ -4,10 +4,12 @@
 // runs twice, the order-0 paths on and off, and after every step the two kernels must be equal: every struct page
 // of RAM and of each device (flags, refcount, mapcount, entire mapcount, mapping, index, order, memcg, content tag,
 // whether it holds bytes), every page-table entry of every process, rss counters, memcg usage, free RAM.
-import { ptePfn, type Kernel } from "@hmmsim/core";
+import { MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE, createKernel, folioUnlock, ptePfn, putPage, type Kernel } from "@hmmsim/core";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { setSmallFolioPaths } from "./migrate-device.js";
+import { migrateVmaFinalize, migrateVmaPages, migrateVmaSetup, setSmallFolioPaths } from "./migrate-device.js";
+import { MIGRATE_VMA_SELECT_SYSTEM, migratePfn, migratePfnToPage, migrateVmaInit } from "./migrate-pfn.js";
+import { TestDevice } from "./test-driver.js";
 import { World, opString, sequenceArb, type Op } from "./property-model.js";
 
 const RUNS = 150;
@@ -85,5 +87,63 @@ describe("order-0 migration paths = the general per-folio steps", () => {
     expect(firstDifference(snapshot(a), snapshot(b))).toMatch(/^at word \d+: 2 \(order-0 paths\) vs 1 \(general\)$/);
     a.k.store.refAdd(pfn, -1);
     expect(firstDifference(snapshot(a), snapshot(b))).toBe("none");
+  });
+
+  /**
+   * A driver that rewrites dst after migrate_vma_pages (kernel-legal input, no check rejects it): finalize must do
+   * the same with and without the order-0 paths. Returns what the caller observes: the error rule or "ok", and the
+   * page then mapped at the address.
+   */
+  function finalizeAfterRewrite(small: boolean, rewrite: (src: Float64Array, dst: Float64Array, k: Kernel) => number): string {
+    setSmallFolioPaths(small);
+    const k = createKernel({ ramBytes: 16 << 20, bytes: true, thp: "never" });
+    const mm = k.createMm();
+    const a = mm.mmap({ length: PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.write(a, new Uint8Array([1, 2, 3]));
+    const dev = new TestDevice(k, 4);
+    return mm.withReadLock("test", () => {
+      const src = new Float64Array(1);
+      const dst = new Float64Array(1);
+      const args = migrateVmaInit({ vma: mm.vmaLookup(a), start: a, end: a + PAGE_SIZE, src, dst, pgmapOwner: dev.owner, flags: MIGRATE_VMA_SELECT_SYSTEM });
+      expect(migrateVmaSetup(args)).toBe(0);
+      const dpage = dev.allocDevicePage();
+      k.pageBytes.copy(dpage, migratePfnToPage(src[0]!));
+      dst[0] = migratePfn(dpage);
+      migrateVmaPages(args);
+      const orphan = rewrite(src, dst, k);
+      let outcome = "ok";
+      try {
+        migrateVmaFinalize(args);
+      } catch (e) {
+        outcome = (e as { rule?: string }).rule ?? String(e);
+      }
+      if (orphan >= 0) {
+        folioUnlock(k, orphan);
+        putPage(k, orphan);
+      }
+      return `${outcome}; maps pfn ${ptePfn(mm.pgtable.pteGet(a))} (src ${migratePfnToPage(src[0]!)})`;
+    });
+  }
+
+  it("finalize with dst rewritten to src after migrate_vma_pages: the same outcome on both paths", () => {
+    const rewrite = (src: Float64Array, dst: Float64Array): number => {
+      const orphan = migratePfnToPage(dst[0]!);
+      dst[0] = src[0]!;
+      return orphan;
+    };
+    const fast = finalizeAfterRewrite(true, rewrite);
+    expect(fast).toMatch(/^ok; /);
+    expect(finalizeAfterRewrite(false, rewrite)).toBe(fast);
+  });
+
+  it("finalize with dst rewritten to a pfn without a struct page: get_page_invalid_pfn on both paths", () => {
+    const rewrite = (_src: Float64Array, dst: Float64Array, k: Kernel): number => {
+      const orphan = migratePfnToPage(dst[0]!);
+      dst[0] = migratePfn(k.store.maxPfn + 4096);
+      return orphan;
+    };
+    const fast = finalizeAfterRewrite(true, rewrite);
+    expect(fast).toMatch(/^get_page_invalid_pfn; /);
+    expect(finalizeAfterRewrite(false, rewrite)).toBe(fast);
   });
 });

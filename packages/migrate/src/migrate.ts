@@ -19,6 +19,7 @@ import {
   PMD_SIZE,
   PAGE_SIZE,
   ZONE_DEVICE,
+  ZONE_NONE,
   isMigrationEntry,
   isReadableExclusiveMigrationEntry,
   isWritableMigrationEntry,
@@ -91,9 +92,12 @@ export function restoreMigrationPte(
   dstDevicePrivate: boolean,
 ): number {
   const s = k.store;
+  // folio_get()'s checks first (as getPage: a pfn without a struct page, then a free folio); nothing has changed yet
+  if (s.zone(dst) === ZONE_NONE) throw new KernelRuleError("get_page_invalid_pfn", `pfn ${dst}`);
   const head = s.folioHead(dst);
-  const hc = s.pagesOf(head);
+  const hc = s.pagesIfAny(head);
   const hi = head & PAGE_SLOT_MASK;
+  if (hc === undefined || hc.refcount[hi]! <= 0) throw new KernelRuleError("get_page_on_free_folio", `pfn ${dst}`);
   const headFlags = hc.flags[hi]!;
   const writable = isWritableMigrationEntry(pte);
   let e: number;
@@ -105,10 +109,8 @@ export function restoreMigrationPte(
     e = pfnPte(dst, writable || vmPageProtWrite(vma.vmFlags), PTE_OPTS[young + dirty]);
   }
   if (pteSoftDirty(pte)) e += _PAGE_SOFT_DIRTY;
-  // folio_get(): the mapping's reference (dst is a page the migrator holds: valid and in use)
-  const ref = hc.refcount[hi]!;
-  if (ref <= 0) throw new KernelRuleError("get_page_on_free_folio", `pfn ${dst}`);
-  hc.refcount[hi] = ref + 1;
+  // folio_get(): the mapping's reference
+  hc.refcount[hi] = hc.refcount[hi]! + 1;
   if ((headFlags & PG_anon) !== 0) {
     // folio_add_anon_rmap_pte(), RMAP_EXCLUSIVE unless the entry was a plain readable one
     const exclusive = writable || isReadableExclusiveMigrationEntry(pte);
