@@ -162,8 +162,14 @@ export class PageBytesPool {
 
   /** The page is being freed: drop its buffer (the tag is reset by the caller's clear of the page). */
   release(pfn: number): void {
-    this.dropBuffer(pfn);
-    this.store.setTag(pfn, 0);
+    const s = this.store.takeBufSlotClearTag(pfn);
+    if (s === 0) return;
+    // dropBuffer's accounting for the slot the page held
+    if (--this.refs[s - 1]! === 0) {
+      this.freeSlots.push(s - 1);
+      this.buffersInUse--;
+    }
+    this.inUse--;
   }
 
   /** A copy of the page's 4 KiB (zeroes when no buffer or bytes off). */

@@ -544,6 +544,23 @@ export class PageStore {
       this.bigTag.set(pfn, v);
     }
   }
+  /**
+   * A freed page's content state reset in one lookup (page-bytes.ts's release): its tag becomes 0 and its
+   * page-bytes slot is cleared; returns the old slot + 1 (0: none), whose buffer the caller drops.
+   */
+  takeBufSlotClearTag(pfn: number): number {
+    const c = this.chunks[pfn >>> CHUNK_SHIFT];
+    if (c === undefined) return 0; // never written: tag 0, no slot
+    const i = pfn & CHUNK_MASK;
+    if (c.tag[i] === TAG_BIG) this.bigTag.delete(pfn);
+    c.tag[i] = 0;
+    const b = c.bufSlot;
+    if (b === null) return 0;
+    const slot = b[i]!;
+    b[i] = 0;
+    return slot;
+  }
+
   /** Page-bytes slot + 1, 0 for none (page-bytes.ts owns it). */
   bufSlot(pfn: number): number {
     const c = this.chunks[pfn >>> CHUNK_SHIFT];
