@@ -19,6 +19,7 @@
  */
 import {
   EBUSY,
+  GUP_PIN_COUNTING_BIAS,
   EINVAL,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
@@ -117,7 +118,7 @@ import {
   type MpfnArray,
 } from "./migrate-pfn.js";
 import { folioSplitUnmapped, setPmdMigrationEntry } from "./huge-memory.js";
-import { folioTryShareAnonRmapPte, rmapWalkFolio, tryToMigrate } from "./rmap.js";
+import { rmapWalkFolio, tryToMigrate } from "./rmap.js";
 
 const _PAGE_DIRTY = 1 << 2;
 const _PAGE_ACCESSED = 1 << 3;
@@ -384,12 +385,15 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
   }
   const present = ptePresent(pte);
   const pfn = ptePfn(pte);
+  // The page's struct page (undefined: never written, all fields 0), read from one chunk below.
+  const c = s.pagesIfAny(pfn);
+  const ci = pfn & PAGE_SLOT_MASK;
   let mpfn: number;
   if (!present) {
     // Only device-private entries are migratable; swap, migration, exclusive and other entries are skipped.
     if (!isDevicePrivateEntry(pte)) return 0;
     if ((flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0 || pagePgmap(k, pfn)?.owner !== args.pgmapOwner) return 0;
-    if (s.isLarge(pfn)) {
+    if (c !== undefined && c.order[ci] !== 0) {
       splitPfn = pfn;
       return NEED_SPLIT;
     }
@@ -409,15 +413,13 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
         if ((flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) === 0 || pgmap.owner !== args.pgmapOwner) return 0;
       }
     }
-    if (s.isLarge(pfn)) {
+    if (c !== undefined && c.order[ci] !== 0) {
       splitPfn = pfn;
       return NEED_SPLIT;
     }
     mpfn = migratePfn(pfn) + MIGRATE_PFN_MIGRATE + (pteWrite(pte) ? MIGRATE_PFN_WRITE : 0);
   }
-  // An order-0 folio from here on: its struct page is its folio's, read from one chunk.
-  const c = s.pagesIfAny(pfn);
-  const ci = pfn & PAGE_SLOT_MASK;
+  // An order-0 folio from here on: its struct page is its folio's.
   if (c === undefined || c.mapping[ci] === 0) return 0;
 
   c.refcount[ci]++; // folio_get
@@ -434,12 +436,16 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
   }
   const anonExclusive = (f & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
   t[idx] = 0; // ptep_clear_flush / ptep_get_and_clear
-  if (anonExclusive && folioTryShareAnonRmapPte(k, pfn) !== 0) {
+  // folio_try_share_anon_rmap_pte() on an order-0 folio: -EBUSY if it may be pinned (folio_maybe_dma_pinned: refcount
+  // >= GUP_PIN_COUNTING_BIAS; a device-private page, met here as a non-present entry, cannot be), else PageAnonExclusive
+  // is cleared.
+  if (anonExclusive && present && c.refcount[ci]! >= GUP_PIN_COUNTING_BIAS) {
     t[idx] = pte;
     if (!fault) folioUnlock(k, pfn);
     putPage(k, pfn);
     return 0;
   }
+  if (anonExclusive) c.flags[ci] = c.flags[ci]! & ~PG_anon_exclusive;
   args.cpages++;
   let e: number;
   if (present) {
