@@ -793,7 +793,7 @@ function migrateDevicePagesImpl(k: Kernel, src: MpfnArray, dst: MpfnArray, npage
     let nr = 1;
     const srcCompound = (m & MIGRATE_PFN_COMPOUND) !== 0;
     const dstCompound = (d & MIGRATE_PFN_COMPOUND) !== 0;
-    if (smallFolioPaths && !srcCompound && !dstCompound && s.order(pfn) === 0 && s.order(newPfn) === 0) {
+    if (smallFolioPaths && !srcCompound && !dstCompound) {
       const r = migrateSmallFolio(k, newPfn, pfn, extraPfn);
       if (r !== MOVE_GENERAL) {
         if (r === MOVE_FAILED) src[i] = mpfnClear(m, MIGRATE_PFN_MIGRATE);
@@ -860,8 +860,12 @@ const MOVE_GENERAL = 2;
  */
 function migrateSmallFolio(k: Kernel, newPfn: number, pfn: number, extraPfn: number): number {
   const s = k.store;
-  const sc = s.pagesOf(pfn);
+  const sc = s.pagesIfAny(pfn);
   const si = pfn & PAGE_SLOT_MASK;
+  const nc = s.pagesIfAny(newPfn);
+  const ni = newPfn & PAGE_SLOT_MASK;
+  // large folios (and pages never written, which the general path's checks handle) take the general path
+  if (sc === undefined || nc === undefined || sc.order[si] !== 0 || nc.order[ni] !== 0) return MOVE_GENERAL;
   const sf = sc.flags[si]!;
   const id = sc.mapping[si]!;
   if ((sf & PG_anon) === 0 && id !== 0) return MOVE_GENERAL;
@@ -873,8 +877,6 @@ function migrateSmallFolio(k: Kernel, newPfn: number, pfn: number, extraPfn: num
   // folio_migrate_mapping: -EAGAIN on a reference beyond the mappings, the migrator's and the fault path's
   if (sc.refcount[si] !== sc.mapcount[si]! + (extraPfn === pfn ? 1 : 0) + 1) return MOVE_FAILED;
   s.copyIndex(newPfn, pfn);
-  const nc = s.pagesOf(newPfn);
-  const ni = newPfn & PAGE_SLOT_MASK;
   nc.mapping[ni] = id;
   // + folio_migrate_flags
   const carry = (PG_anon | PG_swapbacked | PG_uptodate | PG_dirty | PG_referenced | (dstDevice ? 0 : PG_active)) & sf;
