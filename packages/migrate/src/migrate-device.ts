@@ -389,10 +389,15 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
   const c = s.pagesIfAny(pfn);
   const ci = pfn & PAGE_SLOT_MASK;
   let mpfn: number;
+  /** is_device_private_page(): folio_try_share_anon_rmap_pte skips its pin check for one. */
+  let devicePrivate = false;
   if (!present) {
     // Only device-private entries are migratable; swap, migration, exclusive and other entries are skipped.
     if (!isDevicePrivateEntry(pte)) return 0;
-    if ((flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0 || pagePgmap(k, pfn)?.owner !== args.pgmapOwner) return 0;
+    if ((flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0) return 0;
+    const pgmap = pagePgmap(k, pfn);
+    if (pgmap?.owner !== args.pgmapOwner) return 0;
+    devicePrivate = pgmap !== null && pgmap.type === MEMORY_DEVICE_PRIVATE && s.zone(pfn) === ZONE_DEVICE;
     if (c !== undefined && c.order[ci] !== 0) {
       splitPfn = pfn;
       return NEED_SPLIT;
@@ -412,6 +417,7 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
       if (pgmap !== null && pgmap.type === MEMORY_DEVICE_COHERENT) {
         if ((flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) === 0 || pgmap.owner !== args.pgmapOwner) return 0;
       }
+      devicePrivate = pgmap !== null && pgmap.type === MEMORY_DEVICE_PRIVATE;
     }
     if (c !== undefined && c.order[ci] !== 0) {
       splitPfn = pfn;
@@ -437,9 +443,8 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
   const anonExclusive = (f & (PG_anon | PG_anon_exclusive)) === (PG_anon | PG_anon_exclusive);
   t[idx] = 0; // ptep_clear_flush / ptep_get_and_clear
   // folio_try_share_anon_rmap_pte() on an order-0 folio: -EBUSY if it may be pinned (folio_maybe_dma_pinned: refcount
-  // >= GUP_PIN_COUNTING_BIAS; a device-private page, met here as a non-present entry, cannot be), else PageAnonExclusive
-  // is cleared.
-  if (anonExclusive && present && c.refcount[ci]! >= GUP_PIN_COUNTING_BIAS) {
+  // >= GUP_PIN_COUNTING_BIAS; not checked for a device-private page), else PageAnonExclusive is cleared.
+  if (anonExclusive && !devicePrivate && c.refcount[ci]! >= GUP_PIN_COUNTING_BIAS) {
     t[idx] = pte;
     if (!fault) folioUnlock(k, pfn);
     putPage(k, pfn);

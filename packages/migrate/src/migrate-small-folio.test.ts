@@ -4,11 +4,24 @@
 // runs twice, the order-0 paths on and off, and after every step the two kernels must be equal: every struct page
 // of RAM and of each device (flags, refcount, mapcount, entire mapcount, mapping, index, order, memcg, content tag,
 // whether it holds bytes), every page-table entry of every process, rss counters, memcg usage, free RAM.
-import { MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE, createKernel, folioUnlock, ptePfn, putPage, type Kernel } from "@hmmsim/core";
+import {
+  GUP_PIN_COUNTING_BIAS,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  PAGE_SIZE,
+  PROT_READ,
+  PROT_WRITE,
+  createKernel,
+  folioUnlock,
+  makeDevicePrivateEntry,
+  ptePfn,
+  putPage,
+  type Kernel,
+} from "@hmmsim/core";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { migrateVmaFinalize, migrateVmaPages, migrateVmaSetup, setSmallFolioPaths } from "./migrate-device.js";
-import { MIGRATE_VMA_SELECT_SYSTEM, migratePfn, migratePfnToPage, migrateVmaInit } from "./migrate-pfn.js";
+import { MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_SYSTEM, migratePfn, migratePfnToPage, migrateVmaInit } from "./migrate-pfn.js";
 import { TestDevice } from "./test-driver.js";
 import { World, opString, sequenceArb, type Op } from "./property-model.js";
 
@@ -145,5 +158,29 @@ describe("order-0 migration paths = the general per-folio steps", () => {
     const fast = finalizeAfterRewrite(true, rewrite);
     expect(fast).toMatch(/^get_page_invalid_pfn; /);
     expect(finalizeAfterRewrite(false, rewrite)).toBe(fast);
+  });
+
+  it("collect's pin check goes by the page's type (folio_try_share_anon_rmap_pte), not by the entry's kind", () => {
+    // A hand-built device-private entry over a pinned, anon-exclusive RAM page (it has no pgmap, so its owner,
+    // undefined, matches an undefined pgmapOwner): the page may be DMA-pinned, so collect must leave it.
+    const k = createKernel({ ramBytes: 16 << 20, bytes: false, thp: "never" });
+    const mm = k.createMm();
+    const a = mm.mmap({ length: PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    mm.touch(a, true);
+    const pfn = ptePfn(mm.pgtable.pteGet(a));
+    k.store.refAdd(pfn, GUP_PIN_COUNTING_BIAS); // pin_user_pages
+    const entry = makeDevicePrivateEntry(pfn, true);
+    mm.pgtable.pteSet(a, entry);
+    mm.withReadLock("test", () => {
+      const src = new Float64Array(1);
+      const dst = new Float64Array(1);
+      const args = migrateVmaInit({ vma: mm.vmaLookup(a), start: a, end: a + PAGE_SIZE, src, dst, pgmapOwner: undefined, flags: MIGRATE_VMA_SELECT_DEVICE_PRIVATE });
+      expect(migrateVmaSetup(args)).toBe(0);
+      expect(src[0]).toBe(0);
+      migrateVmaPages(args);
+      migrateVmaFinalize(args);
+    });
+    expect(mm.pgtable.pteGet(a)).toBe(entry);
+    expect(k.store.refcount(pfn)).toBe(1 + GUP_PIN_COUNTING_BIAS);
   });
 });
