@@ -109,6 +109,13 @@ export const HMM_NO_PROGRESS_LIMIT = 16;
 const PTE_PFN_MUL = 2 ** PTE_PFN_SHIFT;
 const PTE_LOW = PTE_PFN_MUL - 1;
 const PTE_TO_HMM = HMM_PFN_PFN_MUL / PTE_PFN_MUL;
+// Module-local copies of the imported constants the per-entry loops use: an imported binding is read through its
+// module cell with a TDZ (hole) check on every use, which the JIT does not hoist out of a loop; a local const is
+// a constant.
+const INOUT = HMM_PFN_INOUT_FLAGS;
+const PFN_MUL = HMM_PFN_PFN_MUL;
+const VALID = HMM_PFN_VALID;
+const VALID_WRITE = HMM_PFN_VALID | HMM_PFN_WRITE;
 const PMD_ORDER_FLAGS = hmmPfnFlagsOrder(HPAGE_PMD_ORDER);
 const PTES_PER_TABLE = PMD_SIZE / PAGE_SIZE;
 
@@ -162,7 +169,7 @@ function hmmRangeNeedFault(w: HmmVmaWalk, i: number, npages: number, cpuFlags: n
 function hmmPfnsFill(w: HmmVmaWalk, addr: number, end: number, cpuFlags: number): number {
   const pfns = w.pfns;
   const stop = (end - w.range.start) / PAGE_SIZE;
-  for (let i = (addr - w.range.start) / PAGE_SIZE; i < stop; i++) pfns[i] = (pfns[i]! & HMM_PFN_INOUT_FLAGS) | cpuFlags;
+  for (let i = (addr - w.range.start) / PAGE_SIZE; i < stop; i++) pfns[i] = (pfns[i]! & INOUT) | cpuFlags;
   return 0;
 }
 
@@ -217,9 +224,10 @@ function hmmVmaHandlePmd(w: HmmVmaWalk, addr: number, end: number, pmd: number):
   if (required !== 0) return hmmRecordFault(w, addr, end, required);
   const pfns = w.pfns;
   // Entry i's pfn is one above entry i-1's: step the whole entry by HMM_PFN_PFN_MUL (exact: integers below 2^53).
-  let v = (ptePfn(pmd) + (addr % PMD_SIZE) / PAGE_SIZE) * HMM_PFN_PFN_MUL + cpuFlags;
+  // (the page's index in its PMD by `& 511`: `%` on an address above 2^31 is a floating-point fmod call)
+  let v = (ptePfn(pmd) + ((addr / PAGE_SIZE) & (PTES_PER_TABLE - 1))) * HMM_PFN_PFN_MUL + cpuFlags;
   // Small-integer loop bounds (a range has < 2^31 pages): a division result would keep the index a double.
-  for (let i = i0 | 0, stop = (i0 + npages) | 0; i < stop; i++, v += HMM_PFN_PFN_MUL) pfns[i] = (pfns[i]! & HMM_PFN_INOUT_FLAGS) + v;
+  for (let i = i0 | 0, stop = (i0 + npages) | 0; i < stop; i++, v += PFN_MUL) pfns[i] = (pfns[i]! & INOUT) + v;
   return 0;
 }
 
@@ -231,8 +239,8 @@ function hmmVmaHandleAbsentPmd(w: HmmVmaWalk, addr: number, end: number, pmd: nu
     const cpuFlags = HMM_PFN_VALID | PMD_ORDER_FLAGS | (isWritableDevicePrivateEntry(pmd) ? HMM_PFN_WRITE : 0);
     // Fully populate the pfn list (drivers that do not know large folios expect it).
     const pfns = w.pfns;
-    let pfn = ptePfn(pmd) + ((addr % PMD_SIZE) / PAGE_SIZE);
-    for (let i = i0, stop = i0 + npages; i < stop; i++, pfn++) pfns[i] = (pfns[i]! & HMM_PFN_INOUT_FLAGS) + pfn * HMM_PFN_PFN_MUL + cpuFlags;
+    let pfn = ptePfn(pmd) + ((addr / PAGE_SIZE) & (PTES_PER_TABLE - 1));
+    for (let i = i0, stop = i0 + npages; i < stop; i++, pfn++) pfns[i] = (pfns[i]! & INOUT) + pfn * PFN_MUL + cpuFlags;
     return 0;
   }
   const required = hmmRangeNeedFault(w, i0, npages, 0);
@@ -307,7 +315,7 @@ function hmmVmaWalkHugetlbEntry(dir: PmdTable, index: number, hmask: number, sta
   const required = hmmPteNeedFault(w, pfnReqFlags, cpuFlags);
   if (required !== 0) return hmmRecordFault(w, start, end, required);
   let pfn = ptePfn(entry) + (start % -hmask) / PAGE_SIZE;
-  for (let addr = start; addr < end; addr += PAGE_SIZE, i++, pfn++) pfns[i] = (pfns[i]! & HMM_PFN_INOUT_FLAGS) + pfn * HMM_PFN_PFN_MUL + cpuFlags;
+  for (let addr = start; addr < end; addr += PAGE_SIZE, i++, pfn++) pfns[i] = (pfns[i]! & INOUT) + pfn * PFN_MUL + cpuFlags;
   return 0;
 }
 
@@ -342,7 +350,7 @@ function hmmVmaWalkPmd(dir: PmdTable, index: number, start: number, end: number,
   const needRw = w.needRw;
   // Small-integer indices (a range has < 2^31 pages); the address is only computed off the fast path.
   const i0 = ((start - w.range.start) / PAGE_SIZE) | 0;
-  const j0 = ((start / PAGE_SIZE) % PTES_PER_TABLE) | 0;
+  const j0 = (start / PAGE_SIZE) & (PTES_PER_TABLE - 1);
   const jEnd = (j0 + (end - start) / PAGE_SIZE) | 0;
   for (let j = j0, i = i0; j < jEnd; ) {
     // The fast run: present, non-special pages that need no fault (snapshot, or already as requested).
@@ -376,7 +384,7 @@ function fillPresentRun(table: Float64Array, pfns: Float64Array, j: number, jEnd
     const pte = table[j]!;
     const low = pte & PTE_LOW;
     if ((low & (_PAGE_PRESENT | _PAGE_SPECIAL)) !== _PAGE_PRESENT) return j;
-    pfns[i] = (pfns[i]! & HMM_PFN_INOUT_FLAGS) + (pte - low) * PTE_TO_HMM + ((low & _PAGE_RW) !== 0 ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID);
+    pfns[i] = (pfns[i]! & INOUT) + (pte - low) * PTE_TO_HMM + ((low & _PAGE_RW) !== 0 ? VALID_WRITE : VALID);
   }
   return j;
 }
@@ -394,7 +402,7 @@ function fillPresentRunFaulting(table: Float64Array, pfns: Float64Array, j: numb
     const req = pfns[i]!;
     const required = needRo < 0 ? hmmPteNeedFault(w, req, cpuFlags) : cpuFlags === HMM_PFN_VALID ? needRo : needRw;
     if (required !== 0) return j;
-    pfns[i] = (req & HMM_PFN_INOUT_FLAGS) + (pte - low) * PTE_TO_HMM + cpuFlags;
+    pfns[i] = (req & INOUT) + (pte - low) * PTE_TO_HMM + cpuFlags;
   }
   return j;
 }
