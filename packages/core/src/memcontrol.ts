@@ -6,7 +6,7 @@
  */
 import { ENOMEM } from "./errno.js";
 import { InvalidArgumentError, KernelRuleError } from "./errors.js";
-import { PAGE_SLOT_MASK, type PageStore } from "./page-store.js";
+import { PAGE_SLOT_MASK, type PageChunk, type PageStore } from "./page-store.js";
 
 export class MemCgroup {
   /** Pages charged. */
@@ -62,8 +62,11 @@ export function memcgCharge(store: PageStore, pfn: number, memcg: MemCgroup): nu
 export function memcgUncharge(store: PageStore, memcgs: MemcgRegistry, pfn: number): void {
   const head = store.folioHead(pfn);
   const c = store.pagesIfAny(head);
-  const i = head & PAGE_SLOT_MASK;
-  if (c === undefined) return;
+  if (c !== undefined) memcgUnchargeAt(memcgs, c, head & PAGE_SLOT_MASK);
+}
+
+/** mem_cgroup_uncharge() of the folio whose head is slot `i` of chunk `c` (for callers holding the chunk). */
+export function memcgUnchargeAt(memcgs: MemcgRegistry, c: PageChunk, i: number): void {
   const id = c.memcgId[i]!;
   if (id === 0) return;
   const m = memcgs.byId(id);

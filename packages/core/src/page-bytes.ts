@@ -101,11 +101,15 @@ export class PageBytesPool {
   private dropBuffer(pfn: number): void {
     const s = this.store.bufSlot(pfn);
     if (s === 0) return;
+    this.store.setBufSlot(pfn, 0);
+    this.unrefSlot(s);
+  }
+  /** A page stopped holding buffer slot `s` - 1 (already cleared from its struct page). */
+  private unrefSlot(s: number): void {
     if (--this.refs[s - 1]! === 0) {
       this.freeSlots.push(s - 1);
       this.buffersInUse--;
     }
-    this.store.setBufSlot(pfn, 0);
     this.inUse--;
   }
 
@@ -163,13 +167,7 @@ export class PageBytesPool {
   /** The page is being freed: drop its buffer (the tag is reset by the caller's clear of the page). */
   release(pfn: number): void {
     const s = this.store.takeBufSlotClearTag(pfn);
-    if (s === 0) return;
-    // dropBuffer's accounting for the slot the page held
-    if (--this.refs[s - 1]! === 0) {
-      this.freeSlots.push(s - 1);
-      this.buffersInUse--;
-    }
-    this.inUse--;
+    if (s !== 0) this.unrefSlot(s);
   }
 
   /** A copy of the page's 4 KiB (zeroes when no buffer or bytes off). */

@@ -13,7 +13,7 @@ import {
 } from "./dev-pagemap.js";
 import { KernelRuleError } from "./errors.js";
 import type { Kernel } from "./kernel.js";
-import { memcgUncharge } from "./memcontrol.js";
+import { memcgUncharge, memcgUnchargeAt } from "./memcontrol.js";
 import { PAGE_SLOT_MASK } from "./page-store.js";
 import {
   PG_anon,
@@ -130,13 +130,7 @@ function freeFolio(k: Kernel, head: number): void {
     if (c.mapcount[i] !== 0) throw new KernelRuleError("bad_page_nonzero_mapcount", `pfn ${head}`);
     if (s.entireMapcount(head) !== 0) throw new KernelRuleError("bad_page_nonzero_entire_mapcount", `pfn ${head}`);
     if ((c.flags[i]! & PG_locked) !== 0) throw new KernelRuleError("bad_page_locked", `pfn ${head}`);
-    // mem_cgroup_uncharge
-    const memcg = c.memcgId[i]!;
-    if (memcg !== 0) {
-      const m = k.memcgs.byId(memcg);
-      if (m !== undefined) m.usage -= 1;
-      c.memcgId[i] = 0;
-    }
+    memcgUnchargeAt(k.memcgs, c, i);
     k.pageBytes.release(head);
     s.resetFreedPage(head);
     k.allocator.free(head, 0);
@@ -170,13 +164,7 @@ function freeZoneDeviceFolio(k: Kernel, head: number): void {
     const c = s.pagesOf(head);
     const i = head & PAGE_SLOT_MASK;
     if (c.mapcount[i] !== 0) throw new KernelRuleError("bad_page_nonzero_mapcount", `pfn ${head}`);
-    // mem_cgroup_uncharge
-    const memcg = c.memcgId[i]!;
-    if (memcg !== 0) {
-      const m = k.memcgs.byId(memcg);
-      if (m !== undefined) m.usage -= 1;
-      c.memcgId[i] = 0;
-    }
+    memcgUnchargeAt(k.memcgs, c, i);
     c.mapping[i] = 0;
     c.flags[i] = c.flags[i]! & ~(PG_anon_exclusive | PG_anon | PG_dirty | PG_lru | PG_swapbacked);
   } else {

@@ -96,8 +96,8 @@ import {
   folioPutbackLru,
   lruAddDrainFolio,
   removeMigrationPtes,
+  removeMigrationPteAt,
   removeMigrationPtesAt,
-  restoreMigrationPte,
 } from "./migrate.js";
 import {
   MIGRATE_PFN_COMPOUND,
@@ -1108,27 +1108,13 @@ function finalizeSmallFolio(k: Kernel, vma: VmAreaStruct, addr: number, pfn: num
   const dc = s.pagesOf(d);
   const di = d & PAGE_SLOT_MASK;
   if (!dDevice) dc.flags[di] = dc.flags[di]! | PG_lru; // folio_add_lru
-  const t = vma.vmMm.pgtable.pteTable(addr, false);
-  if (t !== null) {
-    const idx = Math.floor(addr / PAGE_SIZE) & 511;
-    const pte = t[idx]!;
-    if (isMigrationEntry(pte) && ptePfn(pte) === pfn) {
-      restoreMigrationPte(k, vma, t, idx, pte, d, dDevice && pagePgmap(k, d)?.type === MEMORY_DEVICE_PRIVATE);
-      if (k.charge !== null) k.charge("pteUpdate", 1);
-    }
-  }
-  if (pfn !== faultPage) {
-    // folio_unlock(src)
-    const sc = s.pagesOf(pfn);
-    const si = pfn & PAGE_SLOT_MASK;
-    const sf = sc.flags[si]!;
-    if ((sf & PG_locked) === 0) throw new KernelRuleError("folio_unlock_not_locked", `pfn ${pfn}`);
-    sc.flags[si] = sf & ~PG_locked;
-  }
+  if (removeMigrationPteAt(k, vma, addr, pfn, d, dDevice && pagePgmap(k, d)?.type === MEMORY_DEVICE_PRIVATE) !== 0 && k.charge !== null)
+    k.charge("pteUpdate", 1);
+  if (pfn !== faultPage) folioUnlock(k, pfn);
   putPage(k, pfn);
   const f = dc.flags[di]!;
   if ((f & PG_locked) === 0) throw new KernelRuleError("folio_unlock_not_locked", `pfn ${d}`);
-  dc.flags[di] = f & ~PG_locked; // folio_unlock
+  dc.flags[di] = f & ~PG_locked; // folio_unlock (dst is its own head)
   putPage(k, d);
 }
 

@@ -69,12 +69,22 @@ const removeArg: RemoveArg = { k: null as unknown as Kernel, src: 0, dst: 0, dst
  * mapping takes a reference on dst. rss is unchanged (the migration entry kept it). No notifier.
  */
 function removeMigrationPte(mm: Mm, vma: VmAreaStruct, address: number, a: RemoveArg): boolean {
-  const t = mm.pgtable.pteTable(address, false);
-  if (t === null) return true;
+  a.restored += removeMigrationPteAt(a.k, vma, address, a.src, a.dst, a.dstDevicePrivate);
+  return true;
+}
+
+/**
+ * remove_migration_pte() at `address` of `vma` (whose mm it is): if a migration entry for `src` is there, it
+ * becomes a mapping of `dst` (restoreMigrationPte). Returns the number of entries replaced (0 or 1); charges
+ * nothing.
+ */
+export function removeMigrationPteAt(k: Kernel, vma: VmAreaStruct, address: number, src: number, dst: number, dstDevicePrivate: boolean): number {
+  const t = vma.vmMm.pgtable.pteTable(address, false);
+  if (t === null) return 0;
   const idx = Math.floor(address / PAGE_SIZE) & 511;
   const pte = t[idx]!;
-  if (isMigrationEntry(pte) && ptePfn(pte) === a.src) a.restored += restoreMigrationPte(a.k, vma, t, idx, pte, a.dst, a.dstDevicePrivate);
-  return true;
+  if (!isMigrationEntry(pte) || ptePfn(pte) !== src) return 0;
+  return restoreMigrationPte(k, vma, t, idx, pte, dst, dstDevicePrivate);
 }
 
 /**

@@ -293,7 +293,7 @@ function hmmVmaHandlePte(w: HmmVmaWalk, addr: number, end: number, pte: number, 
       newPfnFlags = pfn * HMM_PFN_PFN_MUL + cpuFlags;
     }
   }
-  pfns[i] = (req & HMM_PFN_INOUT_FLAGS) + newPfnFlags;
+  pfns[i] = (req & INOUT) + newPfnFlags;
   return 0;
 }
 
