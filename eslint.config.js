@@ -43,8 +43,11 @@ export const DI_RULES = [
 /** Extra rules for library code (packages/plugins src, not tests, not composition roots). */
 export const LIBRARY_RULES = [
   {
-    selector: "CallExpression[callee.property.name=/^(resolve|resolveAll)$/][arguments.0.type='Identifier'][arguments.0.name=/^[A-Z]/]:not([callee.object.name='Promise'])",
-    message: "DESIGN.md: only composition roots (createMachine, apps) and tests resolve from a container.",
+    // A `useFactory` registration resolves its dependencies from the container it is handed: that is injection
+    // (the way to write a component without decorators), not a service locator.
+    selector:
+      "CallExpression[callee.property.name=/^(resolve|resolveAll)$/][arguments.0.type='Identifier'][arguments.0.name=/^[A-Z]/]:not([callee.object.name='Promise']):not(Property[key.name='useFactory'] CallExpression)",
+    message: "DESIGN.md: only composition roots (createMachine, apps), tests and useFactory registrations resolve from a container.",
   },
   {
     selector: "ImportDeclaration[source.value='tsyringe'] > ImportSpecifier[imported.name='container']",

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { bufferIo } from "./cli-io.js";
 import { main } from "./main.js";
-import { type RunSummary, formatSummary } from "./run-summary.js";
+import { type RunSummary, formatSummary } from "@hmmsim/machine";
 
 async function summary(argv: string[]): Promise<RunSummary> {
   const io = bufferIo();

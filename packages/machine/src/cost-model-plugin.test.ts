@@ -3,7 +3,7 @@ import { PS_PER_US } from "@hmmsim/engine";
 import { COST_KINDS } from "./cost-model.js";
 import { createMachine, defaultPlugins } from "./create-machine.js";
 import { getMachineStats } from "./stats-plugin.js";
-import { TestLinkPlugin } from "./test-link.js";
+import { testPlugins } from "./test-link.js";
 
 /** Two devices, each on its own link, with different bandwidths each way, so the link a DMA uses is visible. */
 const SPEC = {
@@ -20,7 +20,7 @@ const SPEC = {
 };
 
 
-const machine = () => createMachine({ spec: SPEC, plugins: [...defaultPlugins(), new TestLinkPlugin()], createKernel: () => null });
+const machine = () => createMachine({ spec: SPEC, plugins: [...defaultPlugins(), ...testPlugins()], createKernel: () => null });
 
 describe("DMA in the default cost models", () => {
   it("machine.dma times and performs a DMA on the device's own link, in the direction asked", async () => {

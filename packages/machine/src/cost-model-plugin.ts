@@ -31,6 +31,7 @@ import {
 import type { LinkDirection } from "./interconnect.js";
 import type { Machine } from "./machine.js";
 import type { MachinePlugin } from "./plugin.js";
+import { MACHINE_VERSION } from "./version.js";
 import {
   CostModel,
   CostSpec,
@@ -101,6 +102,8 @@ export const COST_MODEL_PLUGIN_NAME = "CostModelPlugin";
 export class CostModelPlugin implements MachinePlugin {
   static readonly defaultSpec: Readonly<CostSpecT> = defaultCostSpec;
   readonly name: string = COST_MODEL_PLUGIN_NAME;
+  readonly kind = "cost";
+  readonly version = MACHINE_VERSION;
   readonly spec: Readonly<CostSpecT>;
 
   /** `spec` overrides fields of defaultCostSpec; throws RangeError naming a bad field. */
@@ -121,5 +124,6 @@ export class CostModelPlugin implements MachinePlugin {
     c.register(CostModel, { useClass: DefaultCostModel }, scoped);
   }
 
+  /** The cost models are services the kernel adapter and the drivers call; there is no hook to tap. */
   apply(_machine: Machine): void {}
 }

@@ -8,7 +8,8 @@ import type { MachineComponent as Component, MachinePlugin } from "./plugin.js";
 import { StatsPlugin, getMachineStats } from "./stats-plugin.js";
 import { CostLedger, CostModel, Engine, MachineComponent, MachineSpec } from "./tokens.js";
 import { MachineTrace } from "./trace-points.js";
-import { TestLinkPlugin } from "./test-link.js";
+import { SpecError } from "./machine-spec.js";
+import { testPlugins } from "./test-link.js";
 
 const SPEC = {
   seed: 3,
@@ -19,7 +20,7 @@ const SPEC = {
 };
 
 
-const plugins = () => [...defaultPlugins(), new TestLinkPlugin()];
+const plugins = () => [...defaultPlugins(), ...testPlugins()];
 const noKernel = { createKernel: () => null };
 
 describe("createMachine", () => {
@@ -52,7 +53,7 @@ describe("createMachine", () => {
     await b.dispose();
   });
 
-  it("builds services with explicit @inject tokens in the machine's container and attaches components", async () => {
+  it("builds services with explicit @inject tokens in the machine's container; apply finds them", async () => {
     @injectable()
     class Probe implements Component {
       attached: Machine | null = null;
@@ -63,11 +64,13 @@ describe("createMachine", () => {
         @inject(CostLedger) readonly ledger: unknown,
         @inject(Machine) readonly machine: Machine,
       ) {}
-      attach(m: Machine) {
-        this.attached = m;
-      }
     }
-    const plugin: MachinePlugin = { name: "ProbePlugin", register: (c) => c.register(MachineComponent, { useClass: Probe }), apply: () => {} };
+    const plugin: MachinePlugin = {
+      name: "ProbePlugin",
+      kind: "exporter",
+      register: (c) => c.register(MachineComponent, { useClass: Probe }),
+      apply: (m) => void (m.component(Probe)!.attached = m),
+    };
     const m = createMachine({ spec: SPEC, plugins: [...plugins(), plugin], ...noKernel });
     const p = m.component(Probe)!;
     expect(p.engine).toBe(m.engine);
@@ -84,6 +87,7 @@ describe("createMachine", () => {
     const log: string[] = [];
     const plugin: MachinePlugin = {
       name: "Order",
+      kind: "exporter",
       register: () => log.push("register"),
       apply: (m) => {
         log.push("apply");
@@ -115,10 +119,11 @@ describe("createMachine", () => {
   });
 
   it("names what is missing when it cannot compose the machine", () => {
-    expect(() => createMachine({ spec: SPEC, ...noKernel })).toThrowError(MachineCompositionError);
-    expect(() => createMachine({ spec: SPEC, ...noKernel })).toThrowError(/links\[0\] \("l0", kind custom\): no interconnect plugin accepts it/);
-    expect(() => createMachine({ spec: SPEC, plugins: [new StatsPlugin(), new TestLinkPlugin()], ...noKernel })).toThrowError(/no CostModel registered/);
-    expect(() => createMachine({ spec: SPEC, plugins: [...plugins(), new StatsPlugin()], ...noKernel })).toThrowError('plugins[3]: duplicate plugin "StatsPlugin"');
+    expect(() => createMachine({ spec: SPEC, ...noKernel })).toThrowError(SpecError);
+    expect(() => createMachine({ spec: SPEC, ...noKernel })).toThrowError(/links\[0\]\.kind: no plugin provides link kind "custom" \(available: none/);
+    expect(() => createMachine({ spec: SPEC, plugins: [new StatsPlugin(), ...testPlugins()], ...noKernel })).toThrowError(/no CostModel registered/);
+    expect(() => createMachine({ spec: SPEC, plugins: [...plugins(), new StatsPlugin()], ...noKernel })).toThrowError(MachineCompositionError);
+    expect(() => createMachine({ spec: SPEC, plugins: [...plugins(), new StatsPlugin()], ...noKernel })).toThrowError('plugins[5] ("StatsPlugin"): duplicate plugin name');
     expect(() => createMachine({ spec: { cpus: { count: 1 } }, ...noKernel })).toThrowError(/ram: required/);
   });
 
@@ -239,8 +244,104 @@ describe("stats plugin", () => {
   });
 
   it("without the stats plugin getMachineStats says what to add", async () => {
-    const m = createMachine({ spec: SPEC, plugins: [new CostModelPlugin(), new TestLinkPlugin()], ...noKernel });
+    const m = createMachine({ spec: SPEC, plugins: [new CostModelPlugin(), ...testPlugins()], ...noKernel });
     expect(() => getMachineStats(m)).toThrowError(/add new StatsPlugin\(\)/);
     await m.dispose();
+  });
+});
+
+describe("plugin registry: names in the spec resolve to plugins", () => {
+  const policy = (name: string, provides: string[], issues?: MachinePlugin["componentSpecIssues"]): MachinePlugin => ({ name, kind: "policy", provides, componentSpecIssues: issues, apply: () => {} });
+  const spec = (device: object) => ({ ...SPEC, devices: [{ ...SPEC.devices[0], ...device }] });
+
+  function specError(f: () => unknown): SpecError {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof SpecError) return e;
+      throw e;
+    }
+    throw new Error("expected a SpecError");
+  }
+
+  it("an unknown policy, driver or link kind is one SpecError naming the device and what is available", () => {
+    const e = specError(() =>
+      createMachine({
+        spec: { ...SPEC, links: [{ ...SPEC.links[0], kind: "warp-drive" }], devices: [{ ...SPEC.devices[0], policy: "typo", kind: "tpu" }] },
+        plugins: plugins(),
+        ...noKernel,
+      }),
+    );
+    expect(e.issues).toEqual([
+      { path: "links[0].kind", message: expect.stringMatching(/^no plugin provides link kind "warp-drive" \(available: custom;/) },
+      { path: "devices[0].driver", message: expect.stringMatching(/^no plugin provides driver "tpu" \(available: gpu;.*\(the default driver of kind "tpu"\)$/) },
+      { path: "devices[0].policy", message: expect.stringMatching(/^no plugin provides policy "typo" \(available: on-demand;/) },
+    ]);
+  });
+
+  it("two plugins claiming one name of a kind is a composition error naming both", () => {
+    expect(() => createMachine({ spec: SPEC, plugins: [...plugins(), policy("Other", ["on-demand"])], ...noKernel })).toThrowError(
+      /policy "on-demand" is provided by two plugins, "TestPolicyPlugin" and "Other"/,
+    );
+    expect(() => createMachine({ spec: SPEC, plugins: [...plugins(), { name: "X", kind: "exporter", provides: ["a"], apply() {} }], ...noKernel })).toThrowError(
+      /only driver, policy and interconnect plugins provide names/,
+    );
+    expect(() => createMachine({ spec: SPEC, plugins: [...plugins(), { name: "Y", apply() {} } as unknown as MachinePlugin], ...noKernel })).toThrowError(/a plugin needs a kind/);
+  });
+
+  it("a policySpec is validated by its policy plugin, reported with its path together with the schema's errors", () => {
+    const threshold = policy("Thresh", ["thresh"], (ref) => {
+      const s = (ref.spec ?? {}) as Record<string, unknown>;
+      const out = Object.keys(s).filter((k) => k !== "threshold").map((k) => ({ path: k, message: "unknown field" }));
+      if (s.threshold !== undefined && !(typeof s.threshold === "number" && s.threshold > 0 && s.threshold <= 1)) out.push({ path: "threshold", message: "must be in (0, 1]" });
+      return out;
+    });
+    const e = specError(() =>
+      createMachine({ spec: { ...spec({ policy: "thresh", policySpec: { threshold: 2, bogus: 1 } }), ram: { size: "1 gig" } }, plugins: [...plugins(), threshold], ...noKernel }),
+    );
+    expect(e.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      'ram.size: expected a size like "16GiB", got "1 gig"',
+      "devices[0].policySpec.bogus: unknown field",
+      "devices[0].policySpec.threshold: must be in (0, 1]",
+    ]);
+    const m = createMachine({ spec: spec({ policy: "thresh", policySpec: { threshold: 0.5 } }), plugins: [...plugins(), threshold], ...noKernel });
+    expect(m.device("gpu0").policySpec).toEqual({ threshold: 0.5 });
+    expect(m.plugin("Thresh")).toBe(threshold);
+    void m.dispose();
+  });
+
+  it("a plugin without componentSpecIssues takes no policySpec; a link plugin sees its own fields", () => {
+    expect(specError(() => createMachine({ spec: spec({ policySpec: { a: 1 } }), plugins: plugins(), ...noKernel })).issues).toEqual([
+      { path: "devices[0].policySpec", message: "plugin TestPolicyPlugin takes no policySpec" },
+    ]);
+    const seen: unknown[] = [];
+    const link: MachinePlugin = {
+      name: "Warp",
+      kind: "interconnect",
+      provides: ["warp"],
+      componentSpecIssues: (ref) => {
+        seen.push(ref.spec);
+        return typeof (ref.spec as { warpFactor?: unknown }).warpFactor === "number" ? [] : [{ path: "warpFactor", message: "required: a number" }];
+      },
+      apply() {},
+    };
+    const bad = { ...SPEC, links: [{ name: "l0", kind: "warp", alpha: "1us" }] };
+    expect(specError(() => createMachine({ spec: bad, plugins: [...plugins(), link], ...noKernel })).issues).toEqual([{ path: "links[0].warpFactor", message: "required: a number" }]);
+    expect(seen[0]).toEqual({ name: "l0", kind: "warp", alpha: 1_000_000 });
+  });
+
+  it("a device whose driver plugin built no driver is a composition error; machine.driver finds the built one", async () => {
+    const lazy: MachinePlugin = { name: "Lazy", kind: "driver", provides: ["lazy"], apply() {} };
+    expect(() => createMachine({ spec: spec({ kind: "lazy" }), plugins: [...plugins(), lazy], ...noKernel })).toThrowError(/driver plugin Lazy provides driver "lazy" but built no driver/);
+    const m = createMachine({ spec: SPEC, plugins: plugins(), ...noKernel });
+    expect(m.driver("gpu0").driverName).toBe("gpu");
+    expect(() => m.driver("nope")).toThrowError(MachineError);
+    expect(m.plugins.available("driver")).toEqual(["gpu"]);
+    await m.dispose();
+  });
+
+  it("createMachine(undefined) and a missing spec are typed errors, not TypeErrors", () => {
+    expect(() => createMachine(undefined as never)).toThrowError(MachineCompositionError);
+    expect(() => createMachine({} as never)).toThrowError(SpecError);
   });
 });

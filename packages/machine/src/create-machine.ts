@@ -2,31 +2,39 @@
  * createMachine: the composition root. One tsyringe child container per machine (two machines in one process
  * share nothing: not the engine, the kernel, the links, the hooks, the taps). Order:
  *
- *  1. parse the spec (SpecError lists every problem);
- *  2. child container; register MachineSpec, Engine (seeded by spec.seed), Kernel (from @hmmsim/core),
- *     CostLedger, LinkRegistry;
- *  3. each plugin's `register(container)` (later registrations of a token win);
- *  4. resolve CostLedger, CostModel, DmaCost; build the Machine (registered under the `Machine` class token);
- *  5. build each spec link with the first InterconnectFactory that accepts it (registered by interconnect plugins);
- *  6. resolve every MachineComponent and `attach(machine)` it; each plugin's `apply(machine)`;
- *  7. wire the kernel (cost sink, trace points); `hooks.init`.
+ *  1. the plugin registry (PluginRegistry: every plugin's shape, no duplicate name, no name of a kind provided
+ *     twice: MachineCompositionError);
+ *  2. parse the spec and resolve its names through the registry: one SpecError lists every schema problem, every
+ *     device driver, policy and link kind no plugin provides (with the available names) and every problem the
+ *     providers report about their part (driverSpec, policySpec, a link's fields), each with its path;
+ *  3. child container; register MachineSpec, Engine (seeded by spec.seed), Kernel (from @hmmsim/core), CostLedger,
+ *     LinkRegistry, DeviceDrivers, TraceHooks;
+ *  4. each plugin's `register(container)` (later registrations of a token win);
+ *  5. resolve CostLedger, CostModel, DmaCost; build the Machine (registered under the `Machine` class token);
+ *  6. build each spec link with the InterconnectFactory of the plugin that provides its kind;
+ *  7. build every MachineComponent (constructor injection); each plugin's `apply(machine)`;
+ *  8. wire the kernel (cost sink, trace points); `hooks.init`.
  *
  * Only this file (and tests/apps) resolves from a container.
  */
 import { type InjectionToken, Lifecycle, container as rootContainer } from "tsyringe";
+import { parse as parseYaml } from "yaml";
 import { Engine as EngineClass, type EngineOptions } from "@hmmsim/engine";
 import { TaskCostLedger } from "./cost-ledger.js";
 import { CostModelPlugin } from "./cost-model-plugin.js";
+import { DeviceDriverRegistry } from "./device-driver.js";
 import { type LinkTransferRecord, isCoherentInterconnect } from "./interconnect.js";
 import { type MachineKernel, createMachineKernel, wireKernel } from "./kernel-wiring.js";
 import { MapLinkRegistry } from "./link-registry.js";
 import { Machine } from "./machine.js";
-import { parseMachineSpec } from "./machine-spec.js";
+import { type MachineSpec, SpecError, parseMachineSpec } from "./machine-spec.js";
 import type { MachinePlugin } from "./plugin.js";
+import { MachineCompositionError, type PartialSpec, PluginRegistry } from "./plugin-registry.js";
 import { StatsPlugin } from "./stats-plugin.js";
 import {
   CostLedger,
   CostModel,
+  DeviceDrivers,
   DmaCost,
   Engine,
   Interconnect,
@@ -34,14 +42,18 @@ import {
   Kernel,
   LinkRegistry,
   MachineComponent,
-  MachineSpec,
+  MachineSpec as MachineSpecToken,
+  TraceHooks,
 } from "./tokens.js";
 import { MachineTrace } from "./trace-points.js";
 
 export interface CreateMachineOptions {
   /** YAML/JSON text or an object (raw or already normalized). */
   spec: string | object;
-  /** Default: defaultPlugins(). Interconnect plugins must be added for machines with links. */
+  /**
+   * Default: defaultPlugins(). Every name the spec uses must be provided by one of them: a driver plugin for each
+   * device's driver, a policy plugin for each device's policy, an interconnect plugin for each link kind.
+   */
   plugins?: readonly MachinePlugin[];
   /** Engine options other than the seed (which is spec.seed): tieBreak, trace, livelockBound, pct. */
   engine?: Omit<EngineOptions, "seed">;
@@ -49,37 +61,89 @@ export interface CreateMachineOptions {
   createKernel?: (spec: MachineSpec) => MachineKernel | null;
 }
 
-/** The machine could not be composed from its plugins (a missing implementation, a duplicate plugin, …). */
-export class MachineCompositionError extends Error {
-  override readonly name = "MachineCompositionError";
-}
+export { MachineCompositionError };
 
 /** The built-in behaviour, as plugins: default cost models and statistics. */
 export function defaultPlugins(): MachinePlugin[] {
   return [new CostModelPlugin(), new StatsPlugin()];
 }
 
-export function createMachine(options: CreateMachineOptions): Machine {
-  const spec = parseMachineSpec(options.spec);
-  const plugins = options.plugins ?? defaultPlugins();
-  const names = new Set<string>();
-  plugins.forEach((p, i) => {
-    if (!p || typeof p.apply !== "function" || typeof p.name !== "string" || !p.name) {
-      throw new MachineCompositionError(`plugins[${i}]: a plugin needs a name (its PLUGIN_NAME) and apply(machine)`);
+/**
+ * The problems of `spec` (text or object) against the plugins that would compose it: the schema's and the
+ * registry's (names no plugin provides, component specs the providers reject), each with its path, in one
+ * SpecError; returns the normalized spec. Throws MachineCompositionError when the plugins themselves conflict.
+ */
+export function validateMachineSpec(spec: string | object, plugins: readonly MachinePlugin[] | PluginRegistry): MachineSpec {
+  const registry = plugins instanceof PluginRegistry ? plugins : new PluginRegistry(plugins);
+  let parsed: MachineSpec;
+  try {
+    parsed = parseMachineSpec(spec);
+  } catch (e) {
+    if (!(e instanceof SpecError)) throw e;
+    // Report what the plugins see of the parts that did parse, with the schema's problems.
+    const partial = partialSpec(spec);
+    const more = partial ? registry.specIssues(partial) : [];
+    const seen = new Set(e.issues.map((i) => i.path));
+    throw new SpecError([...e.issues, ...more.filter((i) => !seen.has(i.path))]);
+  }
+  const issues = registry.specIssues(parsed);
+  if (issues.length > 0) throw new SpecError(issues);
+  return parsed;
+}
+
+/**
+ * The devices and links of a spec that failed the schema, each normalized alone; null where an entry does not
+ * parse (the schema reports it), so indices stay those of the spec.
+ */
+function partialSpec(spec: string | object): PartialSpec | null {
+  let raw: unknown = spec;
+  if (typeof spec === "string") {
+    try {
+      raw = parseYaml(spec);
+    } catch {
+      return null;
     }
-    if (names.has(p.name)) throw new MachineCompositionError(`plugins[${i}]: duplicate plugin ${JSON.stringify(p.name)}`);
-    names.add(p.name);
-  });
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return null;
+  const r = raw as { devices?: unknown; links?: unknown };
+  const links = Array.isArray(r.links) ? (r.links as unknown[]) : [];
+  const devices = Array.isArray(r.devices) ? (r.devices as unknown[]) : [];
+  const alone = (devs: unknown[], lks: unknown[]): MachineSpec | null => {
+    try {
+      return parseMachineSpec({ cpus: { count: 1 }, ram: { size: "2MiB" }, devices: devs, links: lks });
+    } catch {
+      return null;
+    }
+  };
+  return {
+    links: links.map((l) => alone([], [l])?.links[0] ?? null),
+    devices: devices.map((d) => {
+      const name = (d as { link?: unknown } | null)?.link;
+      return alone([d], links.filter((l) => (l as { name?: unknown } | null)?.name === name).slice(0, 1))?.devices[0] ?? null;
+    }),
+  };
+}
+
+export function createMachine(options: CreateMachineOptions): Machine {
+  if (options === null || typeof options !== "object") {
+    throw new MachineCompositionError(`createMachine: expected options { spec, plugins? }, got ${options === null ? "null" : typeof options}`);
+  }
+  if (options.spec === undefined || options.spec === null) throw new SpecError([{ path: "", message: "required: createMachine({ spec }) needs a machine spec (YAML/JSON text or an object)" }]);
+  const registry = new PluginRegistry(options.plugins ?? defaultPlugins());
+  const spec = validateMachineSpec(options.spec, registry);
+  const plugins = registry.plugins;
 
   const c = rootContainer.createChildContainer();
   try {
     const engine = new EngineClass({ ...options.engine, seed: spec.seed });
     const kernel = (options.createKernel ?? createMachineKernel)(spec);
     const links = new MapLinkRegistry(spec);
-    c.register(MachineSpec, { useValue: spec });
+    const drivers = new DeviceDriverRegistry();
+    c.register(MachineSpecToken, { useValue: spec });
     c.register(Engine, { useValue: engine });
     if (kernel) c.register(Kernel, { useValue: kernel });
     c.register(LinkRegistry, { useValue: links });
+    c.register(DeviceDrivers, { useValue: drivers });
     c.register(CostLedger, { useClass: TaskCostLedger }, { lifecycle: Lifecycle.ContainerScoped });
 
     for (const p of plugins) p.register?.(c);
@@ -102,21 +166,23 @@ export function createMachine(options: CreateMachineOptions): Machine {
       costs: c.resolve(CostModel),
       links,
       dma: c.resolve(DmaCost),
+      plugins: registry,
+      drivers,
     });
     c.register(Machine, { useValue: machine });
-
     const trace = MachineTrace.getHooks(machine);
+    c.register(TraceHooks, { useValue: trace });
+
     const onTransfer = (r: LinkTransferRecord): void => {
       if (trace.dmaTransfer.isUsed()) trace.dmaTransfer.call(r);
     };
     const factories = c.isRegistered(InterconnectFactory, true) ? c.resolveAll(InterconnectFactory) : [];
     spec.links.forEach((ls, i) => {
-      const f = factories.find((x) => x.accepts(ls));
+      const provider = registry.provider("interconnect", ls.kind)!;
+      const f = factories.find((x) => x.name === provider.name);
       if (!f) {
-        const have = factories.map((x) => x.name).join(", ") || "none";
         throw new MachineCompositionError(
-          `links[${i}] (${JSON.stringify(ls.name)}, kind ${ls.kind}): no interconnect plugin accepts it (factories: ${have}); ` +
-            `add PciePlugin (@hmmsim/interconnect-pcie) or CoherentPlugin (@hmmsim/interconnect-coherent)`,
+          `links[${i}] (${JSON.stringify(ls.name)}, kind ${ls.kind}): plugin ${provider.name} provides the kind but registered no InterconnectFactory named ${JSON.stringify(provider.name)}`,
         );
       }
       const link = f.create(ls, { engine, onTransfer });
@@ -131,8 +197,12 @@ export function createMachine(options: CreateMachineOptions): Machine {
 
     const components = c.isRegistered(MachineComponent, true) ? c.resolveAll(MachineComponent) : [];
     machine._setComponents(components);
-    for (const comp of components) comp.attach?.(machine);
     for (const p of plugins) p.apply(machine);
+    spec.devices.forEach((d, i) => {
+      if (!drivers.has(d.name)) {
+        throw new MachineCompositionError(`devices[${i}] (${JSON.stringify(d.name)}): driver plugin ${registry.provider("driver", d.driver)!.name} provides driver ${JSON.stringify(d.driver)} but built no driver for the device (add it to DeviceDrivers)`);
+      }
+    });
     if (kernel) wireKernel(kernel, machine.ledger, machine);
     machine.hooks.init.call(machine);
     return machine;

@@ -1,4 +1,3 @@
-import "reflect-metadata";
 export { TaskCostLedger } from "./cost-ledger.js";
 export {
   COST_KINDS,
@@ -22,7 +21,16 @@ export {
   resolveCostSpec,
 } from "./cost-model.js";
 export { COST_MODEL_PLUGIN_NAME, CostModelPlugin, DefaultCostModel, LinkDmaModel } from "./cost-model-plugin.js";
-export { type CreateMachineOptions, MachineCompositionError, createMachine, defaultPlugins } from "./create-machine.js";
+export { type CreateMachineOptions, MachineCompositionError, createMachine, defaultPlugins, validateMachineSpec } from "./create-machine.js";
+export {
+  type AccessBuffer,
+  type AccessSource,
+  type DeviceDriver,
+  type DeviceDriverCounters,
+  DeviceDriverRegistry,
+  type DeviceKernelResult,
+} from "./device-driver.js";
+export { type PartialSpec, PluginRegistry } from "./plugin-registry.js";
 export { createHooksRegistry } from "./hooks-registry.js";
 export {
   type CoherentInterconnect,
@@ -43,28 +51,37 @@ export type { DependencyContainer } from "tsyringe";
 export { MapLinkRegistry } from "./link-registry.js";
 export { Machine, MachineError, type MachineHooks, type MachineParts, type RunResult } from "./machine.js";
 export {
-  COHERENT_LINK_KINDS,
+  COMMON_LINK_FIELDS,
   type CpuSpec,
-  DEVICE_KINDS,
   type DeviceKind,
   type DeviceMemoryType,
   type DeviceSpec,
-  LINK_KINDS,
   type LinkKind,
   type LinkSpec,
   SpecError,
   type SpecIssue,
   formatPath,
-  isCoherentLinkSpec,
   parseMachineSpec,
 } from "./machine-spec.js";
-export type { MachinePlugin } from "./plugin.js";
+export {
+  type BuiltinPluginKind,
+  type ComponentRef,
+  type DisposableComponent,
+  type MachinePlugin,
+  NAMED_PLUGIN_KINDS,
+  type NamedPluginKind,
+  PLUGIN_KINDS,
+  type PluginKind,
+  type PluginModule,
+  type PluginModuleExport,
+} from "./plugin.js";
 export { type MachineStats, type PageTotals, STATS_PLUGIN_NAME, StatsCollector, StatsPlugin, getMachineStats } from "./stats-plugin.js";
 export {
   CostLedger,
   CostModel,
   CostSpec,
   CpuFaultCost,
+  DeviceDrivers,
   DeviceFaultCost,
   DmaCost,
   Engine,
@@ -78,6 +95,7 @@ export {
   PageZeroCost,
   PteUpdateCost,
   TlbShootdownCost,
+  TraceHooks,
 } from "./tokens.js";
 export {
   type DeviceFaultBatchEvent,
@@ -90,3 +108,15 @@ export {
   type PageFaultEvent,
 } from "./trace-points.js";
 export { formatDuration, formatSize, parseBandwidth, parseDuration, parseFrequency, parseSize } from "./units.js";
+export { MACHINE_VERSION, packageVersion } from "./version.js";
+export {
+  type LinkDirectionSummary,
+  type RunSummary,
+  buildSummary,
+  formatBandwidth,
+  formatBytes,
+  formatSummary,
+  formatTime,
+} from "./run-summary.js";
+export { CPU_ACCESS_BYTES, type PhaseSummary, WORKLOAD_BASE, type WorkloadRunOptions, spawnWorkload } from "./run-workload.js";
+export { type SimulateOptions, prepareWorkload, simulate } from "./simulate.js";

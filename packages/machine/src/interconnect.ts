@@ -87,13 +87,12 @@ export interface LinkContext {
 }
 
 /**
- * Registered (possibly several times) by interconnect plugins under the `InterconnectFactory` token;
- * createMachine builds each spec link with the first factory that accepts it.
+ * Registered by an interconnect plugin under the `InterconnectFactory` token (multi), named after the plugin:
+ * createMachine builds each spec link with the factory of the plugin that provides the link's kind.
  */
 export interface InterconnectFactory {
-  /** Plugin name, for error messages. */
+  /** The plugin's name (the registry maps a link kind to a plugin, the plugin to this factory). */
   readonly name: string;
-  accepts(link: LinkSpec): boolean;
   create(link: LinkSpec, ctx: LinkContext): Interconnect;
 }
 

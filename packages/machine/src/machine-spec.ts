@@ -9,13 +9,17 @@ import { z } from "zod";
 import { type WorkloadSpec, validateWorkload } from "@hmmsim/workloads";
 import { parseBandwidth, parseDuration, parseFrequency, parseSize } from "./units.js";
 
-export const DEVICE_KINDS = ["gpu", "fpga", "dmirror"] as const;
-export type DeviceKind = (typeof DEVICE_KINDS)[number];
+/**
+ * A device kind: a name (gpu, fpga, dmirror, or a third-party kind). The kind names the device's driver unless
+ * `driver` says otherwise; the driver must be provided by a driver plugin (see plugin-registry.ts).
+ */
+export type DeviceKind = string;
 
-export const LINK_KINDS = ["pcie3x16", "pcie4x16", "pcie5x16", "nvlink-c2c", "cxl", "custom"] as const;
-export type LinkKind = (typeof LINK_KINDS)[number];
-/** Preset kinds whose device memory the CPU can load/store coherently (DEVICE_COHERENT possible). */
-export const COHERENT_LINK_KINDS: readonly LinkKind[] = ["nvlink-c2c", "cxl"];
+/** A link kind: a name provided by an interconnect plugin (pcie3x16, pcie4x16, pcie5x16, nvlink-c2c, cxl, …). */
+export type LinkKind = string;
+
+/** The link fields every link may carry, validated (with units) by the machine schema; any other field belongs to the link's plugin. */
+export const COMMON_LINK_FIELDS = Object.freeze(["name", "kind", "lanes", "alpha", "h2dBandwidth", "d2hBandwidth", "coherent", "cpuAccessLatency", "cpuAccessBandwidth"] as const);
 
 /** MEMORY_DEVICE_PRIVATE (behind any link) or MEMORY_DEVICE_COHERENT (needs a coherent link). */
 export type DeviceMemoryType = "private" | "coherent";
@@ -42,6 +46,11 @@ export interface DeviceSpec {
   driver: string;
   /** Migration policy plugin (default "on-demand"). */
   policy: string;
+  /**
+   * The device's policy spec: plain JSON the policy plugin validates (its componentSpecIssues) and lays over its
+   * defaults for this device. Absent: the policy's defaults.
+   */
+  policySpec?: Record<string, unknown>;
   /** Name of the link the device sits behind. */
   link: string;
   /**
@@ -52,12 +61,16 @@ export interface DeviceSpec {
 }
 
 /**
- * A link. Preset kinds take their figures from the interconnect plugin's presets; any field given here
- * overrides the preset. `custom` must give `h2dBandwidth`, `d2hBandwidth`, `alpha` and `coherent`.
+ * A link. Its kind names the interconnect plugin that builds it; preset kinds take their figures from that
+ * plugin's presets, and any field given here overrides the preset. The common fields below are validated (and
+ * their units normalized) by the machine schema; any other field is kept as written for the link's plugin, which
+ * validates it (and rejects the fields it does not know).
  */
 export interface LinkSpec {
   name: string;
   kind: LinkKind;
+  /** A field of the link's plugin. */
+  readonly [field: string]: unknown;
   /** PCIe lanes (default 16): bandwidth scales by lanes/16. */
   lanes?: number;
   /** Per-transfer fixed cost, ps. */
@@ -83,6 +96,11 @@ export interface MachineSpec {
   devices: DeviceSpec[];
   links: LinkSpec[];
   workload: WorkloadSpec | null;
+  /**
+   * Plugin modules the spec needs (package names, or paths relative to the spec file inside its folder); loaded by
+   * loadPlugins (the CLI does it), never by parseMachineSpec or createMachine.
+   */
+  plugins: string[];
 }
 
 export interface SpecIssue {
@@ -126,30 +144,30 @@ const linkFields = {
   cpuAccessBandwidth: bandwidth.optional(),
 };
 
-const presetLink = z.strictObject({
+// A link's other fields are its plugin's: kept as written (z.looseObject) and validated by the plugin.
+const link = z.looseObject({
   ...linkFields,
-  kind: z.enum(["pcie3x16", "pcie4x16", "pcie5x16", "nvlink-c2c", "cxl"]),
+  kind: name,
+  coherent: z.boolean({ error: "expected true or false" }).optional(),
 });
-const customLink = z.strictObject({
-  ...linkFields,
-  kind: z.literal("custom"),
-  alpha: duration,
-  h2dBandwidth: bandwidth,
-  d2hBandwidth: bandwidth,
-  coherent: z.boolean({ error: "expected true or false" }),
-});
-const link = z.discriminatedUnion("kind", [presetLink, customLink], { error: `expected kind one of ${LINK_KINDS.join(", ")}` });
+
+const componentSpec = (what: string) => z.record(z.string(), z.unknown(), { error: `expected a mapping of the ${what}'s spec fields` }).optional();
 
 const device = z.strictObject({
-  kind: z.enum(DEVICE_KINDS, { error: `expected one of ${DEVICE_KINDS.join(", ")}` }),
+  kind: name,
   name,
   memory: size,
   memoryType: z.enum(["private", "coherent"], { error: 'expected "private" or "coherent"' }).default("private"),
-  driver: z.string().min(1).optional(),
-  policy: z.string().min(1).default("on-demand"),
+  driver: name.optional(),
+  policy: name.default("on-demand"),
   link: z.string({ error: "required: the name of a declared link" }),
-  driverSpec: z.record(z.string(), z.unknown(), { error: "expected a mapping of the driver's spec fields" }).optional(),
+  driverSpec: componentSpec("driver"),
+  policySpec: componentSpec("policy"),
 });
+
+const pluginSpecifier = z
+  .string({ error: "expected a plugin module: an installed package name or a relative path" })
+  .min(1, "expected a plugin module: an installed package name or a relative path");
 
 const bytesMode = z
   .union([z.boolean(), z.enum(["on", "off"])], { error: 'expected true/false or "on"/"off"' })
@@ -169,6 +187,7 @@ const specSchema = z.strictObject({
   devices: z.array(device).default([]),
   links: z.array(link).default([]),
   workload: z.unknown().optional(),
+  plugins: z.array(pluginSpecifier, { error: "expected a list of plugin modules" }).default([]),
 });
 
 /** "devices[0].memory" from ["devices", 0, "memory"]. */
@@ -214,15 +233,6 @@ function crossFieldIssues(raw: Raw): SpecIssue[] {
     if (!isObj(l) || typeof l.name !== "string") return;
     if (linkByName.has(l.name)) out.push({ path: `links[${i}].name`, message: `duplicate link name ${JSON.stringify(l.name)}` });
     else linkByName.set(l.name, l);
-    const coherent = COHERENT_LINK_KINDS.includes(l.kind as LinkKind) || (l.kind === "custom" && l.coherent === true);
-    if (!coherent && typeof l.kind === "string" && (LINK_KINDS as readonly string[]).includes(l.kind)) {
-      for (const f of ["cpuAccessLatency", "cpuAccessBandwidth"]) {
-        if (l[f] !== undefined) out.push({ path: `links[${i}].${f}`, message: `only coherent links (nvlink-c2c, cxl, custom with coherent: true) have CPU access; ${JSON.stringify(l.name)} is ${l.kind}` });
-      }
-    }
-    if (l.lanes !== undefined && typeof l.kind === "string" && !l.kind.startsWith("pcie") && l.kind !== "custom") {
-      out.push({ path: `links[${i}].lanes`, message: `only PCIe links have lanes; ${JSON.stringify(l.name)} is ${l.kind}` });
-    }
   });
   const deviceNames = new Set<string>();
   devices.forEach((d, i) => {
@@ -239,11 +249,6 @@ function crossFieldIssues(raw: Raw): SpecIssue[] {
       if (!l) {
         const declared = [...linkByName.keys()];
         out.push({ path: `devices[${i}].link`, message: `no link named ${JSON.stringify(d.link)} (declared: ${declared.length ? declared.join(", ") : "none"})` });
-      } else if (d.memoryType === "coherent") {
-        const coherent = COHERENT_LINK_KINDS.includes(l.kind as LinkKind) || (l.kind === "custom" && l.coherent === true);
-        if (!coherent) {
-          out.push({ path: `devices[${i}].memoryType`, message: `DEVICE_COHERENT memory needs a coherent link (nvlink-c2c, cxl, or custom with coherent: true); link ${JSON.stringify(d.link)} is ${String(l.kind)}` });
-        }
       }
     }
   });
@@ -308,6 +313,7 @@ export function parseMachineSpec(input: string | object): MachineSpec {
     devices: s.devices.map((d) => stripUndefined({ ...d, driver: d.driver ?? d.kind }) as DeviceSpec),
     links: s.links.map((l) => stripUndefined({ ...l }) as LinkSpec),
     workload: (s.workload as WorkloadSpec | undefined) ?? null,
+    plugins: [...s.plugins],
   };
 }
 
@@ -324,9 +330,4 @@ function dedupe(issues: SpecIssue[]): SpecIssue[] {
 function stripUndefined<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
-}
-
-/** True if a link's kind (or custom `coherent: true`) gives the CPU coherent access to device memory. */
-export function isCoherentLinkSpec(l: LinkSpec): boolean {
-  return COHERENT_LINK_KINDS.includes(l.kind) || (l.kind === "custom" && l.coherent === true);
 }

@@ -3,7 +3,7 @@
  * createMachine (the composition root); two machines share nothing (each has its own child container, engine,
  * kernel, hooks).
  *
- * Lifecycle: createMachine → (plugins register) → components attach → plugins apply → `hooks.init` →
+ * Lifecycle: createMachine → plugins register → links and components built → plugins apply → `hooks.init` →
  * `run()`: `hooks.beforeRun` → engine.run() → `hooks.afterRun` → `dispose()`: `hooks.dispose`, components
  * disposed, container disposed.
  */
@@ -16,7 +16,10 @@ import type { CostModel, DmaCost } from "./cost-model.js";
 import type { Interconnect, LinkRegistry } from "./interconnect.js";
 import type { MachineKernel } from "./kernel-wiring.js";
 import type { DeviceSpec, MachineSpec } from "./machine-spec.js";
-import type { MachineComponent } from "./plugin.js";
+import type { DeviceDriver, DeviceDriverRegistry } from "./device-driver.js";
+import { MachineError } from "./machine-error.js";
+import type { DisposableComponent, MachineComponent, MachinePlugin } from "./plugin.js";
+import type { PluginRegistry } from "./plugin-registry.js";
 
 export interface RunResult {
   /** Virtual time when run() started and ended, ps. */
@@ -41,10 +44,7 @@ export interface MachineHooks {
   readonly dispose: SyncHook<[Machine]>;
 }
 
-/** Misuse of a machine (run after dispose, unknown device/link name, …). */
-export class MachineError extends Error {
-  override readonly name = "MachineError";
-}
+export { MachineError };
 
 /** Parts createMachine hands to the Machine it builds. */
 export interface MachineParts {
@@ -56,6 +56,8 @@ export interface MachineParts {
   costs: CostModel;
   links: LinkRegistry;
   dma: DmaCost;
+  plugins: PluginRegistry;
+  drivers: DeviceDriverRegistry;
 }
 
 export class Machine {
@@ -73,6 +75,9 @@ export class Machine {
   readonly costs: CostModel;
   readonly links: LinkRegistry;
   readonly dma: DmaCost;
+  /** The plugins the machine was composed from, by name and by what they provide. */
+  readonly plugins: PluginRegistry;
+  readonly #drivers: DeviceDriverRegistry;
   readonly #container: DependencyContainer;
   #components: readonly MachineComponent[] = [];
   #disposed = false;
@@ -87,6 +92,24 @@ export class Machine {
     this.costs = parts.costs;
     this.links = parts.links;
     this.dma = parts.dma;
+    this.plugins = parts.plugins;
+    this.#drivers = parts.drivers;
+  }
+
+  /** The plugin named `name` (its PLUGIN_NAME), or undefined. */
+  plugin(name: string): MachinePlugin | undefined {
+    return this.plugins.get(name);
+  }
+
+  /** The driver of device `name` (built by its driver plugin); throws MachineError if no driver runs it. */
+  driver(name: string): DeviceDriver {
+    this.device(name);
+    return this.#drivers.get(name);
+  }
+
+  /** Every device driver of the machine. */
+  get drivers(): readonly DeviceDriver[] {
+    return this.#drivers.all();
   }
 
   /** @internal createMachine sets the resolved components. */
@@ -175,7 +198,7 @@ export class Machine {
     if (this.#disposed) return;
     this.#disposed = true;
     this.hooks.dispose.call(this);
-    for (const c of [...this.#components].reverse()) await c.dispose?.();
+    for (const c of [...this.#components].reverse()) await (c as Partial<DisposableComponent>).dispose?.();
     if (this.kernel) {
       this.kernel.charge = null;
     }

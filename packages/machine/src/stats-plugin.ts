@@ -3,7 +3,7 @@
  * counts CPU and device faults, fault batches, invalidations, pages/bytes migrated each way, evictions and DMA,
  * and reads link busy time per direction and charged cost per kind when a snapshot is taken.
  */
-import { type DependencyContainer, inject, injectable } from "tsyringe";
+import { type DependencyContainer, Lifecycle, inject, injectable } from "tsyringe";
 import type { Engine as EngineClass } from "@hmmsim/engine";
 import { COST_KINDS, type CostKind } from "./cost-model.js";
 import { type LinkDirection, type LinkDirectionStats } from "./interconnect.js";
@@ -11,7 +11,8 @@ import { type Machine, MachineError } from "./machine.js";
 import type { MachineComponent, MachinePlugin } from "./plugin.js";
 import { MachineComponent as MachineComponentToken } from "./tokens.js";
 import { CostLedger, Engine, LinkRegistry } from "./tokens.js";
-import { MachineTrace } from "./trace-points.js";
+import { MachineTrace, type MachineTraceHooks } from "./trace-points.js";
+import { MACHINE_VERSION } from "./version.js";
 
 export const STATS_PLUGIN_NAME = "StatsPlugin";
 
@@ -66,8 +67,8 @@ export class StatsCollector implements MachineComponent {
     @inject(Engine) private readonly engine: EngineClass,
   ) {}
 
-  attach(machine: Machine): void {
-    const h = MachineTrace.getHooks(machine);
+  /** Counts the events of the trace points `h` (StatsPlugin.apply taps the machine's). */
+  tap(h: MachineTraceHooks): void {
     const N = STATS_PLUGIN_NAME;
     h.pageFault.tap(N, (e) => {
       if (e.source === "cpu") this.cpuFaults++;
@@ -123,13 +124,19 @@ export class StatsCollector implements MachineComponent {
 export class StatsPlugin implements MachinePlugin {
   static readonly defaultSpec = Object.freeze({});
   readonly name = STATS_PLUGIN_NAME;
+  readonly kind = "stats";
+  readonly version = MACHINE_VERSION;
   readonly spec = StatsPlugin.defaultSpec;
 
+  /** The collector, built by the machine's container. */
   register(c: DependencyContainer): void {
-    c.register(MachineComponentToken, { useClass: StatsCollector });
+    c.register(MachineComponentToken, { useClass: StatsCollector }, { lifecycle: Lifecycle.ContainerScoped });
   }
 
-  apply(_machine: Machine): void {}
+  /** Taps the machine's trace points with the collector. */
+  apply(machine: Machine): void {
+    machine.component(StatsCollector)!.tap(MachineTrace.getHooks(machine));
+  }
 }
 
 /** The stats of `machine` now; throws MachineError if the StatsPlugin is not in the machine's plugins. */

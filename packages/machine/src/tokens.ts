@@ -59,3 +59,11 @@ export const LinkRegistry: InjectionToken<LinkRegistry> = Symbol("LinkRegistry")
 /** Stateful services plugins register for createMachine to build and attach (multi-registered). */
 export type MachineComponent = import("./plugin.js").MachineComponent;
 export const MachineComponent: InjectionToken<MachineComponent> = Symbol("MachineComponent");
+
+/** The machine's device drivers by device name: driver components add theirs (DeviceDriverRegistry). */
+export type DeviceDrivers = import("./device-driver.js").DeviceDriverRegistry;
+export const DeviceDrivers: InjectionToken<DeviceDrivers> = Symbol("DeviceDrivers");
+
+/** The machine's trace points (MachineTrace.getHooks(machine)), for components that fire or tap them. */
+export type TraceHooks = import("./trace-points.js").MachineTraceHooks;
+export const TraceHooks: InjectionToken<TraceHooks> = Symbol("TraceHooks");

@@ -2,8 +2,9 @@
  * Runs a machine spec's workload on a built machine: one process (an mm of the machine's kernel) with one
  * anonymous private mapping covering every phase's working set, then the phases one after another in an engine
  * task: a CPU phase touches each access's page as a CPU thread would (mm.touch: faults through the kernel's
- * handler, charged to the task and settled), a device phase runs the accesses as a GPU kernel
- * (GpuDriver.runKernel: warps, TLB, replayable faults, batches, migration over the link).
+ * handler, charged to the task and settled), a device phase runs the accesses as a kernel on the device's driver
+ * (`machine.driver(name).runKernel`, DeviceDriver: whatever the driver plugin does with faults, TLBs and
+ * migration).
  *
  * A CPU access that lands on a page in MEMORY_DEVICE_COHERENT memory (a GPU behind NVLink-C2C or CXL: the page
  * stays on the device and the CPU loads/stores it in place, no fault, no migration) costs the link's coherent
@@ -15,10 +16,11 @@
  * (16 TiB, 2 MiB aligned, inside the 47-bit user address space) unless they already lie in the user range above
  * mmap's minimum address (a trace of real addresses is replayed as written).
  */
-import { type CoherentInterconnect, type Machine, isCoherentInterconnect } from "@hmmsim/machine";
-import { GpuDriver, type AccessBuffer, type AccessSource, type GpuKernelResult } from "@hmmsim/driver-gpu";
 import type { AccessPattern, Workload } from "@hmmsim/workloads";
-import { CliError } from "./cli-error.js";
+import type { AccessBuffer, AccessSource, DeviceDriver } from "./device-driver.js";
+import { type CoherentInterconnect, isCoherentInterconnect } from "./interconnect.js";
+import type { Machine } from "./machine.js";
+import { MachineError } from "./machine-error.js";
 
 import {
   type DevPagemap,
@@ -57,10 +59,11 @@ export interface PhaseSummary {
   startPs: number;
   endPs: number;
   /**
-   * Device phases: the GPU kernel's counts (fault-buffer entries, remote accesses, device TLB) and what the
-   * driver did for it (GpuDriverStats during the phase): fault batches serviced, distinct pages per batch
-   * (summed over batches), pages migrated in with their data copied over the link, pages populated by
-   * zero-filling device memory (never written by the CPU: nothing to copy).
+   * Device phases (named `gpu` for every driver, as in the first summaries): the device kernel's counts (faults,
+   * remote accesses, device TLB: DeviceKernelResult) and what the driver did for it during the phase
+   * (DeviceDriverCounters): fault batches serviced, distinct pages per batch (summed over batches), pages
+   * migrated in with their data copied over the link, pages populated by zero-filling device memory (never
+   * written by the CPU: nothing to copy).
    */
   gpu?: {
     faults: number;
@@ -106,7 +109,7 @@ function deviceOf(machine: Machine, on: string): string | null {
   if (on === "cpu") return null;
   if (on === "device") {
     const d = machine.spec.devices[0];
-    if (!d) throw new CliError(`the workload runs on "device" but ${machine.spec.name} has no device`);
+    if (!d) throw new MachineError(`the workload runs on "device" but ${machine.spec.name} has no device`);
     return d.name;
   }
   return machine.device(on).name;
@@ -118,7 +121,7 @@ function deviceOf(machine: Machine, on: string): string | null {
  */
 export function spawnWorkload(machine: Machine, workload: Workload, opts: WorkloadRunOptions = {}): PhaseSummary[] {
   const kernel = machine.kernel;
-  if (!kernel) throw new CliError(`${machine.spec.name}: the machine has no kernel to run a workload in`);
+  if (!kernel) throw new MachineError(`${machine.spec.name}: the machine has no kernel to run a workload in`);
   // The span every phase touches, and the shift that places it in the user address space.
   let lo = Infinity;
   let hi = -Infinity;
@@ -130,16 +133,12 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
   const offset = lo >= MMAP_MIN_ADDR && hi <= TASK_SIZE ? 0 : WORKLOAD_BASE;
   const start = Math.floor((lo + offset) / BLOCK) * BLOCK;
   const end = Math.ceil((hi + offset) / BLOCK) * BLOCK;
-  if (end > TASK_SIZE) throw new CliError(`the workload's addresses [0x${lo.toString(16)}, 0x${hi.toString(16)}) do not fit in the 47-bit user address space`);
+  if (end > TASK_SIZE) throw new MachineError(`the workload's addresses [0x${lo.toString(16)}, 0x${hi.toString(16)}) do not fit in the 47-bit user address space`);
 
-  const drivers = new Map<string, GpuDriver>();
+  const drivers = new Map<string, DeviceDriver>();
   const phases = workload.phases.map((p) => {
     const device = deviceOf(machine, p.on);
-    if (device !== null && !drivers.has(device)) {
-      const spec = machine.device(device);
-      if (spec.driver !== "gpu") throw new CliError(`workload phase on ${device}: the CLI runs device phases on GPU-driver devices only (${device} has driver ${spec.driver})`);
-      drivers.set(device, GpuDriver.of(machine, device));
-    }
+    if (device !== null && !drivers.has(device)) drivers.set(device, machine.driver(device));
     return { device, pattern: p.pattern };
   });
   // Unknown when a phase cannot say its length in advance (BFS): progress is then a count.
@@ -152,7 +151,7 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
 
   const mm = kernel.createMm();
   const addr = mm.mmap({ addr: start, length: end - start, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE });
-  if (addr !== start) throw new CliError(`mmap of the workload's ${end - start} bytes at 0x${start.toString(16)} failed (${addr})`);
+  if (addr !== start) throw new MachineError(`mmap of the workload's ${end - start} bytes at 0x${start.toString(16)} failed (${addr})`);
 
   const coherent = coherentPagemaps(machine);
   const out: PhaseSummary[] = [];
@@ -164,10 +163,10 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
         const cpu = await runCpuPhase(machine, kernel, mm, src, coherent);
         out.push({ on: "cpu", kind: pattern.kind, accesses: src.handed, startPs, endPs: machine.engine.now, cpu });
       } else {
-        const gpu = drivers.get(device)!;
-        const before = { ...gpu.stats };
-        const r: GpuKernelResult = await gpu.runKernel(mm, src);
-        const st = gpu.stats;
+        const driver = drivers.get(device)!;
+        const before = driver.counters();
+        const r = await driver.runKernel(mm, src);
+        const st = driver.counters();
         out.push({
           on: device,
           kind: pattern.kind,
@@ -194,16 +193,16 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
 type TouchMm = { touch(addr: number, write: boolean): number };
 
 /**
- * The DEVICE_COHERENT pgmaps of the machine's GPU devices, each with its device's coherent link (page_pgmap(page)
+ * The DEVICE_COHERENT pgmaps of the machine's devices, each with its device's coherent link (page_pgmap(page)
  * tells a CPU access which device memory it reached, the device's link what that costs).
  */
 function coherentPagemaps(machine: Machine): Map<DevPagemap, CoherentInterconnect> {
   const out = new Map<DevPagemap, CoherentInterconnect>();
   for (const d of machine.spec.devices) {
-    if (d.driver !== "gpu" || d.memoryType !== "coherent") continue;
+    if (d.memoryType !== "coherent") continue;
     const link = machine.links.ofDevice(d.name);
-    const gpu = GpuDriver.of(machine, d.name);
-    if (isCoherentInterconnect(link) && gpu.pgmap.type === MEMORY_DEVICE_COHERENT) out.set(gpu.pgmap, link);
+    const pgmap = machine.driver(d.name).pgmap as DevPagemap | null;
+    if (pgmap !== null && isCoherentInterconnect(link) && pgmap.type === MEMORY_DEVICE_COHERENT) out.set(pgmap, link);
   }
   return out;
 }

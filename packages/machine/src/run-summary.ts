@@ -4,10 +4,13 @@
  * (getMachineStats) and the RunResult; printed as a table or, with --json, as this object. It holds no host
  * (wall-clock) figure, so the same spec and seed give the identical summary.
  */
-import type { Interconnect, LinkDirection, Machine, MachineStats, PageTotals, RunResult } from "@hmmsim/machine";
-import { COST_KINDS, isCoherentInterconnect, parseSize } from "@hmmsim/machine";
 import type { WorkloadSpec } from "@hmmsim/workloads";
-import type { PhaseSummary } from "./workload-runner.js";
+import { COST_KINDS } from "./cost-model.js";
+import { type Interconnect, type LinkDirection, isCoherentInterconnect } from "./interconnect.js";
+import type { Machine, RunResult } from "./machine.js";
+import type { PhaseSummary } from "./run-workload.js";
+import type { MachineStats, PageTotals } from "./stats-plugin.js";
+import { parseSize } from "./units.js";
 
 export interface LinkDirectionSummary {
   /**
@@ -68,6 +71,8 @@ export interface RunSummary {
   cost: Record<string, { ps: number; count: number }>;
   /** Cost charged but never slept by a task (should be 0), ps. */
   unsettledPs: number;
+  /** Every plugin the machine ran, in order, with its kind and version (loaded third-party code included). */
+  plugins: { name: string; kind: string; version: string }[];
 }
 
 const ratio = (busy: number, total: number): number => (total > 0 ? busy / total : 0);
@@ -112,6 +117,7 @@ export function buildSummary(machine: Machine, stats: MachineStats, result: RunR
     links,
     cost: Object.fromEntries(COST_KINDS.map((k) => [k, { ps: stats.costPs[k], count: stats.costCount[k] }])),
     unsettledPs: result.unsettledPs,
+    plugins: machine.plugins.plugins.map((p) => ({ name: p.name, kind: String(p.kind), version: p.version ?? "unknown" })),
   };
 }
 
@@ -186,6 +192,7 @@ export function formatSummary(s: RunSummary): string {
     rows.push([`link ${l.name}`, `${l.kind}${l.coherent ? " (coherent)" : ""}, ${formatBandwidth(l.h2dBandwidth)} h2d / ${formatBandwidth(l.d2hBandwidth)} d2h, α ${formatTime(l.alphaPs)}`]);
   }
   rows.push(["workload", describeWorkload(s.workload)]);
+  if (s.plugins?.length) rows.push(["plugins", s.plugins.map((p) => `${p.name} ${p.version}`).join(", ")]);
   const head = table(rows);
 
   const res: [string, string][] = [];

@@ -1,0 +1,90 @@
+/**
+ * What the machine knows of a device driver: the driver-neutral surface a workload runner, a report or a tool uses
+ * (run a device kernel over accesses, its memory's pgmap, its counters). A driver plugin's component builds one
+ * DeviceDriver per device it drives and adds it to the machine's `DeviceDrivers` registry (a token of the
+ * machine's container); `machine.driver(name)` finds it. Driver packages keep their own typed lookups
+ * (`GpuDriver.of(machine, name)`) over the same registry.
+ */
+import { MachineError } from "./machine-error.js";
+
+/** The typed-array batch an access source fills (@hmmsim/workloads AccessBatch). */
+export interface AccessBuffer {
+  readonly capacity: number;
+  readonly addr: Float64Array;
+  readonly write: Uint8Array;
+  readonly computePs: Float64Array;
+}
+
+/** Anything that fills access batches: an @hmmsim/workloads AccessPattern, or a wrapper of one. Returns 0 at the end. */
+export interface AccessSource {
+  fill(batch: AccessBuffer): number;
+}
+
+/** What one device kernel did (the driver-neutral counts). */
+export interface DeviceKernelResult {
+  /** Accesses executed. */
+  accesses: number;
+  /** Device page faults raised (fault-buffer entries, interrupts, …: the driver's unit). */
+  faults: number;
+  /** Accesses served over the link from remotely mapped memory. */
+  remoteAccesses: number;
+  tlbHits: number;
+  tlbMisses: number;
+}
+
+/**
+ * The driver's running counters, read before and after a phase: the workload runner reports their differences.
+ * Drivers that do not batch report `batches` = faults serviced one at a time.
+ */
+export interface DeviceDriverCounters {
+  /** Fault batches (or single fault services) completed. */
+  batches: number;
+  /** Distinct pages serviced per batch, summed over batches. */
+  faultedPages: number;
+  /** Pages migrated to the device with their data copied over the link. */
+  migratedPages: number;
+  /** Pages populated on the device by zero-filling (no system page to copy). */
+  populatedPages: number;
+}
+
+export interface DeviceDriver {
+  /** The device's name in the machine spec. */
+  readonly device: string;
+  /** The driver's name (the spec's `driver`). */
+  readonly driverName: string;
+  /** The device memory's dev_pagemap (@hmmsim/core DevPagemap), if the device has memory. */
+  readonly pgmap: { readonly type: number } | null;
+  /**
+   * Runs a device kernel over `accesses` of `mm` (an @hmmsim/core Mm) inside an engine task; resolves when every
+   * access completed. Rejects with the driver's typed error when an access cannot be serviced.
+   */
+  runKernel(mm: unknown, accesses: AccessSource, opts?: { warps?: number }): Promise<DeviceKernelResult>;
+  /** The driver's running counters (a snapshot). */
+  counters(): DeviceDriverCounters;
+}
+
+/** The machine's device drivers by device name (registered under the `DeviceDrivers` token). */
+export class DeviceDriverRegistry {
+  readonly #byDevice = new Map<string, DeviceDriver>();
+
+  /** Adds the driver of `driver.device`; a device has one driver. */
+  add(driver: DeviceDriver): void {
+    if (this.#byDevice.has(driver.device)) throw new MachineError(`device ${JSON.stringify(driver.device)} already has a driver (${this.#byDevice.get(driver.device)!.driverName})`);
+    this.#byDevice.set(driver.device, driver);
+  }
+
+  has(device: string): boolean {
+    return this.#byDevice.has(device);
+  }
+
+  /** The driver of `device`; throws MachineError naming the devices that have one. */
+  get(device: string): DeviceDriver {
+    const d = this.#byDevice.get(device);
+    if (!d) throw new MachineError(`no driver runs device ${JSON.stringify(device)} (devices with a driver: ${[...this.#byDevice.keys()].join(", ") || "none"})`);
+    return d;
+  }
+
+  all(): readonly DeviceDriver[] {
+    return [...this.#byDevice.values()];
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The machine's plugin registry: every plugin by name, and for each named kind (driver, policy, interconnect) the
+ * plugin that provides each name. Built-in plugins register through it exactly as third-party ones do. It
+ * resolves a spec's names to plugins and collects the problems of a spec that only the plugins can see (a name no
+ * plugin provides, a driverSpec / policySpec / link field the provider rejects), each with its spec path.
+ */
+import type { DeviceSpec, LinkSpec, MachineSpec, SpecIssue } from "./machine-spec.js";
+import { type ComponentRef, type MachinePlugin, NAMED_PLUGIN_KINDS, type NamedPluginKind } from "./plugin.js";
+
+/** The machine could not be composed from its plugins (a malformed plugin, a duplicate name or claim, …). */
+export class MachineCompositionError extends Error {
+  override readonly name = "MachineCompositionError";
+}
+
+/** A spec's devices and links, with null where an entry did not parse (its schema errors are reported instead). */
+export interface PartialSpec {
+  devices: readonly (DeviceSpec | null)[];
+  links: readonly (LinkSpec | null)[];
+}
+
+const NAMED = Object.keys(NAMED_PLUGIN_KINDS) as NamedPluginKind[];
+const WHAT: Record<NamedPluginKind, string> = { driver: "driver", policy: "policy", interconnect: "link kind" };
+
+export class PluginRegistry {
+  readonly plugins: readonly MachinePlugin[];
+  readonly #byName = new Map<string, MachinePlugin>();
+  readonly #provided: Record<NamedPluginKind, Map<string, MachinePlugin>> = { driver: new Map(), policy: new Map(), interconnect: new Map() };
+
+  /** Checks every plugin's shape and claims; throws one MachineCompositionError listing every problem. */
+  constructor(plugins: readonly unknown[]) {
+    if (!Array.isArray(plugins)) throw new MachineCompositionError(`plugins: expected an array of plugins, got ${typeof plugins}`);
+    const problems: string[] = [];
+    plugins.forEach((raw, i) => {
+      const p = raw as MachinePlugin | null;
+      const at = `plugins[${i}]`;
+      if (p === null || typeof p !== "object") return void problems.push(`${at}: expected a plugin object, got ${p === null ? "null" : typeof p}`);
+      if (typeof p.name !== "string" || p.name === "") return void problems.push(`${at}: a plugin needs a non-empty string name (its PLUGIN_NAME)`);
+      const who = `${at} (${JSON.stringify(p.name)})`;
+      if (typeof p.apply !== "function") problems.push(`${who}: a plugin needs apply(machine)`);
+      if (typeof p.kind !== "string" || p.kind === "") problems.push(`${who}: a plugin needs a kind (driver, policy, interconnect, exporter, or its own)`);
+      if (p.register !== undefined && typeof p.register !== "function") problems.push(`${who}: register must be a function`);
+      if (this.#byName.has(p.name)) return void problems.push(`${who}: duplicate plugin name (two plugins named ${JSON.stringify(p.name)})`);
+      this.#byName.set(p.name, p);
+      if (p.provides === undefined) return;
+      if (!Array.isArray(p.provides) || p.provides.some((n) => typeof n !== "string" || n === "")) {
+        return void problems.push(`${who}: provides must be an array of non-empty names`);
+      }
+      if (!NAMED.includes(p.kind as NamedPluginKind)) {
+        return void problems.push(`${who}: only driver, policy and interconnect plugins provide names; this one is kind ${JSON.stringify(p.kind)}`);
+      }
+      const map = this.#provided[p.kind as NamedPluginKind];
+      for (const n of p.provides) {
+        const other = map.get(n);
+        if (other && other !== p) problems.push(`${who}: ${WHAT[p.kind as NamedPluginKind]} ${JSON.stringify(n)} is provided by two plugins, ${JSON.stringify(other.name)} and ${JSON.stringify(p.name)}`);
+        else map.set(n, p);
+      }
+    });
+    if (problems.length > 0) throw new MachineCompositionError(`cannot compose the machine from its plugins:\n  ${problems.join("\n  ")}`);
+    this.plugins = Object.freeze([...(plugins as MachinePlugin[])]);
+  }
+
+  get(name: string): MachinePlugin | undefined {
+    return this.#byName.get(name);
+  }
+
+  /** The plugin that provides `name` of `kind`, or undefined. */
+  provider(kind: NamedPluginKind, name: string): MachinePlugin | undefined {
+    return this.#provided[kind].get(name);
+  }
+
+  /** The names of `kind` the plugins provide, sorted. */
+  available(kind: NamedPluginKind): string[] {
+    return [...this.#provided[kind].keys()].sort();
+  }
+
+  /**
+   * The problems of a parsed spec that the plugins see: every device driver, policy and link kind no plugin
+   * provides (with the names available), and every issue a provider reports about its part of the spec, each with
+   * its full path. Empty when the spec can be composed.
+   */
+  specIssues(spec: Pick<MachineSpec, "devices" | "links"> | PartialSpec): SpecIssue[] {
+    const out: SpecIssue[] = [];
+    const ask = (p: MachinePlugin, ref: ComponentRef, prefix: string): void => {
+      if (!p.componentSpecIssues) {
+        if (ref.kind !== "interconnect" && ref.spec !== undefined) out.push({ path: prefix, message: `plugin ${p.name} takes no ${ref.kind}Spec` });
+        return;
+      }
+      let issues: SpecIssue[];
+      try {
+        issues = p.componentSpecIssues(ref);
+      } catch (e) {
+        issues = [{ path: "", message: `plugin ${p.name} could not validate it: ${(e as Error)?.message ?? String(e)}` }];
+      }
+      for (const i of issues) out.push({ path: joinPath(prefix, i.path), message: i.message });
+    };
+    const missing = (kind: NamedPluginKind, name: string): string => {
+      const have = this.available(kind);
+      return `no plugin provides ${WHAT[kind]} ${JSON.stringify(name)} (available: ${have.length ? have.join(", ") : "none"}; load one with plugins: in the spec or --plugin)`;
+    };
+    spec.links.forEach((l: LinkSpec | null, i) => {
+      if (l === null) return;
+      const p = this.provider("interconnect", l.kind);
+      if (!p) out.push({ path: `links[${i}].kind`, message: missing("interconnect", l.kind) });
+      else ask(p, { kind: "interconnect", name: l.kind, spec: l, link: l }, `links[${i}]`);
+    });
+    spec.devices.forEach((d: DeviceSpec | null, i) => {
+      if (d === null) return;
+      const dp = this.provider("driver", d.driver);
+      if (!dp) out.push({ path: `devices[${i}].driver`, message: missing("driver", d.driver) + (d.driver === d.kind ? ` (the default driver of kind ${JSON.stringify(d.kind)})` : "") });
+      else ask(dp, { kind: "driver", name: d.driver, spec: d.driverSpec, device: d }, `devices[${i}].driverSpec`);
+      const pp = this.provider("policy", d.policy);
+      if (!pp) out.push({ path: `devices[${i}].policy`, message: missing("policy", d.policy) });
+      else ask(pp, { kind: "policy", name: d.policy, spec: d.policySpec, device: d }, `devices[${i}].policySpec`);
+      const link = spec.links.find((l) => l !== null && l.name === d.link);
+      if (d.memoryType === "coherent" && link) {
+        const lp = this.provider("interconnect", link.kind);
+        if (lp && !(lp.isCoherentLink?.(link) ?? false)) {
+          out.push({ path: `devices[${i}].memoryType`, message: `DEVICE_COHERENT memory needs a coherent link; link ${JSON.stringify(link.name)} (kind ${link.kind}, plugin ${lp.name}) is not coherent` });
+        }
+      }
+    });
+    return out;
+  }
+}
+
+function joinPath(prefix: string, rel: string): string {
+  if (!rel) return prefix;
+  return rel.startsWith("[") ? prefix + rel : `${prefix}.${rel}`;
+}
