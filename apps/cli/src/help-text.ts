@@ -65,6 +65,10 @@ Options:
   --size <size>       Working-set size of the workload, e.g. 256MiB (whole 4KiB pages); on a workload of
                       phases (the presets' default) every phase gets this size
   --trace <file>      Replay a trace file (lines "R 0x1000" / "W 4096 12.5") on the first device
+  --plugin <module>   Load a plugin module (a path, relative to the current folder, or an installed
+                      package name) in addition to the built-ins and the spec's \`plugins:\`; repeatable.
+                      Loading a plugin runs its code. A spec's own \`plugins:\` may name only installed
+                      packages and paths inside the spec's folder; anything else needs --plugin
   --no-progress       Do not draw the progress bar (it is drawn on stderr only when stderr is a terminal;
                       a workload of unknown length, BFS, shows a count of accesses instead of a percent)
   -h, --help          Show this help
@@ -88,22 +92,26 @@ Output (stdout):
   link <name> <dir>    utilisation = busy time / simulated time, per direction, with bytes and transfers.
                        Busy time counts data moving only: each transfer's setup α is on top, not in it
   charged cost         time charged to tasks per cost kind (CPU_FAULT, PAGE_ZERO, ...), summed over tasks
+  plugins              every plugin that ran, with its version (built-in and loaded)
   With --json the same figures as one object: machine, workload, phases[] (gpu { faults, batches,
   faultedPages, migratedPages, populatedPages, tlbHits, tlbMisses, remoteAccesses } / cpu { coherentAccesses,
   coherentPs }), simulatedPs, events, faults { cpu, device, deviceBatches, batchedFaults }, migrated { h2d,
   d2h } ({ count, pages, bytes }), coherentCpuAccess { accesses, ps }, evictions, invalidations, links
-  { <name>: { h2d, d2h } ({ busyPs, bytes, transfers, utilisation }) }, cost, unsettledPs. Times are in ps.
+  { <name>: { h2d, d2h } ({ busyPs, bytes, transfers, utilisation }) }, cost, unsettledPs, plugins[] ({ name,
+  kind, version }). Times are in ps.
 
 Errors (stderr, exit 1): a spec file that does not exist; a spec that cannot run: every problem is listed
 with its path, from the schema (e.g. "devices[0].memory: expected a size like \\"16GiB\\", got \\"40 gigs\\"")
-and from this build (a driver or policy it does not provide, a bad GPU driverSpec field, a missing trace
-file); a trace file with a bad line (the message names the file and the line); a --trace file that does not
-exist.
+and from the plugins (a driver, policy or link kind no plugin provides, with the names that are; a
+driverSpec, policySpec or link field the plugin rejects), and a missing trace file; a plugin module that does
+not load or does not export a plugin (the message names the module and why); a trace file with a bad line
+(the message names the file and the line); a --trace file that does not exist.
 
 Examples:
   $ hmmsim run
   $ hmmsim run h100-pcie5 --workload random --size 256MiB --seed 3
   $ hmmsim run ./my-machine.yaml --trace ./accesses.trace --json
+  $ hmmsim run ./my-machine.yaml --plugin ./my-policy.js
 
 ${EXIT_CODES}
 `;

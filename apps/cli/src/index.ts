@@ -1,8 +1,6 @@
 export { main } from "./main.js";
 export { BufferWriter, type CliIo, type CliWriter, bufferIo, processIo, userCwd } from "./cli-io.js";
 export { CliError, CliUsageError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./cli-error.js";
-export { type LinkDirectionSummary, type RunSummary, buildSummary, formatSummary } from "./run-summary.js";
-export { DRIVERS, POLICIES, type SimulateOptions, machinePlugins, prepareWorkload, simulate } from "./simulate.js";
-export { type PhaseSummary, WORKLOAD_BASE, type WorkloadRunOptions, spawnWorkload } from "./workload-runner.js";
+export { builtinPlugins } from "./builtin-plugins.js";
 export { type SelftestCommandOptions, selftestCommand, selftestExitCode } from "./selftest-command.js";
 export { CLI_WORKLOAD_KINDS, DEFAULT_PRESET, type SpecOverrides, type SpecSource, SpecFileError, loadSpecSource, readOverrides } from "./spec-source.js";

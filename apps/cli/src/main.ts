@@ -5,8 +5,9 @@
  * Output goes through injectable writers (CliIo); the result is an exit code: 0 ok, 1 failure or bad input
  * (spec, trace), 2 bad command line.
  */
+import "reflect-metadata"; // the composition root loads the Reflect polyfill tsyringe needs (libraries do not)
 import { cac } from "cac";
-import { SpecError } from "@hmmsim/machine";
+import { MachineCompositionError, MachineError, PluginLoadError, SpecError } from "@hmmsim/machine";
 import { UnknownPresetError } from "@hmmsim/machines";
 import { TraceParseError, WorkloadParamError } from "@hmmsim/workloads";
 import { CliError, CliUsageError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./cli-error.js";
@@ -32,6 +33,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       .option("--workload <kind>", "Replace the workload")
       .option("--size <size>", "Working-set size")
       .option("--trace <file>", "Replay a trace file")
+      .option("--plugin <module>", "Load a plugin module (repeatable)")
       .option("--no-progress", "No progress bar")
       .action((spec: string | undefined, opts: RunOptions) => {
         action = () => runCommand(spec, opts, io);
@@ -72,7 +74,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
 }
 
 /** The options that take a value (`--seed <n>` …). */
-const VALUE_OPTIONS: ReadonlySet<string> = new Set(["--seed", "--workload", "--size", "--trace", "--filter"]);
+const VALUE_OPTIONS: ReadonlySet<string> = new Set(["--seed", "--workload", "--size", "--trace", "--filter", "--plugin"]);
 
 /**
  * cac (mri) reads a value that starts with "-" as another option: `--seed -1` would be "Unknown option -1". A
@@ -110,7 +112,7 @@ function report(e: unknown, io: CliIo, command: string | undefined): number {
     err(e.message);
     return e.exitCode;
   }
-  if (e instanceof UnknownPresetError || e instanceof SpecError) {
+  if (e instanceof UnknownPresetError || e instanceof SpecError || e instanceof PluginLoadError || e instanceof MachineCompositionError || e instanceof MachineError) {
     err(e.message);
     return EXIT_FAILURE;
   }

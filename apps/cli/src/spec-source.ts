@@ -1,16 +1,31 @@
 /**
- * Resolves `hmmsim run [spec]`'s argument to a validated machine spec: a preset name (apps/machines) or a YAML/JSON
- * spec file, then applies the command-line overrides (--seed, --workload, --size, --trace). Relative trace paths in
- * a spec file are resolved against the spec file's directory, --trace paths against the current directory.
+ * Resolves `hmmsim run [spec]`'s argument to a validated machine spec and the plugins that run it: a preset name
+ * (apps/machines) or a YAML/JSON spec file; the plugins are the built-ins, the `--plugin` modules and the modules
+ * the spec's `plugins:` names (loaded from the spec's folder: loadPlugins); then the command-line overrides
+ * (--seed, --workload, --size, --trace) are applied. Every problem of the spec — the schema's, the plugins' (a
+ * driver, policy or link kind no plugin provides, a driverSpec / policySpec / link field the provider rejects) and
+ * a missing trace file — is reported at once with its path. Relative trace paths in a spec file are resolved
+ * against the spec file's directory, --trace paths against the current directory.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { type MachineSpec, SpecError, type SpecIssue, parseMachineSpec, parseSize } from "@hmmsim/machine";
-import { PRESETS_DIR, isPresetName, loadPreset, presetNames, presetPath } from "@hmmsim/machines";
+import {
+  type MachinePlugin,
+  type MachineSpec,
+  PluginRegistry,
+  SpecError,
+  type SpecIssue,
+  loadPluginModule,
+  loadPlugins,
+  parseSize,
+  validateMachineSpec,
+} from "@hmmsim/machine";
+import { PRESETS_DIR, isPresetName, presetNames, presetPath, readPresetText } from "@hmmsim/machines";
 import { PATTERN_KINDS } from "@hmmsim/workloads";
+import { builtinPlugins } from "./builtin-plugins.js";
 import { CliError, CliUsageError } from "./cli-error.js";
-import { runSpecIssues } from "./run-spec-issues.js";
+import { traceFileIssues } from "./trace-file-issues.js";
 
 export const DEFAULT_PRESET = "a100-pcie4";
 /** Workload kinds `--workload` builds from `--size` alone. */
@@ -18,6 +33,8 @@ export const CLI_WORKLOAD_KINDS = Object.freeze(["streaming", "strided", "random
 
 export interface SpecSource {
   spec: MachineSpec;
+  /** The plugins that run it: the built-ins, then --plugin modules, then the spec's `plugins:`. */
+  plugins: MachinePlugin[];
   /** The preset's name when the spec is a preset, else null. */
   preset: string | null;
   /** Absolute path of the spec file read. */
@@ -32,6 +49,8 @@ export interface SpecOverrides {
   size?: number;
   /** A trace file to replay (the workload becomes `trace`). */
   trace?: string;
+  /** Plugin modules from --plugin (paths relative to the current directory, or package names). */
+  plugins?: string[];
 }
 
 /**
@@ -49,8 +68,13 @@ export class SpecFileError extends SpecError {
 }
 
 /** Parses the --seed, --size, --workload and --trace option values (usage errors name the option). */
-export function readOverrides(opts: { seed?: unknown; workload?: unknown; size?: unknown; trace?: unknown }, cwd: string): SpecOverrides {
+export function readOverrides(opts: { seed?: unknown; workload?: unknown; size?: unknown; trace?: unknown; plugin?: unknown }, cwd: string): SpecOverrides {
   const o: SpecOverrides = {};
+  if (opts.plugin !== undefined) {
+    const list = Array.isArray(opts.plugin) ? opts.plugin : [opts.plugin];
+    if (list.some((m) => typeof m !== "string" || m === "")) throw new CliUsageError("--plugin: expected a plugin module (a path or an installed package name)", "run");
+    o.plugins = list as string[];
+  }
   if (opts.seed !== undefined) {
     const n = typeof opts.seed === "number" ? opts.seed : Number(opts.seed);
     if (opts.seed === true || opts.seed === "" || !Number.isSafeInteger(n) || n < 0) {
@@ -86,54 +110,65 @@ export function readOverrides(opts: { seed?: unknown; workload?: unknown; size?:
   return o;
 }
 
-/** Loads the spec named by `arg` (default: the a100-pcie4 preset) and applies `overrides`. */
-export function loadSpecSource(arg: string | undefined, overrides: SpecOverrides, cwd: string): SpecSource {
+/**
+ * Loads the spec named by `arg` (default: the a100-pcie4 preset), loads its plugins and the --plugin modules, and
+ * applies `overrides`. The spec text is parsed once.
+ */
+export async function loadSpecSource(arg: string | undefined, overrides: SpecOverrides, cwd: string): Promise<SpecSource> {
   const name = arg ?? DEFAULT_PRESET;
   const asPath = resolve(cwd, name);
-  let spec: MachineSpec;
   let preset: string | null = null;
   let file: string;
+  let text: string;
   if (isPresetName(name) && !existsSync(asPath)) {
     preset = name;
     file = presetPath(name);
-    spec = loadPreset(name); // a PresetSpecError here is a broken shipped preset: main() reports it like any SpecError
+    text = readPresetText(name);
   } else {
     file = asPath;
     if (!existsSync(file)) {
       throw new CliError(`spec file not found: ${file}\n  give a machine spec file (YAML or JSON) or a preset: ${presetNames.join(", ")} (in ${PRESETS_DIR})`);
     }
     if (statSync(file).isDirectory()) throw new CliError(`spec path is a directory, not a file: ${file}`);
-    spec = validateSpec(readFileSync(file, "utf8"), file, dirname(file));
+    text = readFileSync(file, "utf8");
   }
-  spec = { ...spec, workload: resolveTraceFiles(spec.workload, dirname(file)) as MachineSpec["workload"] };
-  return { spec: applyOverrides(spec, overrides, file), preset, file };
+  const dir = dirname(file);
+  const raw = parseSpecText(text, file);
+  const plugins = [...builtinPlugins()];
+  for (const m of overrides.plugins ?? []) plugins.push(...(await loadPluginModule(m, { baseDir: cwd, trust: "command-line", where: () => "--plugin" })).map((l) => l.plugin));
+  const listed = isObj(raw) && Array.isArray(raw.plugins) ? raw.plugins.filter((m): m is string => typeof m === "string" && m !== "") : [];
+  plugins.push(...(await loadPlugins(listed, { baseDir: dir, trust: "spec" })).map((l) => l.plugin));
+  const registry = new PluginRegistry(plugins);
+  let spec = validateSpec(raw, file, dir, registry);
+  spec = { ...spec, workload: resolveTraceFiles(spec.workload, dir) as MachineSpec["workload"] };
+  return { spec: applyOverrides(spec, overrides, file, registry), plugins: [...registry.plugins], preset, file };
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The spec text as a YAML/JSON value (parsed once); a syntax error is a SpecFileError naming the file. */
+function parseSpecText(text: string, file: string): unknown {
+  try {
+    return parseYaml(text, { prettyErrors: true }); // YAML 1.2 is a superset of JSON
+  } catch (e) {
+    throw new SpecFileError(file, [{ path: "", message: `not valid YAML/JSON: ${(e as Error).message}` }]);
+  }
 }
 
 /**
- * parseMachineSpec(input), plus what this build needs to run it (runSpecIssues, with the workload's relative trace
- * files resolved against `dir`): every problem of both, with its path, in one SpecFileError naming `file`.
+ * validateMachineSpec(raw, registry): the schema's and the plugins' problems, plus the workload's trace files (with
+ * relative trace files resolved against `dir`): every problem, with its path, in one SpecFileError naming `file`.
  */
-function validateSpec(input: string | object, file: string, dir: string): MachineSpec {
+function validateSpec(raw: unknown, file: string, dir: string, registry: PluginRegistry): MachineSpec {
   const issues: SpecIssue[] = [];
   let spec: MachineSpec | undefined;
   try {
-    spec = parseMachineSpec(input);
+    spec = validateMachineSpec(raw as object, registry);
   } catch (e) {
     if (!(e instanceof SpecError)) throw e;
     issues.push(...e.issues);
   }
-  let raw: unknown = input;
-  if (typeof input === "string") {
-    try {
-      raw = parseYaml(input);
-    } catch {
-      raw = undefined; // parseMachineSpec has reported it
-    }
-  }
-  if (typeof raw === "object" && raw !== null && !Array.isArray(raw)) {
-    const r = raw as Record<string, unknown>;
-    issues.push(...runSpecIssues({ ...r, workload: resolveTraceFiles(r.workload, dir) }));
-  }
+  if (isObj(raw)) issues.push(...traceFileIssues(resolveTraceFiles(raw.workload, dir)));
   if (issues.length > 0 || spec === undefined) throw new SpecFileError(file, dedupe(issues));
   return spec;
 }
@@ -148,7 +183,7 @@ function dedupe(issues: SpecIssue[]): SpecIssue[] {
   });
 }
 
-function applyOverrides(spec: MachineSpec, o: SpecOverrides, file: string): MachineSpec {
+function applyOverrides(spec: MachineSpec, o: SpecOverrides, file: string, registry: PluginRegistry): MachineSpec {
   const out: MachineSpec = { ...spec };
   if (o.seed !== undefined) out.seed = o.seed;
   const on = spec.workload && spec.workload.kind !== "phases" ? (spec.workload.on ?? spec.devices[0]?.name) : spec.devices[0]?.name;
@@ -188,7 +223,8 @@ function applyOverrides(spec: MachineSpec, o: SpecOverrides, file: string): Mach
   // (A normalized spec without a workload has `workload: null`, which the schema does not take back: omit it.)
   const { workload, ...rest } = out;
   const changed = o.seed !== undefined || o.trace !== undefined || o.workload !== undefined || o.size !== undefined;
-  return validateSpec(workload === null ? rest : out, changed ? `${file} (with command-line overrides)` : file, dirname(file));
+  if (!changed) return spec;
+  return validateSpec(workload === null ? rest : out, `${file} (with command-line overrides)`, dirname(file), registry);
 }
 
 /** Makes relative `file` params of trace patterns absolute (relative to the spec file's directory). */
