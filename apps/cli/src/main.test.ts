@@ -181,11 +181,11 @@ describe("hmmsim run: bad input", () => {
     expect(r.err.split("\n")).toEqual([
       `hmmsim run: ${join(dir, "bad.yaml")}: invalid machine spec (7 problems):`,
       "  cpus.count: must be >= 1",
-      '  devices[0].driver: driver "amdgpu" is not in this build (drivers: gpu)',
-      '  devices[0].policy: policy "tree-prefetch" is not in this build (policies: on-demand)',
+      '  devices[0].driver: no plugin provides driver "amdgpu" (available: dmirror, gpu; load one with plugins: in the spec or --plugin)',
+      '  devices[0].policy: no plugin provides policy "tree-prefetch" (available: on-demand; load one with plugins: in the spec or --plugin)',
       "  devices[1].driverSpec.batchSize: must be a positive integer, got 0",
       expect.stringMatching(/^ {2}devices\[1\]\.driverSpec\.colour: unknown field \(known: batchSize, /),
-      '  devices[2].driver: driver "fpga" (the default for kind fpga) is not in this build (drivers: gpu)',
+      '  devices[2].driver: no plugin provides driver "fpga" (the default driver of kind "fpga"; available: dmirror, gpu; load one with plugins: in the spec or --plugin)',
       `  workload.params.file: trace file not found: ${join(dir, "nope.trace")}`,
       "",
     ]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { bufferIo } from "./cli-io.js";
 import { main } from "./main.js";
-import type { RunSummary } from "./run-summary.js";
+import type { RunSummary } from "@hmmsim/machine";
 
 async function cli(argv: string[], opts: { stderrIsTTY?: boolean } = {}) {
   const io = bufferIo(opts);
@@ -124,7 +124,7 @@ describe("hmmsim run --json (default: the a100-pcie4 preset)", () => {
 
   it("gh200-c2c: after the GPU phase the CPU reads the DEVICE_COHERENT pages in place, each access costing the link's coherent access time", async () => {
     const { loadPreset } = await import("@hmmsim/machines");
-    const { CPU_ACCESS_BYTES } = await import("./workload-runner.js");
+    const { CPU_ACCESS_BYTES } = await import("@hmmsim/machine");
     const s = await json(["gh200-c2c", "--size", "2MiB"]);
     const pages = (2 * MiB) / 4096;
     const [write, gpu, read] = s.phases;

@@ -93,9 +93,9 @@ export class PluginRegistry {
       }
       for (const i of issues) out.push({ path: joinPath(prefix, i.path), message: i.message });
     };
-    const missing = (kind: NamedPluginKind, name: string): string => {
+    const missing = (kind: NamedPluginKind, name: string, note = ""): string => {
       const have = this.available(kind);
-      return `no plugin provides ${WHAT[kind]} ${JSON.stringify(name)} (available: ${have.length ? have.join(", ") : "none"}; load one with plugins: in the spec or --plugin)`;
+      return `no plugin provides ${WHAT[kind]} ${JSON.stringify(name)} (${note}available: ${have.length ? have.join(", ") : "none"}; load one with plugins: in the spec or --plugin)`;
     };
     spec.links.forEach((l: LinkSpec | null, i) => {
       if (l === null) return;
@@ -106,7 +106,7 @@ export class PluginRegistry {
     spec.devices.forEach((d: DeviceSpec | null, i) => {
       if (d === null) return;
       const dp = this.provider("driver", d.driver);
-      if (!dp) out.push({ path: `devices[${i}].driver`, message: missing("driver", d.driver) + (d.driver === d.kind ? ` (the default driver of kind ${JSON.stringify(d.kind)})` : "") });
+      if (!dp) out.push({ path: `devices[${i}].driver`, message: missing("driver", d.driver, d.driver === d.kind ? `the default driver of kind ${JSON.stringify(d.kind)}; ` : "") });
       else ask(dp, { kind: "driver", name: d.driver, spec: d.driverSpec, device: d }, `devices[${i}].driverSpec`);
       const pp = this.provider("policy", d.policy);
       if (!pp) out.push({ path: `devices[${i}].policy`, message: missing("policy", d.policy) });

@@ -10,6 +10,7 @@ import { COST_KINDS, MachineTrace, createMachine, defaultCostSpec, defaultPlugin
 import { PciePlugin } from "@hmmsim/interconnect-pcie";
 import { GpuDriver } from "./gpu-driver.js";
 import { GpuDriverPlugin } from "./plugin.js";
+import { TestPolicyPlugin } from "./test-util.js";
 import { VA_BLOCK_SIZE } from "./va-block.js";
 
 const GiB = 2 ** 30;
@@ -26,7 +27,7 @@ function bulkMachine(deviceMemory = "2GiB") {
       links: [{ name: "pcie0", kind: "pcie4x16" }],
       devices: [{ kind: "gpu", name: "gpu0", memory: deviceMemory, link: "pcie0" }],
     },
-    plugins: [...defaultPlugins(), new PciePlugin(), new GpuDriverPlugin()],
+    plugins: [...defaultPlugins(), new PciePlugin(), new GpuDriverPlugin(), new TestPolicyPlugin()],
   });
   return { machine, gpu: GpuDriver.of(machine, "gpu0") };
 }

@@ -1,11 +1,26 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { MADV_DONTNEED, type Mm } from "@hmmsim/core";
-import { MachineTrace, getMachineStats, type DeviceFaultBatchEvent, type EvictionEvent, type MachinePlugin } from "@hmmsim/machine";
+import { MADV_DONTNEED, MEMORY_DEVICE_PRIVATE, type Mm } from "@hmmsim/core";
+import {
+  DeviceDrivers,
+  MachineComponent,
+  MachineSpec as MachineSpecToken,
+  MachineTrace,
+  SpecError,
+  createMachine,
+  defaultPlugins,
+  getMachineStats,
+  type DeviceDriver,
+  type DeviceFaultBatchEvent,
+  type EvictionEvent,
+  type MachinePlugin,
+} from "@hmmsim/machine";
+import { POLICY_STAGE_OVERRIDE, Policy, lruVictim } from "@hmmsim/policy";
 import { GpuFaultError, GpuInputError, GpuPolicyError, GpuSpecError } from "./errors.js";
 import { GpuDriver } from "./gpu-driver.js";
-import { GPU_POLICY_STAGE_OVERRIDE, lruVictim } from "./gpu-hooks.js";
 import { resolveGpuSpec } from "./gpu-spec.js";
-import { anonMap, fillPages, testMachine } from "./test-util.js";
+import { GpuDevices, GpuDriverPlugin } from "./plugin.js";
+import { anonMap, fillPages, testMachine, testPlugins } from "./test-util.js";
 
 const PAGE = 4096;
 const BLOCK = 2 * 1024 * 1024;
@@ -14,9 +29,9 @@ function pages(addr: number, n: number, write = false) {
   return Array.from({ length: n }, (_, i) => ({ addr: addr + i * PAGE, write }));
 }
 
-/** A plugin that taps the GPU hooks in apply(). */
+/** A plugin that taps the policy hooks in apply() (a kind of its own: it provides no name). */
 function tapPlugin(name: string, fn: (m: Parameters<MachinePlugin["apply"]>[0]) => void): MachinePlugin {
-  return { name, apply: fn };
+  return { name, kind: "test", apply: fn };
 }
 
 async function runOn(machine: ReturnType<typeof testMachine>["machine"], fn: () => Promise<void> | void): Promise<void> {
@@ -156,7 +171,7 @@ describe("eviction under oversubscription", () => {
   it("device memory of 2 root chunks, 4 blocks streamed: LRU victims through selectVictim, data intact", async () => {
     const seen: number[] = [];
     const spy = tapPlugin("spy", (m) => {
-      GpuDriver.getHooks(m).selectVictim.tap({ name: "spy", stage: GPU_POLICY_STAGE_OVERRIDE }, (q) => {
+      Policy.getHooks(m).selectVictim.tap({ name: "spy", stage: POLICY_STAGE_OVERRIDE }, (q) => {
         seen.push(q.chunkBlockStart(lruVictim(q)));
         return undefined; // let the default answer
       });
@@ -213,7 +228,7 @@ describe("eviction under oversubscription", () => {
   });
 
   it("a selectVictim answer that is not an evictable chunk is a GpuPolicyError", async () => {
-    const bad = tapPlugin("bad", (m) => void GpuDriver.getHooks(m).selectVictim.tap("bad", () => 12345));
+    const bad = tapPlugin("bad", (m) => void Policy.getHooks(m).selectVictim.tap("bad", () => 12345));
     const { machine, gpu } = testMachine({ deviceMemory: "2MiB", plugins: [bad] });
     const mm = machine.kernel!.createMm();
     const raw = anonMap(mm, 3 * BLOCK);
@@ -242,7 +257,7 @@ describe("invalidation", () => {
   });
 
   it("a CPU write to a page the device maps read-only remotely clears the entry (COW, MMU_NOTIFY_CLEAR)", async () => {
-    const remote = tapPlugin("remote", (m) => void GpuDriver.getHooks(m).shouldMigrate.tap("remote", () => false));
+    const remote = tapPlugin("remote", (m) => void Policy.getHooks(m).shouldMigrate.tap("remote", () => false));
     const { machine, gpu } = testMachine({ plugins: [remote] });
     const mm = machine.kernel!.createMm();
     const addr = anonMap(mm, PAGE);
@@ -278,7 +293,7 @@ describe("invalidation", () => {
 
 describe("remote mapping", () => {
   it("shouldMigrate → false maps the system pages in the device page table; accesses cross the link", async () => {
-    const remote = tapPlugin("remote", (m) => void GpuDriver.getHooks(m).shouldMigrate.tap({ name: "remote", stage: GPU_POLICY_STAGE_OVERRIDE }, () => false));
+    const remote = tapPlugin("remote", (m) => void Policy.getHooks(m).shouldMigrate.tap({ name: "remote", stage: POLICY_STAGE_OVERRIDE }, () => false));
     const { machine, gpu } = testMachine({ plugins: [remote] });
     const mm = machine.kernel!.createMm();
     const addr = anonMap(mm, 8 * PAGE);
@@ -303,17 +318,17 @@ describe("remote mapping", () => {
 });
 
 describe("policy hooks", () => {
-  it("are one frozen object per machine, reachable from the class and the instance", () => {
+  it("are @hmmsim/policy's hooks of the machine, one frozen object per machine, handed to the driver", () => {
     const { machine, gpu } = testMachine();
-    expect(gpu.hooks).toBe(GpuDriver.getHooks(machine));
-    expect(Object.isFrozen(gpu.hooks)).toBe(true);
-    expect(GpuDriver.getHooks(testMachine().machine)).not.toBe(gpu.hooks);
+    expect(gpu.policy).toBe(Policy.getHooks(machine));
+    expect(Object.isFrozen(gpu.policy)).toBe(true);
+    expect(Policy.getHooks(testMachine().machine)).not.toBe(gpu.policy);
   });
 
   it("a test plugin's prefetchRange grows a fault to its 2 MiB block (one migrate_vma call)", async () => {
     const seen: { address: number; blockStart: number; blockResident: number; faulted: boolean }[] = [];
     const block = tapPlugin("block", (m) => {
-      GpuDriver.getHooks(m).prefetchRange.tap("block", (r, f) => {
+      Policy.getHooks(m).prefetchRange.tap("block", (r, f) => {
         seen.push({ address: f.address, blockStart: f.blockStart, blockResident: f.blockResident, faulted: f.isFaulted(f.pageIndex) });
         r.start = f.blockStart;
         r.end = f.blockStart + BLOCK;
@@ -334,9 +349,9 @@ describe("policy hooks", () => {
   it("an override-stage shouldMigrate answer wins over the default policy", async () => {
     const calls: boolean[] = [];
     const p = tapPlugin("p", (m) => {
-      const h = GpuDriver.getHooks(m);
+      const h = Policy.getHooks(m);
       h.shouldMigrate.tap({ name: "default-like", stage: 100 }, () => (calls.push(true), true));
-      h.shouldMigrate.tap({ name: "override", stage: GPU_POLICY_STAGE_OVERRIDE }, (f) => f.pageIndex % 2 === 0 ? undefined : false);
+      h.shouldMigrate.tap({ name: "override", stage: POLICY_STAGE_OVERRIDE }, (f) => f.pageIndex % 2 === 0 ? undefined : false);
     });
     const { machine, gpu } = testMachine({ plugins: [p] });
     const mm = machine.kernel!.createMm();
@@ -351,7 +366,7 @@ describe("policy hooks", () => {
 
   it("selectVictim can choose the most recent chunk instead of the LRU one", async () => {
     const mru = tapPlugin("mru", (m) => {
-      GpuDriver.getHooks(m).selectVictim.tap("mru", (q) => {
+      Policy.getHooks(m).selectVictim.tap("mru", (q) => {
         let last = -1;
         for (let c = q.first(); c !== -1; c = q.next(c)) if (q.isEvictable(c)) last = c;
         return last;
@@ -436,3 +451,137 @@ describe("bad input", () => {
     expect(() => GpuDriver.of(machine, "nope")).toThrow(GpuInputError);
   });
 });
+
+describe("the driver plugin and its DI", () => {
+  const nullDriverPlugin: MachinePlugin = {
+    name: "NullDriverPlugin",
+    kind: "driver",
+    provides: ["null"],
+    register(c) {
+      c.register(MachineComponent, {
+        useFactory: (r) => {
+          const drivers = r.resolve(DeviceDrivers);
+          for (const d of r.resolve(MachineSpecToken).devices) {
+            if (d.driver !== "null") continue;
+            drivers.add({
+              device: d.name,
+              driverName: "null",
+              pgmap: null,
+              runKernel: async () => ({ accesses: 0, faults: 0, remoteAccesses: 0, tlbHits: 0, tlbMisses: 0 }),
+              counters: () => ({ batches: 0, faultedPages: 0, migratedPages: 0, populatedPages: 0 }),
+            });
+          }
+          return {};
+        },
+      });
+    },
+    apply() {},
+  };
+  const spec = (devices: object[]) => ({
+    cpus: { count: 2 },
+    ram: { size: "64MiB" },
+    links: [{ name: "l0", kind: "custom", h2dBandwidth: "16GB/s", d2hBandwidth: "16GB/s", alpha: "1us" }],
+    devices,
+  });
+
+  it("is a driver plugin providing gpu, with its package's version", () => {
+    const p = new GpuDriverPlugin();
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    expect(p).toMatchObject({ name: "GpuDriverPlugin", kind: "driver", provides: ["gpu"], version: pkg.version });
+  });
+
+  it("the container builds GpuDevices; each GpuDriver is the machine's DeviceDriver of its device", async () => {
+    const { machine, gpu } = testMachine();
+    expect(machine.driver("gpu0")).toBe(gpu);
+    expect(machine.drivers).toEqual([gpu]);
+    expect(machine.component(GpuDevices)!.drivers.get("gpu0")).toBe(gpu);
+    expect(GpuDriver.of(machine)).toBe(gpu);
+    expect(gpu).toMatchObject({ device: "gpu0", name: "gpu0", driverName: "gpu" });
+    expect(gpu.pgmap.type).toBe(MEMORY_DEVICE_PRIVATE);
+    const dd: DeviceDriver = gpu;
+    const mm = machine.kernel!.createMm();
+    const addr = anonMap(mm, 8 * PAGE);
+    fillPages(mm, addr, 4);
+    await runOn(machine, async () => void (await dd.runKernel(mm, { fill: listFill(pages(addr, 8)) }, { warps: 8 })));
+    expect(dd.counters()).toEqual({ batches: 1, faultedPages: 8, migratedPages: 4, populatedPages: 4 });
+  });
+
+  it("taps no policy hook itself: with no policy answering it takes @hmmsim/policy's defaults", () => {
+    const { machine } = testMachine();
+    const h = Policy.getHooks(machine);
+    expect([h.shouldMigrate.taps.length, h.prefetchRange.taps.length, h.selectVictim.taps.length]).toEqual([0, 0, 0]);
+  });
+
+  it("GpuDriver.of names the device when it has no GPU driver", () => {
+    const machine = createMachine({
+      spec: spec([
+        { kind: "gpu", name: "g", memory: "4MiB", link: "l0" },
+        { kind: "fpga", name: "f", memory: "4MiB", link: "l0", driver: "null" },
+      ]),
+      plugins: [...defaultPlugins(), ...testPlugins(), new GpuDriverPlugin(), nullDriverPlugin],
+    });
+    expect(GpuDriver.of(machine).device).toBe("g");
+    expect(() => GpuDriver.of(machine, "f")).toThrow(/device "f" is run by driver "null", not the GPU driver \(GPU devices: g\)/);
+    expect(() => GpuDriver.of(machine, "zz")).toThrow(GpuInputError);
+    expect(() => GpuDriver.of(machine, "zz")).toThrow(/no GPU driver for device "zz"/);
+  });
+
+  it("device memory below one 2 MiB root chunk is a spec issue of the device's driver part", () => {
+    let err: unknown;
+    try {
+      createMachine({ spec: spec([{ kind: "gpu", name: "g", memory: "1MiB", link: "l0", driverSpec: { batchSize: 0 } }]), plugins: [...defaultPlugins(), ...testPlugins(), new GpuDriverPlugin()] });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).issues).toEqual([
+      { path: "devices[0].driverSpec.batchSize", message: "must be a positive integer, got 0" },
+      { path: "devices[0].driverSpec", message: expect.stringMatching(/at least one 2 MiB root chunk, got 1048576 B/) },
+    ]);
+  });
+
+  it("without the machine's kernel the driver cannot be built (GpuInputError naming the device)", () => {
+    expect(() =>
+      createMachine({ spec: spec([{ kind: "gpu", name: "g", memory: "4MiB", link: "l0" }]), plugins: [...defaultPlugins(), ...testPlugins(), new GpuDriverPlugin()], createKernel: () => null }),
+    ).toThrow(/devices\.g: the GPU driver needs the machine's kernel/);
+  });
+
+  it("the queries carry the page's mapping, each chunk's mm and allocation time", async () => {
+    const mapped: boolean[] = [];
+    const chunks: { mm: unknown; alloc: number; last: number; start: number }[] = [];
+    const spy = tapPlugin("spy", (m) => {
+      const h = Policy.getHooks(m);
+      h.shouldMigrate.tap("spy", (f) => void mapped.push(f.isMapped(0)));
+      h.selectVictim.tap("spy", (q) => {
+        for (let c = q.first(); c !== -1; c = q.next(c)) chunks.push({ mm: q.chunkMm(c), alloc: q.chunkAllocPs(c), last: q.chunkLastUsePs(c), start: q.chunkBlockStart(c) });
+        return undefined;
+      });
+    });
+    const { machine, gpu } = testMachine({ deviceMemory: "4MiB", plugins: [spy] });
+    const mm = machine.kernel!.createMm();
+    const raw = anonMap(mm, 4 * BLOCK);
+    const base = Math.ceil(raw / BLOCK) * BLOCK;
+    // block 0 page 0, then page 1 of block 0 (page 0 mapped by then), a write into block 0 again, block 1, block 2 evicts
+    const acc = [base, base + PAGE, base + BLOCK, base + 2 * PAGE, base + 2 * BLOCK].map((addr) => ({ addr, write: true }));
+    await runOn(machine, async () => void (await gpu.runKernel(mm, acc, { warps: 1 })));
+    expect(mapped.slice(0, 2)).toEqual([false, true]);
+    expect(chunks.map((c) => (c.start - base) / BLOCK)).toEqual([1, 0]); // block 0 was migrated into last
+    expect(chunks.every((c) => c.mm === mm)).toBe(true);
+    expect(chunks[1]!.alloc).toBeLessThan(chunks[1]!.last); // allocated, then migrated into again
+    expect(chunks[0]!.alloc).toBe(chunks[0]!.last);
+  });
+});
+
+/** An AccessSource fill over a list (what @hmmsim/workloads patterns are). */
+function listFill(list: { addr: number; write: boolean }[]) {
+  let i = 0;
+  return (b: { capacity: number; addr: Float64Array; write: Uint8Array; computePs: Float64Array }): number => {
+    let n = 0;
+    for (; n < b.capacity && i < list.length; n++, i++) {
+      b.addr[n] = list[i]!.addr;
+      b.write[n] = list[i]!.write ? 1 : 0;
+      b.computePs[n] = 0;
+    }
+    return n;
+  };
+}

@@ -18,6 +18,12 @@
  *  - eviction when device memory is full: a victim root chunk through `selectVictim` (default LRU [S5]), its
  *    pages migrated back with migrateDeviceRange / Pages / Finalize over the link.
  *
+ * The policy decisions are @hmmsim/policy's hooks (`Policy.getHooks(machine)`, handed in as `policy`), answered by
+ * the policy plugin of the device's spec `policy`; when no tap answers, the driver takes @hmmsim/policy's
+ * documented defaults (defaultShouldMigrate, the faulted page, lruVictim): it has no policy of its own. Its
+ * dependencies (engine, kernel, ledger, link, trace points, policy hooks) are handed in by the GpuDevices
+ * component, which the machine's container builds (plugin.ts); it implements @hmmsim/machine's DeviceDriver.
+ *
  * The driver lock (`lock`) is held only in synchronous sections, never across an await: the invalidate callback
  * (synchronous, called from whatever task changes the mm) can then always take it with tryLock.
  */
@@ -44,8 +50,11 @@ import {
 } from "@hmmsim/core";
 import { Mutex, WaitQueue, type Engine } from "@hmmsim/engine";
 import {
-  MachineTrace,
+  MachineError,
+  type AccessSource,
   type CostLedger,
+  type DeviceDriver,
+  type DeviceDriverCounters,
   type DeviceSpec,
   type Interconnect,
   type Machine,
@@ -87,17 +96,17 @@ import { DeviceTlb, tlbTag2m, tlbTag4k } from "./device-tlb.js";
 import { GpuFaultError, GpuInputError, GpuPolicyError } from "./errors.js";
 import { FaultBatch, FaultBuffer } from "./fault-buffer.js";
 import {
-  GPU_ACCESS_READ,
-  GPU_ACCESS_WRITE,
-  getGpuDriverHooks,
+  ACCESS_READ,
+  ACCESS_WRITE,
+  defaultShouldMigrate,
   lruVictim,
-  type GpuAccessType,
-  type GpuDriverHooks,
-  type GpuEvictionQuery,
-  type GpuFault,
-  type GpuPrefetchRange,
-} from "./gpu-hooks.js";
-import { KernelRun, type AccessList, type AccessSource, type GpuKernelResult, type RunKernelOptions } from "./gpu-kernel.js";
+  type AccessType,
+  type FaultQuery,
+  type PolicyHooks,
+  type PrefetchRange,
+  type VictimQuery,
+} from "@hmmsim/policy";
+import { KernelRun, type AccessList, type GpuKernelResult, type RunKernelOptions } from "./gpu-kernel.js";
 import { cyclesToPs, type GpuDriverSpec } from "./gpu-spec.js";
 import { CHUNK_PAGES, RootChunks } from "./root-chunks.js";
 import { GPU_PTE_REMOTE, GPU_PTE_VALID, GPU_PTE_WRITE, VA_BLOCK_SIZE, VaBlocks } from "./va-block.js";
@@ -187,48 +196,62 @@ export interface GpuPteInfo {
   pfn: number;
 }
 
+/** What a GpuDriver is built from (GpuDevices hands in what the machine's container injected into it). */
 export interface GpuDriverOptions {
-  machine: Machine;
   device: DeviceSpec;
+  /** The device's spec: the plugin's spec with the device's driverSpec laid over it. */
   spec: Readonly<GpuDriverSpec>;
   kernel: Kernel;
   engine: Engine;
   ledger: CostLedger;
+  /** The device's link. */
   link: Interconnect;
+  /** The machine's trace points (MachineTrace.getHooks(machine)). */
+  trace: MachineTraceHooks;
+  /** The machine's policy hooks (Policy.getHooks(machine) from @hmmsim/policy). */
+  policy: PolicyHooks;
 }
 
 const PAGE_REQ_READ = 1;
 const PAGE_REQ_WRITE = 2;
 const PAGE_REQ_SNAPSHOT = 3; // prefetched: map if it became ours, never fault it in
 
-const driversOf = new WeakMap<object, Map<string, GpuDriver>>();
-
-export class GpuDriver {
-  /** The policy hooks of `machine` (shared by its GPUs; `fault.device` tells them apart). */
-  static getHooks(machine: object): GpuDriverHooks {
-    return getGpuDriverHooks(machine);
-  }
-
-  /** The GPU driver of device `name` on `machine` (default: its only GPU); throws GpuInputError if none. */
-  static of(machine: object, name?: string): GpuDriver {
-    const m = driversOf.get(machine);
-    const all = m ? [...m.keys()] : [];
+export class GpuDriver implements DeviceDriver {
+  /**
+   * The GPU driver of device `name` on `machine` (default: its only GPU), from the machine's device drivers
+   * (`machine.driver(name)`); throws GpuInputError naming the device when it has no driver or another driver.
+   */
+  static of(machine: Pick<Machine, "driver" | "drivers">, name?: string): GpuDriver {
+    const gpus = machine.drivers.filter((d): d is GpuDriver => d instanceof GpuDriver);
+    const names = gpus.map((d) => d.device).join(", ") || "none: add GpuDriverPlugin";
     if (name === undefined) {
-      if (all.length === 1) return m!.get(all[0]!)!;
-      throw new GpuInputError("name", `the machine has ${all.length} GPU drivers (${all.join(", ") || "none: add GpuDriverPlugin"}); name one`);
+      if (gpus.length === 1) return gpus[0]!;
+      throw new GpuInputError("name", `the machine has ${gpus.length} GPU drivers (${names}); name one`);
     }
-    const d = m?.get(name);
-    if (!d) throw new GpuInputError("name", `no GPU driver for device ${JSON.stringify(name)} (GPU devices: ${all.join(", ") || "none"})`);
+    let d: DeviceDriver;
+    try {
+      d = machine.driver(name);
+    } catch (e) {
+      if (!(e instanceof MachineError)) throw e;
+      throw new GpuInputError("name", `no GPU driver for device ${JSON.stringify(name)}: ${e.message} (GPU devices: ${names})`);
+    }
+    if (!(d instanceof GpuDriver)) {
+      throw new GpuInputError("name", `device ${JSON.stringify(name)} is run by driver ${JSON.stringify(d.driverName)}, not the GPU driver (GPU devices: ${names})`);
+    }
     return d;
   }
 
+  /** The device's name in the machine spec (DeviceDriver.device). */
+  readonly device: string;
+  /** = device. */
   readonly name: string;
-  readonly machine: Machine;
+  readonly driverName = "gpu";
   readonly spec: Readonly<GpuDriverSpec>;
   readonly kernel: Kernel;
   readonly engine: Engine;
   readonly link: Interconnect;
-  readonly hooks: GpuDriverHooks;
+  /** The machine's policy hooks (@hmmsim/policy), shared by its devices (`query.device` tells them apart). */
+  readonly policy: PolicyHooks;
   /** The driver lock (the lock the invalidate callback takes): held in synchronous sections only. */
   readonly lock: Mutex;
   readonly pgmap: DevPagemap;
@@ -282,7 +305,7 @@ export class GpuDriver {
   private readonly ramDst = new Float64Array(1);
   private readonly ramMva: MigrateVma;
   private readonly range: HmmRange;
-  private readonly prefetch: GpuPrefetchRange = { start: 0, end: 0 };
+  private readonly prefetch: PrefetchRange = { start: 0, end: 0 };
   private readonly fault: FaultInfo;
   private readonly evictQuery: EvictionQuery;
   private mapSlot = -1;
@@ -297,15 +320,15 @@ export class GpuDriver {
   private readonly noWindow = (): void => {};
 
   constructor(o: GpuDriverOptions) {
+    this.device = o.device.name;
     this.name = o.device.name;
-    this.machine = o.machine;
     this.spec = o.spec;
     this.kernel = o.kernel;
     this.engine = o.engine;
     this.ledger = o.ledger;
     this.link = o.link;
-    this.hooks = getGpuDriverHooks(o.machine);
-    this.trace = MachineTrace.getHooks(o.machine);
+    this.policy = o.policy;
+    this.trace = o.trace;
     this.lock = new Mutex(`${this.name}.mutex`, o.engine);
     this.stream = new Mutex(`${this.name}.stream`, o.engine);
     this.blockLock = new Mutex(`${this.name}.block`, o.engine);
@@ -365,9 +388,17 @@ export class GpuDriver {
     this.fault = new FaultInfo(this);
     this.faultEvent = { source: "device", device: this.name, mm: null, address: 0, write: false, flags: 0, ret: 0, timePs: 0 };
     this.evictQuery = new EvictionQuery(this);
-    let m = driversOf.get(o.machine);
-    if (!m) driversOf.set(o.machine, (m = new Map()));
-    m.set(this.name, this);
+  }
+
+  /** DeviceDriver.counters: the driver-neutral counts, from `stats`. */
+  counters(): DeviceDriverCounters {
+    const s = this.stats;
+    return { batches: s.batches, faultedPages: s.faultedPages, migratedPages: s.migratedPages, populatedPages: s.populatedPages };
+  }
+
+  /** @internal The mm of VA space `id` (the eviction query's chunkMm). */
+  spaceMm(id: number): Mm | null {
+    return this.spaces[id]?.mm ?? null;
   }
 
   /** Device pages in root chunks no VA block holds (pages free inside allocated chunks are not counted). */
@@ -429,7 +460,7 @@ export class GpuDriver {
     const c = this.chunks;
     return (
       this.blocks.hostBytes +
-      c.block.byteLength + c.used.byteLength + c.bits.byteLength + c.stamp.byteLength + c.pinned.byteLength + c.count * 12 +
+      c.block.byteLength + c.used.byteLength + c.bits.byteLength + c.stamp.byteLength + c.allocStamp.byteLength + c.pinned.byteLength + c.count * 12 +
       this.spec.tlbEntries * 16
     );
   }
@@ -494,7 +525,7 @@ export class GpuDriver {
   /** @internal A warp raises a replayable fault (the GPU writes a fault-buffer entry). */
   raiseFault(space: number, addr: number, write: boolean, warp: number, gen: number): void {
     const page = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
-    if (!this.buffer.push(page, write ? GPU_ACCESS_WRITE : GPU_ACCESS_READ, space, warp, gen)) {
+    if (!this.buffer.push(page, write ? ACCESS_WRITE : ACCESS_READ, space, warp, gen)) {
       throw new KernelRuleError("gpu_fault_buffer_overflow", `${this.name}: fault buffer full (${this.buffer.capacity} entries)`);
     }
     this.stats.faults++;
@@ -546,7 +577,7 @@ export class GpuDriver {
       const ev = this.faultEvent;
       ev.timePs = startPs;
       for (let i = 0; i < n; i++) {
-        const w = b.access[i] !== GPU_ACCESS_READ;
+        const w = b.access[i] !== ACCESS_READ;
         ev.mm = this.spaces[b.space[i]!]!.mm;
         ev.address = b.addr[i]!;
         ev.write = w;
@@ -621,7 +652,7 @@ export class GpuDriver {
       for (let p = g; p < e; p++) {
         const addr = b.pageAddr[p]!;
         const j = pageIndex(addr);
-        const write = b.pageAccess[p] !== GPU_ACCESS_READ;
+        const write = b.pageAccess[p] !== ACCESS_READ;
         if (vma === null || addr < vma.vmStart || addr >= vma.vmEnd) vma = mm.findVma(addr);
         if (vma === null || addr < vma.vmStart || (vma.vmFlags & (write ? VM_WRITE : VM_READ)) === 0) {
           b.pageErr[p] = -EFAULT;
@@ -637,13 +668,14 @@ export class GpuDriver {
         if (j > hi) hi = j;
         const c = this.blocks.chunk[slot]!;
         if (c >= 0 && this.chunks.isPageUsed(c, j)) continue; // resident: only map it
-        f.setPage(addr, j, b.pageAccess[p] as GpuAccessType, b.pageDup[p]!, vma.vmStart, vma.vmEnd);
-        const migrate = this.hooks.shouldMigrate.call(f) ?? true;
+        f.setPage(addr, j, b.pageAccess[p] as AccessType, b.pageDup[p]!, vma.vmStart, vma.vmEnd);
+        const migrate = this.policy.shouldMigrate.call(f) ?? defaultShouldMigrate(f);
         if (!migrate) continue; // mapped remotely by the mirror step
         const r = this.prefetch;
         r.start = addr;
         r.end = addr + PAGE_SIZE;
-        const out = this.hooks.prefetchRange.call(r, f) as GpuPrefetchRange | undefined;
+        // The waterfall starts from the faulted page: with no tap it returns it unchanged (defaultPrefetchRange).
+        const out = this.policy.prefetchRange.call(r, f) as PrefetchRange | undefined;
         let s = addr;
         let en = addr + PAGE_SIZE;
         if (out && Number.isFinite(out.start) && Number.isFinite(out.end)) {
@@ -1003,7 +1035,7 @@ export class GpuDriver {
       }
       const q = this.evictQuery;
       q.forBlockStart = blockStart;
-      const v = this.hooks.selectVictim.call(q) ?? lruVictim(q);
+      const v = this.policy.selectVictim.call(q) ?? lruVictim(q);
       if (v === -1) return -1;
       if (!Number.isInteger(v) || v < 0 || v >= this.chunks.count || this.chunks.block[v]! < 0 || this.chunks.pinned[v] === 1) {
         throw new GpuPolicyError("selectVictim", `must answer an evictable root chunk (allocated, not being serviced) or -1, got ${String(v)}`);
@@ -1180,12 +1212,12 @@ function pageIndex(addr: number): number {
   return Math.floor(addr / PAGE_SIZE) & (CHUNK_PAGES - 1);
 }
 
-/** The reused GpuFault handed to the policy hooks. */
-class FaultInfo implements GpuFault {
+/** The reused FaultQuery handed to the policy hooks. */
+class FaultInfo implements FaultQuery {
   readonly device: string;
   mm!: Mm;
   address = 0;
-  access: GpuAccessType = 0;
+  access: AccessType = 0;
   duplicates = 0;
   batch = 0;
   batchPages = 0;
@@ -1202,7 +1234,7 @@ class FaultInfo implements GpuFault {
   }
 
   get write(): boolean {
-    return this.access !== GPU_ACCESS_READ;
+    return this.access !== ACCESS_READ;
   }
   get blockResident(): number {
     const c = this.driver.blocks.chunk[this.slot]!;
@@ -1224,6 +1256,9 @@ class FaultInfo implements GpuFault {
   isFaulted(index: number): boolean {
     return this.driver.faultedMask[index] === 1;
   }
+  isMapped(index: number): boolean {
+    return (this.driver.blocks.pte[this.slot * CHUNK_PAGES + index]! & GPU_PTE_VALID) !== 0;
+  }
 
   /** @internal */
   beginBlock(mm: Mm, batch: number, batchPages: number, blockStart: number, slot: number, faulted: number): void {
@@ -1237,7 +1272,7 @@ class FaultInfo implements GpuFault {
   }
 
   /** @internal */
-  setPage(address: number, index: number, access: GpuAccessType, duplicates: number, vmaStart: number, vmaEnd: number): void {
+  setPage(address: number, index: number, access: AccessType, duplicates: number, vmaStart: number, vmaEnd: number): void {
     this.address = address;
     this.pageIndex = index;
     this.access = access;
@@ -1247,8 +1282,8 @@ class FaultInfo implements GpuFault {
   }
 }
 
-/** The reused GpuEvictionQuery. */
-class EvictionQuery implements GpuEvictionQuery {
+/** The reused VictimQuery: the device's root chunks are its 2 MiB allocation units. */
+class EvictionQuery implements VictimQuery {
   readonly device: string;
   forBlockStart = 0;
 
@@ -1278,10 +1313,17 @@ class EvictionQuery implements GpuEvictionQuery {
     const slot = this.driver.chunks.block[chunk]!;
     return slot < 0 ? -1 : this.driver.blocks.start[slot]!;
   }
+  chunkMm(chunk: number): Mm | null {
+    const slot = this.driver.chunks.block[chunk]!;
+    return slot < 0 ? null : this.driver.spaceMm(this.driver.blocks.space[slot]!);
+  }
   chunkResidentPages(chunk: number): number {
     return this.driver.chunks.used[chunk]!;
   }
   chunkLastUsePs(chunk: number): number {
     return this.driver.chunks.stamp[chunk]!;
+  }
+  chunkAllocPs(chunk: number): number {
+    return this.driver.chunks.allocStamp[chunk]!;
   }
 }

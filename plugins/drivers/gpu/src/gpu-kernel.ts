@@ -9,26 +9,15 @@
  *              no entry / read-only entry on a write → raise a replayable fault; the warp stalls until the
  *              fault-service task replays its batch, then translates again.
  *
- * Accesses come from an @hmmsim/workloads AccessPattern (`fill(batch)` into typed arrays) or an array.
+ * Accesses come from an @hmmsim/workloads AccessPattern (`fill(batch)` into typed arrays: @hmmsim/machine's
+ * AccessSource / AccessBuffer) or an array.
  */
 import { Completion } from "@hmmsim/engine";
 import { TASK_SIZE } from "@hmmsim/core";
+import type { AccessBuffer, AccessSource } from "@hmmsim/machine";
 import { GpuInputError } from "./errors.js";
 import type { GpuDriver } from "./gpu-driver.js";
 import { VaBlocks } from "./va-block.js";
-
-/** The typed-array batch an AccessPattern fills (@hmmsim/workloads AccessBatch). */
-export interface AccessBuffer {
-  readonly capacity: number;
-  readonly addr: Float64Array;
-  readonly write: Uint8Array;
-  readonly computePs: Float64Array;
-}
-
-/** Anything that fills access batches: an @hmmsim/workloads AccessPattern. */
-export interface AccessSource {
-  fill(batch: AccessBuffer): number;
-}
 
 /** Accesses as plain objects (tests, small kernels). `computePs` defaults to 0. */
 export type AccessList = readonly { addr: number; write: boolean; computePs?: number }[];

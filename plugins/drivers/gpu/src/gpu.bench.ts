@@ -1,5 +1,5 @@
 // Benchmarks of @hmmsim/driver-gpu (`npm run bench -- drivers/gpu`): device faults serviced per host second by
-// the GPU driver with the on-demand policy (default hooks), bytes-off mode, on a 16 M-page (64 GiB) working set,
+// the GPU driver with no policy answering (the driver takes @hmmsim/policy's defaults: on-demand), bytes-off mode, on a 16 M-page (64 GiB) working set,
 // and the host memory it takes (bytes per page). Goal (anchors.md §0.7, D): ≥ 1 M faults/s.
 //
 // HMMSIM_GPU_BENCH_FAULTS sets the number of random accesses (default 1,000,000; each first touch of a page is a
@@ -7,15 +7,17 @@
 // machine spec, run by 1024 warps; device memory holds the whole working set (no eviction), so every fault is a
 // hole filled with a zeroed device page (no DMA). A second entry streams through the whole 16 M-page working set
 // once, three times in three processes, reported at the median (HMMSIM_GPU_BENCH_STREAM_PAGES sets fewer pages).
+// An entry point (the bench runner imports it, and each variant runs it as a child's main module): it loads the
+// reflect polyfill tsyringe needs, as composition roots do (libraries, @hmmsim/machine included, do not).
+import "reflect-metadata";
 import { spawnSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { createMachine, defaultPlugins, getMachineStats } from "@hmmsim/machine";
+import { createMachine, defaultPlugins, getMachineStats, type AccessSource } from "@hmmsim/machine";
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "@hmmsim/core";
 import { GpuDriver } from "./gpu-driver.js";
 import { GpuDriverPlugin } from "./plugin.js";
-import { TestLinkPlugin } from "./test-util.js";
-import type { AccessSource } from "./gpu-kernel.js";
+import { testPlugins } from "./test-util.js";
 
 interface BenchEntry {
   name: string;
@@ -56,7 +58,7 @@ async function one(kind: "random" | "streaming", accesses: number): Promise<Benc
       devices: [{ kind: "gpu", name: "gpu0", memory: "64GiB", link: "pcie0" }],
       workload: { kind, on: "gpu0", params },
     },
-    plugins: [...defaultPlugins(), new TestLinkPlugin(), new GpuDriverPlugin()],
+    plugins: [...defaultPlugins(), ...testPlugins(), new GpuDriverPlugin()],
   });
   const gpu = GpuDriver.of(machine, "gpu0");
   const mm = machine.kernel!.createMm();

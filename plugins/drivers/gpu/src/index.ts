@@ -1,23 +1,9 @@
 // @hmmsim/driver-gpu public surface.
 export { GpuDriver, GPU_MAX_VA_SPACES, type GpuDriverOptions, type GpuDriverStats, type GpuPteInfo } from "./gpu-driver.js";
-export {
-  GPU_ACCESS_ATOMIC,
-  GPU_ACCESS_READ,
-  GPU_ACCESS_WRITE,
-  GPU_POLICY_STAGE_DEFAULT,
-  GPU_POLICY_STAGE_OVERRIDE,
-  GPU_POLICY_STAGE_POLICY,
-  getGpuDriverHooks,
-  lruVictim,
-  type GpuAccessType,
-  type GpuDriverHooks,
-  type GpuEvictionQuery,
-  type GpuFault,
-  type GpuPrefetchRange,
-} from "./gpu-hooks.js";
-export type { AccessBuffer, AccessList, AccessSource, GpuKernelResult, RunKernelOptions } from "./gpu-kernel.js";
-export { cyclesToPs, defaultSpec, gpuDriverSpecIssues, resolveGpuSpec, type GpuDriverSpec } from "./gpu-spec.js";
-export { GpuDevices, GpuDriverPlugin, PLUGIN_NAME } from "./plugin.js";
+export type { AccessList, GpuKernelResult, RunKernelOptions } from "./gpu-kernel.js";
+export { cyclesToPs, defaultSpec, gpuDriverSpecIssues, resolveGpuSpec } from "./gpu-spec.js";
+export { GpuDriverSpec } from "./tokens.js";
+export { DRIVER_NAME, GpuDevices, GpuDriverPlugin, PLUGIN_NAME } from "./plugin.js";
 export { DeviceTlb, tlbTag2m, tlbTag4k } from "./device-tlb.js";
 export { CHUNK_PAGES, RootChunks } from "./root-chunks.js";
 export { GPU_PTE_REMOTE, GPU_PTE_VALID, GPU_PTE_WRITE, VA_BLOCK_SIZE, VaBlocks } from "./va-block.js";

@@ -5,11 +5,12 @@
 import { describe, expect, it } from "vitest";
 import { EFAULT, ENOMEM, MADV_DONTNEED, PAGE_SIZE } from "@hmmsim/core";
 import { MachineTrace, SpecError, createMachine, defaultPlugins, getMachineStats, type MigrateEvent } from "@hmmsim/machine";
+import { Policy } from "@hmmsim/policy";
 import { GpuInputError } from "./errors.js";
 import { GpuDriver } from "./gpu-driver.js";
 import { gpuDriverSpecIssues } from "./gpu-spec.js";
 import { GpuDriverPlugin } from "./plugin.js";
-import { TestLinkPlugin, anonMap, fillPages, testMachine } from "./test-util.js";
+import { anonMap, fillPages, testMachine, testPlugins } from "./test-util.js";
 import { VA_BLOCK_SIZE } from "./va-block.js";
 
 const BLOCK = VA_BLOCK_SIZE;
@@ -91,7 +92,7 @@ describe("migrateRange (hint migration)", () => {
   it("-ENOMEM when selectVictim has no victim", async () => {
     const block: Parameters<typeof testMachine>[0] = {
       deviceMemory: "2MiB",
-      plugins: [{ name: "none", apply: (m) => void GpuDriver.getHooks(m).selectVictim.tap("none", () => -1) }],
+      plugins: [{ name: "none", kind: "test", apply: (m) => void Policy.getHooks(m).selectVictim.tap("none", () => -1) }],
     };
     const { machine, gpu } = testMachine(block);
     const mm = machine.kernel!.createMm();
@@ -171,7 +172,7 @@ describe("per-device driverSpec", () => {
         { kind: "gpu", name: "a", memory: "4MiB", link: "l0", driverSpec: { batchSize: 64, deviceMemoryBandwidth: 3_350_000_000_000 } },
         { kind: "gpu", name: "b", memory: "4MiB", link: "l0" },
       ]),
-      plugins: [...defaultPlugins(), new TestLinkPlugin(), new GpuDriverPlugin({ replayPs: 2_000_000 })],
+      plugins: [...defaultPlugins(), ...testPlugins(), new GpuDriverPlugin({ replayPs: 2_000_000 })],
     });
     const a = GpuDriver.of(machine, "a");
     const b = GpuDriver.of(machine, "b");
@@ -188,7 +189,7 @@ describe("per-device driverSpec", () => {
           { kind: "gpu", name: "a", memory: "4MiB", link: "l0", driverSpec: { batchSize: 0, bogus: 1 } },
           { kind: "gpu", name: "b", memory: "4MiB", link: "l0", driverSpec: { replayPs: "1us" } },
         ]),
-        plugins: [...defaultPlugins(), new TestLinkPlugin(), new GpuDriverPlugin()],
+        plugins: [...defaultPlugins(), ...testPlugins(), new GpuDriverPlugin()],
       });
     } catch (e) {
       err = e;

@@ -1,61 +1,86 @@
 /**
- * The GPU driver as a machine plugin: `GpuDriverPlugin.register` puts a `GpuDevices` component (holding the
- * resolved spec) in the machine's child container; createMachine attaches it, which creates one `GpuDriver` for
- * every spec device whose `driver` is "gpu" (the default for `kind: gpu`).
+ * The GPU driver as a machine plugin (kind "driver", provides "gpu" — the default driver of `kind: gpu` devices):
+ *
+ *  - `componentSpecIssues(ref)`: a device's `driverSpec` (gpuDriverSpecIssues over the plugin's spec) and what the
+ *    driver needs of the device (at least one 2 MiB root chunk of memory), reported with the machine's one SpecError;
+ *  - `register(c)`: the plugin's spec under the `GpuDriverSpec` token and the `GpuDevices` component, which the
+ *    machine's container builds by constructor injection: one `GpuDriver` per device whose `driver` is "gpu", each
+ *    added to the machine's `DeviceDrivers`;
+ *  - `apply(machine)`: nothing to tap (see below).
  *
  *   createMachine({ spec, plugins: [...defaultPlugins(), new PciePlugin(), new GpuDriverPlugin(), new OnDemandPolicyPlugin()] })
  *   const gpu = GpuDriver.of(machine, "gpu0");
  */
+import { Lifecycle, inject, injectable } from "tsyringe";
 import {
+  CostLedger,
+  DeviceDrivers,
+  Engine,
+  Kernel,
+  LinkRegistry,
+  Machine,
   MachineComponent,
-  SpecError,
+  MachineSpec,
+  TraceHooks,
+  packageVersion,
+  type ComponentRef,
   type DependencyContainer,
-  type Machine,
   type MachinePlugin,
+  type SpecIssue,
 } from "@hmmsim/machine";
+import { Policy } from "@hmmsim/policy";
+import { GpuInputError } from "./errors.js";
 import { GpuDriver } from "./gpu-driver.js";
-import { defaultSpec, gpuDriverSpecIssues, resolveGpuSpec, type GpuDriverSpec } from "./gpu-spec.js";
+import { defaultSpec, gpuDriverSpecIssues, resolveGpuSpec } from "./gpu-spec.js";
+import { GpuDriverSpec } from "./tokens.js";
+import { VA_BLOCK_SIZE } from "./va-block.js";
 
 export const PLUGIN_NAME = "GpuDriverPlugin";
+/** The driver name devices select with `driver:` (the default for `kind: gpu`). */
+export const DRIVER_NAME = "gpu";
+
+const VERSION = packageVersion(import.meta.url);
 
 /**
- * The machine component holding one GpuDriver per GPU device. Registered as an instance per machine (register()
- * runs once per machine's child container); it takes the engine, kernel, ledger and links from the machine it is
- * attached to, so it needs no constructor injection.
+ * The machine component holding one GpuDriver per device whose driver is "gpu". Built by the machine's container
+ * (every dependency injected); each driver gets the engine, kernel, ledger, its link, the trace points and the
+ * machine's policy hooks, and is added to the machine's DeviceDrivers (`machine.driver(name)`, `GpuDriver.of`).
  */
+@injectable()
 export class GpuDevices implements MachineComponent {
+  /** The GPU drivers by device name, in spec order. */
   readonly drivers = new Map<string, GpuDriver>();
 
-  constructor(readonly spec: Readonly<GpuDriverSpec>) {}
-
-  /**
-   * One GpuDriver per device with driver "gpu". A device's `driverSpec` is laid over the plugin's spec for that
-   * device only; every bad field of every device is reported at once as a SpecError with its spec path
-   * (`devices[1].driverSpec.batchSize`), before any driver is built.
-   */
-  attach(machine: Machine): void {
-    const issues: { path: string; message: string }[] = [];
-    machine.spec.devices.forEach((device, i) => {
-      if (device.driver !== "gpu") return;
-      const over = device.driverSpec ?? {};
-      for (const p of gpuDriverSpecIssues(over, this.spec)) {
-        issues.push({ path: `devices[${i}].driverSpec${p.field === "spec" ? "" : `.${p.field}`}`, message: p.rule });
-      }
-      if (!machine.kernel) issues.push({ path: `devices[${i}]`, message: "the GPU driver needs the machine's kernel (createKernel returned null)" });
-    });
-    if (issues.length > 0) throw new SpecError(issues);
-    for (const device of machine.spec.devices) {
-      if (device.driver !== "gpu") continue;
+  constructor(
+    @inject(MachineSpec) spec: MachineSpec,
+    @inject(Engine) engine: Engine,
+    @inject(Kernel, { isOptional: true }) kernel: Kernel | undefined,
+    @inject(CostLedger) ledger: CostLedger,
+    @inject(LinkRegistry) links: LinkRegistry,
+    @inject(DeviceDrivers) registry: DeviceDrivers,
+    @inject(TraceHooks) trace: TraceHooks,
+    @inject(GpuDriverSpec) base: Readonly<GpuDriverSpec>,
+    // Only to reach the machine's policy hooks (Policy.getHooks is keyed by the machine).
+    @inject(Machine) machine: Machine,
+  ) {
+    const devices = spec.devices.filter((d) => d.driver === DRIVER_NAME);
+    if (devices.length === 0) return;
+    if (!kernel) throw new GpuInputError(`devices.${devices[0]!.name}`, "the GPU driver needs the machine's kernel (createMachine's createKernel returned null)");
+    const policy = Policy.getHooks(machine);
+    for (const device of devices) {
+      // createMachine validated every driverSpec with componentSpecIssues before anything was built.
       const d = new GpuDriver({
-        machine,
         device,
-        spec: device.driverSpec ? resolveGpuSpec(device.driverSpec as Partial<GpuDriverSpec>, this.spec) : this.spec,
-        kernel: machine.kernel!,
-        engine: machine.engine,
-        ledger: machine.ledger,
-        link: machine.links.ofDevice(device.name),
+        spec: device.driverSpec ? resolveGpuSpec(device.driverSpec as Partial<GpuDriverSpec>, base) : base,
+        kernel,
+        engine,
+        ledger,
+        link: links.ofDevice(device.name),
+        trace,
+        policy,
       });
       this.drivers.set(device.name, d);
+      registry.add(d);
     }
   }
 }
@@ -64,15 +89,39 @@ export class GpuDriverPlugin implements MachinePlugin {
   /** Batch 256 [S1], TLB 4096 entries [S14], walk 100/66 cycles @ 1481 MHz [S14], … (see gpu-spec.ts). */
   static readonly defaultSpec: Readonly<GpuDriverSpec> = defaultSpec;
   readonly name = PLUGIN_NAME;
+  readonly kind = "driver";
+  readonly version = VERSION;
+  readonly provides = [DRIVER_NAME] as const;
   readonly spec: Readonly<GpuDriverSpec>;
 
+  /** `spec` is laid over defaultSpec and validated now (GpuSpecError lists every bad field). */
   constructor(spec: Partial<GpuDriverSpec> = {}) {
     this.spec = resolveGpuSpec(spec);
   }
 
-  register(c: DependencyContainer): void {
-    c.register(MachineComponent, { useValue: new GpuDevices(this.spec) });
+  /**
+   * The problems of one GPU device's part of the machine spec: its `driverSpec` laid over this plugin's spec
+   * (paths relative to the driverSpec: `batchSize`, "" for the driverSpec itself), and its memory, which must hold
+   * at least one 2 MiB root chunk (reported on the driverSpec path: the contract has no path back to the device).
+   */
+  componentSpecIssues(ref: ComponentRef): SpecIssue[] {
+    if (ref.kind !== "driver") return [];
+    const out: SpecIssue[] = ref.spec === undefined ? [] : gpuDriverSpecIssues(ref.spec, this.spec).map((i) => ({ path: i.field === "spec" ? "" : i.field, message: i.rule }));
+    if (ref.device.memory < VA_BLOCK_SIZE) {
+      out.push({ path: "", message: `the GPU driver needs device memory (devices[].memory) of at least one 2 MiB root chunk, got ${ref.device.memory} B` });
+    }
+    return out;
   }
 
+  register(c: DependencyContainer): void {
+    c.register(GpuDriverSpec, { useValue: this.spec });
+    c.register(MachineComponent, { useClass: GpuDevices }, { lifecycle: Lifecycle.ContainerScoped });
+  }
+
+  /**
+   * Nothing to tap: GpuDevices built the drivers with everything they need (the policy hooks they call, the trace
+   * points they fire), and the driver taps no hook of its own — policies tap @hmmsim/policy's hooks, statistics
+   * and exporters tap the trace points.
+   */
   apply(_machine: Machine): void {}
 }

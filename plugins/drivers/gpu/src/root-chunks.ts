@@ -21,8 +21,10 @@ export class RootChunks {
   readonly used: Uint16Array;
   /** In-use bitmap, 16 words of 32 bits per chunk. */
   readonly bits: Uint32Array;
-  /** Virtual time of the last allocation / migration-in, ps. */
+  /** Virtual time of the last allocation / migration-in, ps (the LRU key). */
   readonly stamp: Float64Array;
+  /** Virtual time the chunk was allocated to its current block, ps (FIFO policies). */
+  readonly allocStamp: Float64Array;
   /** Pinned while its block is being serviced (not evictable). */
   readonly pinned: Uint8Array;
   private readonly prev: Int32Array;
@@ -39,6 +41,7 @@ export class RootChunks {
     this.used = new Uint16Array(count);
     this.bits = new Uint32Array(count * 16);
     this.stamp = new Float64Array(count);
+    this.allocStamp = new Float64Array(count);
     this.pinned = new Uint8Array(count);
     this.prev = new Int32Array(count).fill(-1);
     this.next = new Int32Array(count).fill(-1);
@@ -65,6 +68,7 @@ export class RootChunks {
     const c = this.free[--this.nfree]!;
     this.block[c] = slot;
     this.stamp[c] = now;
+    this.allocStamp[c] = now;
     this.linkTail(c);
     return c;
   }

@@ -1,6 +1,8 @@
 /**
  * Test helpers (not exported from index.ts): a tiny interconnect plugin for `custom` links built on the machine's
- * DuplexLink (so the tests need no interconnect package), a machine factory and an anonymous mapping helper.
+ * DuplexLink (so the tests need no interconnect package), a policy plugin providing "on-demand" that taps nothing
+ * (so the tests need no policy package: the driver then takes @hmmsim/policy's defaults, which is what the
+ * on-demand policy answers), a machine factory and an anonymous mapping helper.
  */
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, type Mm } from "@hmmsim/core";
 import {
@@ -9,6 +11,7 @@ import {
   createMachine,
   defaultPlugins,
   type DependencyContainer,
+  type LinkSpec,
   type Machine,
   type MachinePlugin,
 } from "@hmmsim/machine";
@@ -18,11 +21,15 @@ import { GpuDriverPlugin } from "./plugin.js";
 
 export class TestLinkPlugin implements MachinePlugin {
   readonly name = "TestLinkPlugin";
+  readonly kind = "interconnect";
+  readonly provides = ["custom"];
+  isCoherentLink(l: LinkSpec): boolean {
+    return l.coherent === true;
+  }
   register(c: DependencyContainer): void {
     c.register(InterconnectFactory, {
       useValue: {
         name: this.name,
-        accepts: (l) => l.kind === "custom",
         create: (l, ctx) =>
           new DuplexLink(l.name, l.kind, { h2dBandwidth: l.h2dBandwidth!, d2hBandwidth: l.d2hBandwidth!, alpha: l.alpha!, sharing: "fifo" }, l.coherent === true, ctx),
       },
@@ -30,6 +37,20 @@ export class TestLinkPlugin implements MachinePlugin {
   }
   apply(): void {}
 }
+
+/**
+ * Provides policy "on-demand" (the spec's default) and taps nothing: with no answer the GPU driver takes
+ * @hmmsim/policy's defaults (migrate, the faulted page, lruVictim), i.e. on-demand. Tests tap Policy.getHooks.
+ */
+export class TestPolicyPlugin implements MachinePlugin {
+  readonly name = "TestPolicyPlugin";
+  readonly kind = "policy";
+  readonly provides = ["on-demand"];
+  apply(): void {}
+}
+
+/** The plugins of the tests' machines besides defaultPlugins() and the GPU driver. */
+export const testPlugins = (): MachinePlugin[] => [new TestLinkPlugin(), new TestPolicyPlugin()];
 
 export interface TestMachineOptions {
   deviceMemory?: string;
@@ -52,7 +73,7 @@ export function testMachine(o: TestMachineOptions = {}): { machine: Machine; gpu
       links: [{ name: "l0", kind: "custom", h2dBandwidth: "16GB/s", d2hBandwidth: "16GB/s", alpha: "1us", coherent: o.coherent ?? false }],
       devices: [{ kind: "gpu", name: "gpu0", memory: o.deviceMemory ?? "8MiB", link: "l0", memoryType: o.coherent ? "coherent" : "private" }],
     },
-    plugins: [...defaultPlugins(), new TestLinkPlugin(), new GpuDriverPlugin(o.gpu), ...(o.plugins ?? [])],
+    plugins: [...defaultPlugins(), ...testPlugins(), new GpuDriverPlugin(o.gpu), ...(o.plugins ?? [])],
   });
   return { machine, gpu: GpuDriver.of(machine, "gpu0") };
 }

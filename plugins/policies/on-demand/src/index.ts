@@ -1,2 +1,2 @@
 // @hmmsim/policy-on-demand public surface.
-export { OnDemandPolicyPlugin, PLUGIN_NAME, POLICY_NAME, type OnDemandPolicySpec } from "./on-demand.js";
+export { OnDemandPolicyPlugin, PLUGIN_NAME, POLICY_NAME, onDemandPolicySpec, type OnDemandPolicySpec } from "./on-demand.js";

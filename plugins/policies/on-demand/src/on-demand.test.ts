@@ -1,30 +1,30 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { GPU_POLICY_STAGE_OVERRIDE, GpuDriver, GpuDriverPlugin } from "@hmmsim/driver-gpu";
 import {
+  DeviceDrivers,
   DuplexLink,
   InterconnectFactory,
-  MachineTrace,
+  MachineComponent,
+  MachineSpec,
+  SpecError,
   createMachine,
   defaultPlugins,
   type DependencyContainer,
   type MachinePlugin,
 } from "@hmmsim/machine";
-import { OnDemandPolicyPlugin, PLUGIN_NAME } from "./on-demand.js";
+import { POLICY_STAGE_DEFAULT, POLICY_STAGE_OVERRIDE, Policy, type FaultQuery, type VictimQuery } from "@hmmsim/policy";
+import { OnDemandPolicyPlugin, PLUGIN_NAME, POLICY_NAME } from "./on-demand.js";
 
 const BLOCK = 2 * 1024 * 1024;
-// include/uapi mman values (@hmmsim/core is not a dependency of this package)
-const PROT_READ = 0x1;
-const PROT_WRITE = 0x2;
-const MAP_PRIVATE = 0x02;
-const MAP_ANONYMOUS = 0x20;
 
 const link: MachinePlugin = {
   name: "TestLink",
+  kind: "interconnect",
+  provides: ["custom"],
   register(c: DependencyContainer) {
     c.register(InterconnectFactory, {
       useValue: {
         name: "TestLink",
-        accepts: () => true,
         create: (l, ctx) => new DuplexLink(l.name, l.kind, { h2dBandwidth: l.h2dBandwidth!, d2hBandwidth: l.d2hBandwidth!, alpha: l.alpha!, sharing: "fifo" }, false, ctx),
       },
     });
@@ -32,68 +32,83 @@ const link: MachinePlugin = {
   apply() {},
 };
 
-function machine(policy: string, extra: MachinePlugin[] = [], spec: object = {}) {
+/** Another policy name, served by nobody's taps (so on-demand must stay silent for its devices). */
+const other: MachinePlugin = { name: "OtherPolicy", kind: "policy", provides: ["other"], apply() {} };
+
+/** Provides driver "gpu" with a driver that runs nothing: these tests call the hooks directly. */
+const nullDriver: MachinePlugin = {
+  name: "NullDriver",
+  kind: "driver",
+  provides: ["gpu"],
+  register(c: DependencyContainer) {
+    c.register(MachineComponent, {
+      useFactory: (r) => {
+        const drivers = r.resolve(DeviceDrivers);
+        for (const d of r.resolve(MachineSpec).devices) {
+          drivers.add({ device: d.name, driverName: "gpu", pgmap: null, runKernel: async () => ({ accesses: 0, faults: 0, remoteAccesses: 0, tlbHits: 0, tlbMisses: 0 }), counters: () => ({ batches: 0, faultedPages: 0, migratedPages: 0, populatedPages: 0 }) });
+        }
+        return {};
+      },
+    });
+  },
+  apply() {},
+};
+
+function machine(policies: string[], policySpec?: object) {
   const m = createMachine({
     spec: {
       cpus: { count: 2 },
       ram: { size: "64MiB" },
       links: [{ name: "l0", kind: "custom", h2dBandwidth: "16GB/s", d2hBandwidth: "16GB/s", alpha: "1us", coherent: false }],
-      devices: [{ kind: "gpu", name: "gpu0", memory: "4MiB", link: "l0", policy }],
+      devices: policies.map((policy, i) => ({ kind: "gpu", name: `gpu${i}`, memory: "4MiB", link: "l0", policy, ...(i === 0 && policySpec ? { policySpec } : {}) })),
     },
-    plugins: [...defaultPlugins(), link, new GpuDriverPlugin(), new OnDemandPolicyPlugin(spec), ...extra],
+    plugins: [...defaultPlugins(), link, nullDriver, new OnDemandPolicyPlugin(), other],
   });
-  return { m, gpu: GpuDriver.of(m, "gpu0") };
+  return { m };
 }
 
 describe("OnDemandPolicyPlugin", () => {
-  it("answers shouldMigrate = true and selectVictim = LRU for on-demand devices", () => {
-    const { m } = machine("on-demand");
-    const h = GpuDriver.getHooks(m);
-    expect(h.shouldMigrate.taps.map((t) => t.name)).toEqual([PLUGIN_NAME]);
-    expect(h.shouldMigrate.call({ device: "gpu0" } as never)).toBe(true);
-    expect(h.shouldMigrate.call({ device: "other" } as never)).toBeUndefined();
-    expect(h.prefetchRange.taps).toHaveLength(0); // on demand: the range stays the faulted page
+  it("is a policy plugin providing on-demand, with its package's version", () => {
+    const p = new OnDemandPolicyPlugin();
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    expect(p).toMatchObject({ name: PLUGIN_NAME, kind: "policy", provides: [POLICY_NAME], version: pkg.version, spec: {} });
+    expect(POLICY_NAME).toBe("on-demand");
   });
 
-  it("does not answer for a device with another policy unless named in its spec", () => {
-    expect(GpuDriver.getHooks(machine("tree").m).shouldMigrate.call({ device: "gpu0" } as never)).toBeUndefined();
-    expect(GpuDriver.getHooks(machine("tree", [], { devices: ["gpu0"] }).m).shouldMigrate.call({ device: "gpu0" } as never)).toBe(true);
-    expect(() => new OnDemandPolicyPlugin({ bogus: 1 } as never)).toThrow(/bogus/);
+  it("taps every hook at POLICY_STAGE_DEFAULT and answers with the defaults for on-demand devices only", () => {
+    const { m } = machine(["on-demand", "other"]);
+    const h = Policy.getHooks(m);
+    for (const hook of [h.shouldMigrate, h.prefetchRange, h.selectVictim]) expect(hook.taps.map((t) => [t.name, t.stage])).toEqual([[PLUGIN_NAME, POLICY_STAGE_DEFAULT]]);
+    expect(h.shouldMigrate.call({ device: "gpu0" } as FaultQuery)).toBe(true);
+    expect(h.shouldMigrate.call({ device: "gpu1" } as FaultQuery)).toBeUndefined();
+    const r = { start: 4096, end: 8192 };
+    expect(h.prefetchRange.call(r, { device: "gpu0" } as FaultQuery)).toEqual({ start: 4096, end: 8192 });
+    const q = { device: "gpu0", first: () => 3, next: () => -1, isEvictable: () => true } as unknown as VictimQuery;
+    expect(h.selectVictim.call(q)).toBe(3);
+    expect(h.selectVictim.call({ ...q, device: "gpu1" })).toBeUndefined();
   });
 
-  async function lruRun(pages: [number, number][]) {
-    const { m, gpu } = machine("on-demand");
-    const mm = m.kernel!.createMm();
-    const raw = mm.mmap({ length: 4 * BLOCK, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
-    const base = Math.ceil(raw / BLOCK) * BLOCK;
-    const ev: number[] = [];
-    MachineTrace.getHooks(m).eviction.tap("t", (e) => void ev.push((e.start - base) / BLOCK));
-    const acc = pages.map(([b, p]) => ({ addr: base + b * BLOCK + p * 4096, write: false }));
-    m.spawn("app", async () => void (await gpu.runKernel(mm, acc, { warps: 1 })));
-    await m.run();
-    return { ev, migrated: gpu.stats.migratedPages + gpu.stats.populatedPages };
-  }
-
-  it("migrates only the faulted page; a device hit does not refresh recency, so the LRU victim is block 0", async () => {
-    // device memory = 2 root chunks: blocks 0, 1 fill it; block 0 page 0 again is a hit; block 2 evicts
-    expect(await lruRun([[0, 0], [1, 1], [0, 0], [2, 3]])).toEqual({ ev: [0], migrated: 3 });
+  it("taps nothing when no device uses on-demand", () => {
+    const h = Policy.getHooks(machine(["other"]).m);
+    expect([h.shouldMigrate.taps.length, h.prefetchRange.taps.length, h.selectVictim.taps.length]).toEqual([0, 0, 0]);
   });
 
-  it("a migration into a chunk refreshes its recency (UVM: recency by allocation / migration-in), so block 1 goes", async () => {
-    expect(await lruRun([[0, 0], [1, 1], [0, 2], [2, 3]])).toEqual({ ev: [1], migrated: 4 });
+  it("a policySpec must be absent or empty: each field is an issue with its path", () => {
+    expect(() => machine(["on-demand"], {})).not.toThrow();
+    let err: unknown;
+    try {
+      machine(["on-demand"], { threshold: 51, devices: ["gpu0"] });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).issues).toEqual([
+      { path: "devices[0].policySpec.threshold", message: "unknown field (on-demand has no policySpec fields)" },
+      { path: "devices[0].policySpec.devices", message: "unknown field (on-demand has no policySpec fields)" },
+    ]);
+    const p = new OnDemandPolicyPlugin();
+    const device = { kind: "gpu", name: "g", memory: BLOCK, memoryType: "private", driver: "gpu", policy: "on-demand", link: "l0" } as const;
+    expect(p.componentSpecIssues({ kind: "policy", name: "on-demand", spec: undefined, device })).toEqual([]);
   });
 
-  it("a policy tapped at the override stage answers before on-demand", async () => {
-    const remote: MachinePlugin = {
-      name: "remote",
-      apply: (mm) => void GpuDriver.getHooks(mm).shouldMigrate.tap({ name: "remote", stage: GPU_POLICY_STAGE_OVERRIDE }, () => false),
-    };
-    const { m, gpu } = machine("on-demand", [remote]);
-    const mm = m.kernel!.createMm();
-    const addr = mm.mmap({ length: 4096, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
-    m.spawn("app", async () => void (await gpu.runKernel(mm, [{ addr, write: true }], { warps: 1 })));
-    await m.run();
-    expect(gpu.stats.migratedPages + gpu.stats.populatedPages).toBe(0);
-    expect(gpu.entry(mm, addr)!.remote).toBe(true);
-  });
 });

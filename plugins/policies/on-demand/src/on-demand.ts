@@ -1,47 +1,49 @@
 /**
- * The default migration policy: on-demand migration of the faulted page, no prefetch, LRU eviction of 2 MiB
- * root chunks (recency by allocation / migration-in, as NVIDIA UVM's uvm_pmm_gpu.c [S5]). It answers the GPU
- * driver's policy hooks (@hmmsim/driver-gpu `GpuDriver.getHooks(machine)`) for every device whose spec `policy`
- * is "on-demand" (the machine spec's default), at GPU_POLICY_STAGE_DEFAULT so that any other policy tapped at an
- * earlier stage answers first:
+ * The default migration policy: on-demand migration of the faulted page, no prefetch, LRU eviction of 2 MiB root
+ * chunks (recency by allocation / migration-in, as NVIDIA UVM's uvm_pmm_gpu.c [S5]). It provides the policy name
+ * "on-demand" (the machine spec's default `policy`) and answers the driver-neutral policy hooks of @hmmsim/policy
+ * (`Policy.getHooks(machine)`) for exactly the devices whose spec `policy` is "on-demand", with @hmmsim/policy's
+ * documented defaults, at POLICY_STAGE_DEFAULT so that any tap at an earlier stage answers first:
  *
- *  - shouldMigrate → true (migrate the faulted page to device memory);
- *  - prefetchRange → left alone (the range stays the faulted page unless another policy grows it);
- *  - selectVictim  → lruVictim (the head of the LRU list that is not being serviced).
+ *  - shouldMigrate → defaultShouldMigrate (true: migrate the faulted page to device memory);
+ *  - prefetchRange → defaultPrefetchRange (the range stays the faulted page unless an earlier tap grew it);
+ *  - selectVictim  → lruVictim (the head of the LRU order that is evictable).
+ *
+ * It never imports a driver: any driver that calls the @hmmsim/policy hooks is served.
  */
-import { GPU_POLICY_STAGE_DEFAULT, GpuDriver, lruVictim } from "@hmmsim/driver-gpu";
-import type { Machine, MachinePlugin } from "@hmmsim/machine";
+import { packageVersion, type ComponentRef, type Machine, type MachinePlugin, type SpecIssue } from "@hmmsim/machine";
+import { POLICY_STAGE_DEFAULT, defaultPrefetchRange, defaultShouldMigrate, definePolicySpec, lruVictim, tapPolicy } from "@hmmsim/policy";
 
 export const PLUGIN_NAME = "OnDemandPolicyPlugin";
 /** The `policy` value of a machine-spec device this plugin serves. */
 export const POLICY_NAME = "on-demand";
 
-export interface OnDemandPolicySpec {
-  /** Devices to serve regardless of their spec `policy` (default: none; devices with policy "on-demand" always). */
-  devices: string[];
-}
+/** A device's policySpec for on-demand: it has no fields (absent or `{}`). */
+export type OnDemandPolicySpec = Record<string, never>;
+
+/** The policySpec schema: no fields, every field given is an issue. */
+export const onDemandPolicySpec = definePolicySpec<OnDemandPolicySpec>(POLICY_NAME, {}, {});
+
+const VERSION = packageVersion(import.meta.url);
 
 export class OnDemandPolicyPlugin implements MachinePlugin {
-  static readonly defaultSpec: Readonly<OnDemandPolicySpec> = Object.freeze({ devices: [] });
+  static readonly defaultSpec: Readonly<OnDemandPolicySpec> = onDemandPolicySpec.defaults;
   readonly name = PLUGIN_NAME;
-  readonly spec: Readonly<OnDemandPolicySpec>;
+  readonly kind = "policy";
+  readonly version = VERSION;
+  readonly provides = [POLICY_NAME] as const;
+  readonly spec = OnDemandPolicyPlugin.defaultSpec;
 
-  constructor(spec: Partial<OnDemandPolicySpec> = {}) {
-    if (spec === null || typeof spec !== "object") throw new TypeError(`${PLUGIN_NAME} spec: must be an object`);
-    for (const k of Object.keys(spec)) if (!(k in OnDemandPolicyPlugin.defaultSpec)) throw new RangeError(`${PLUGIN_NAME} spec.${k}: unknown field`);
-    const devices = spec.devices ?? [];
-    if (!Array.isArray(devices) || devices.some((d) => typeof d !== "string" || d === "")) {
-      throw new RangeError(`${PLUGIN_NAME} spec.devices: must be an array of device names`);
-    }
-    this.spec = Object.freeze({ devices: Object.freeze([...devices]) as string[] });
+  /** A device's policySpec must be absent or an empty mapping. */
+  componentSpecIssues(ref: ComponentRef): SpecIssue[] {
+    return onDemandPolicySpec.issues(ref.spec);
   }
 
   apply(machine: Machine): void {
-    const served = new Set<string>(this.spec.devices);
-    for (const d of machine.spec.devices) if (d.policy === POLICY_NAME) served.add(d.name);
-    const hooks = GpuDriver.getHooks(machine);
-    const tap = { name: PLUGIN_NAME, stage: GPU_POLICY_STAGE_DEFAULT };
-    hooks.shouldMigrate.tap(tap, (f) => (served.has(f.device) ? true : undefined));
-    hooks.selectVictim.tap(tap, (q) => (served.has(q.device) ? lruVictim(q) : undefined));
+    tapPolicy(machine, { name: PLUGIN_NAME, policy: POLICY_NAME, stage: POLICY_STAGE_DEFAULT }, {
+      shouldMigrate: defaultShouldMigrate,
+      prefetchRange: defaultPrefetchRange,
+      selectVictim: lruVictim,
+    });
   }
 }

@@ -1,0 +1,16 @@
+// @hmmsim/policy public surface: the driver-neutral migration-policy hook points, their queries and defaults.
+export { Policy, POLICY_STAGE_DEFAULT, POLICY_STAGE_OVERRIDE, POLICY_STAGE_POLICY, type PolicyHooks } from "./policy-hooks.js";
+export {
+  ACCESS_ATOMIC,
+  ACCESS_READ,
+  ACCESS_WRITE,
+  BLOCK_PAGES,
+  BLOCK_SIZE,
+  type AccessType,
+  type FaultQuery,
+  type PrefetchRange,
+} from "./fault-query.js";
+export type { VictimQuery } from "./victim-query.js";
+export { defaultPrefetchRange, defaultShouldMigrate, lruVictim } from "./defaults.js";
+export { servedDevices, tapPolicy, type PolicyTapOptions, type PolicyTaps } from "./tap-policy.js";
+export { definePolicySpec, specRules, type PolicySpecSchema, type SpecRule } from "./policy-spec.js";

@@ -1,0 +1,49 @@
+/**
+ * The migration-policy hook points of a machine, declared once, frozen and typed (DESIGN.md "Wiring: DI + hooks"):
+ * drivers call them, policy plugins tap them, and neither imports the other — both meet here.
+ *
+ *  - `shouldMigrate` (SyncBailHook, first answer wins): for one distinct faulted page, `true` = migrate it (and
+ *    what prefetchRange adds) to device memory, `false` = map the system page remotely (accesses then cross the
+ *    link). No answer: `defaultShouldMigrate` (migrate).
+ *  - `prefetchRange` (SyncWaterfallHook): transforms the range to migrate around a faulted page; it starts as the
+ *    faulted page and each tap returns the (possibly grown) range. No tap: the faulted page (`defaultPrefetchRange`).
+ *  - `selectVictim` (SyncBailHook): which root chunk to evict when the device's memory is full. No answer:
+ *    `lruVictim`.
+ *
+ * These are the places NVIDIA UVM takes its perf-module decisions (uvm_perf_prefetch.c `compute_prefetch_region`,
+ * uvm_perf_thrashing.c `uvm_perf_thrashing_get_hint`, uvm_pmm_gpu.c `pick_root_chunk_to_evict`) [S2, S3, S5] and
+ * that gpu_ext hooks with eBPF struct_ops [S19]. The hooks are per machine, shared by its devices: a tap serves
+ * the devices whose spec `policy` names its plugin (`query.device`; `tapPolicy` does the filtering). Tap at setup
+ * (a plugin's `apply`), with a stage from POLICY_STAGE_*; per-event history (migrations, evictions,
+ * invalidations) is on the machine's trace points (MachineTrace), which a policy taps to keep its own state.
+ */
+import { SyncBailHook, SyncWaterfallHook } from "tapable";
+import { createHooksRegistry } from "@hmmsim/machine";
+import type { FaultQuery, PrefetchRange } from "./fault-query.js";
+import type { VictimQuery } from "./victim-query.js";
+
+/** Tap stages (tapable `stage`, lower runs first): a test or experiment overrides any policy. */
+export const POLICY_STAGE_OVERRIDE = -100;
+/** Where a policy plugin taps. */
+export const POLICY_STAGE_POLICY = 0;
+/** The default policy plugin (on-demand) taps here, so any other tap answers first. */
+export const POLICY_STAGE_DEFAULT = 100;
+
+export interface PolicyHooks {
+  readonly shouldMigrate: SyncBailHook<[FaultQuery], boolean | undefined>;
+  readonly prefetchRange: SyncWaterfallHook<[PrefetchRange, FaultQuery]>;
+  readonly selectVictim: SyncBailHook<[VictimQuery], number | undefined>;
+}
+
+const registry = createHooksRegistry<object, PolicyHooks>(() => ({
+  shouldMigrate: new SyncBailHook<[FaultQuery], boolean | undefined>(["fault"]),
+  prefetchRange: new SyncWaterfallHook<[PrefetchRange, FaultQuery]>(["range", "fault"]),
+  selectVictim: new SyncBailHook<[VictimQuery], number | undefined>(["query"]),
+}));
+
+export const Policy = Object.freeze({
+  /** The policy hooks of `machine` (created on first use, frozen; two machines never share taps). */
+  getHooks(machine: object): PolicyHooks {
+    return registry(machine);
+  },
+});
