@@ -51,6 +51,9 @@ describe("loadPlugins", () => {
     expect((await loadError(loadPlugins(["file:///tmp/p.js"], { baseDir: specDir, trust: "command-line" }))).message).toMatch(/URLs are not loaded/);
     const cli = await loadPluginModule("../outside.mjs", { baseDir: specDir, trust: "command-line", where: () => "--plugin" });
     expect(cli[0]!.plugin.name).toBe("P1");
+    // on the command line an existing file needs no ./ (in a spec a bare name is a package)
+    expect((await loadPluginModule("lib/p1.mjs", { baseDir: specDir, trust: "command-line" }))[0]!.plugin.name).toBe("P1");
+    expect((await loadError(loadPlugins(["lib/p1.mjs"], { baseDir: specDir }))).message).toMatch(/package lib is not installed/);
   });
 
   it("names the module and why when it does not load or does not export a plugin", async () => {

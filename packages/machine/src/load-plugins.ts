@@ -116,7 +116,10 @@ function resolveModule(module: string, opts: LoadPluginsOptions, fail: (reason: 
   if (SCHEME.test(module) && !(isAbsolute(module) && /^[A-Za-z]:/.test(module))) {
     fail("URLs are not loaded: give an installed package name or a path");
   }
-  const isPath = module.startsWith("./") || module.startsWith("../") || module === "." || module === ".." || isAbsolute(module) || module.startsWith(".\\");
+  // On the command line a name that is an existing file or folder is a path (`--plugin examples/x.js`).
+  const isPath =
+    module.startsWith("./") || module.startsWith("../") || module === "." || module === ".." || isAbsolute(module) || module.startsWith(".\\") ||
+    (trust === "command-line" && existsSync(resolve(base, module)));
   if (isPath) {
     const file = resolve(base, module);
     if (trust === "spec") {

@@ -1,11 +1,11 @@
 // struct dmirror_device: chunk allocation from memremapPages, the free lists, folio_free, RELEASE (remove chunks)
 // and the module's device set.
 import { describe, expect, it } from "vitest";
-import { ENODEV, MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE, createKernel, putPage } from "@hmmsim/core";
+import { ENODEV, ENOMEM, MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE, createKernel, putPage } from "@hmmsim/core";
 import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE } from "@hmmsim/memremap";
 import { DEVMEM_CHUNK_PAGES } from "./dmirror-device.js";
-import { HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_RELEASE } from "./test-hmm-uapi.js";
-import { DmirrorFile, hmmDmirrorInit } from "./test-hmm.js";
+import { HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_RELEASE } from "./test-hmm-uapi.js";
+import { DmirrorFile, hmmDmirrorInit, hmmDmirrorInitDevices } from "./test-hmm.js";
 
 describe("hmm_dmirror_init", () => {
   it("creates 2 private devices, plus 2 coherent ones only with spm_addr_dev0/1, each with one chunk and distinct owners", () => {
@@ -28,6 +28,32 @@ describe("hmm_dmirror_init", () => {
       expect(d.freePages.length).toBe(DEVMEM_CHUNK_PAGES);
       expect(d.freeFolios.length).toBe(0);
     }
+  });
+});
+
+describe("hmmDmirrorInitDevices (a machine's devices)", () => {
+  it("one device per definition, named, with its memory size: private chunks up to it, a coherent SPM range of it", () => {
+    const k = createKernel({ ramBytes: 32 << 20 });
+    const mod = hmmDmirrorInitDevices(k, [
+      { zoneDeviceType: HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, name: "d0", memoryPages: DEVMEM_CHUNK_PAGES + 1024 },
+      { zoneDeviceType: HMM_DMIRROR_MEMORY_DEVICE_COHERENT, name: "c0", memoryPages: 2048 },
+      { zoneDeviceType: HMM_DMIRROR_MEMORY_DEVICE_PRIVATE },
+    ]);
+    const [d0, c0, d2] = mod.devices.map((d) => d!);
+    expect([d0!.name, c0!.name, d2!.name]).toEqual(["d0", "c0", "hmm_dmirror2"]);
+    expect(mod.open(3, k.createMm())).toBe(-ENODEV);
+    // d0: a full chunk at load, then one of the remaining 1024 pages, then no more memory.
+    expect(d0!.chunkPages).toBe(DEVMEM_CHUNK_PAGES);
+    expect(d0!.allocateChunk(false, false)).toBe(-1);
+    expect(d0!.devmemChunks.map((c) => c.pfnLast - c.pfnFirst)).toEqual([DEVMEM_CHUNK_PAGES, 1024]);
+    expect(d0!.allocateChunk(false, false)).toBe(-ENOMEM);
+    expect(c0!.chunkPages).toBe(2048);
+    expect(c0!.devmemChunks[0]!.pagemap.type).toBe(MEMORY_DEVICE_COHERENT);
+    expect(c0!.allocateChunk(false, false)).toBe(-ENOMEM);
+    expect(d2!.chunkPages).toBe(DEVMEM_CHUNK_PAGES);
+    mod.exit();
+    expect(() => hmmDmirrorInitDevices(k, [{ zoneDeviceType: 7 }])).toThrowError("invalid argument defs[0].zoneDeviceType");
+    expect(() => hmmDmirrorInitDevices(k, [{ zoneDeviceType: HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, memoryPages: 0 }])).toThrowError("invalid argument options.memoryPages");
   });
 });
 

@@ -13,6 +13,7 @@ import {
   ENOMEM,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
+  InvalidArgumentError,
   KernelRuleError,
   allocPages,
   putPage,
@@ -88,6 +89,19 @@ export interface DmirrorModuleContext {
   readonly zdd: ZoneDeviceData;
 }
 
+/** What a device is built with besides its minor number and memory type (a machine's dmirror device). */
+export interface DmirrorDeviceOptions {
+  /** The device's name (default `hmm_dmirror<id>`, the kernel's device node). */
+  name?: string;
+  /**
+   * Device memory, in 4 KiB pages (default: unbounded, as the kernel's driver, which memremaps another chunk
+   * whenever the free lists run dry). Private devices memremap chunks of at most DEVMEM_CHUNK_PAGES until the
+   * total reaches it (then -ENOMEM); a coherent device's one chunk, its SPM range, is this many pages
+   * (default DEVMEM_CHUNK_PAGES).
+   */
+  memoryPages?: number;
+}
+
 /** struct dmirror_device. The device object itself is the pgmap owner (`pgmap.owner = mdevice`). */
 export class DmirrorDevice {
   readonly devmemChunks: DmirrorChunk[] = [];
@@ -105,10 +119,20 @@ export class DmirrorDevice {
     readonly id: number,
     /** HMM_DMIRROR_MEMORY_DEVICE_PRIVATE or HMM_DMIRROR_MEMORY_DEVICE_COHERENT. */
     readonly zoneDeviceType: number,
-  ) {}
+    readonly options: Readonly<DmirrorDeviceOptions> = {},
+  ) {
+    const pages = options.memoryPages;
+    if (pages !== undefined && (!Number.isSafeInteger(pages) || pages <= 0)) throw new InvalidArgumentError("options.memoryPages", "must be a positive whole number of pages", pages);
+  }
 
   get name(): string {
-    return `hmm_dmirror${this.id}`;
+    return this.options.name ?? `hmm_dmirror${this.id}`;
+  }
+  /** Pages memremapped in the device's chunks. */
+  get chunkPages(): number {
+    let n = 0;
+    for (const c of this.devmemChunks) n += c.pfnLast - c.pfnFirst;
+    return n;
   }
   get kernel(): Kernel {
     return this.ctx.kernel;
@@ -165,9 +189,14 @@ export class DmirrorDevice {
       },
     };
     if (type === MEMORY_DEVICE_COHERENT) delete pagemap.ops.migrateToRam;
-    const start = memremapPages(k, pagemap, DEVMEM_CHUNK_PAGES);
+    // The kernel's chunks are DEVMEM_CHUNK_SIZE; a device with a memory size stops at it (options.memoryPages).
+    const limit = this.options.memoryPages;
+    let nrPages = DEVMEM_CHUNK_PAGES;
+    if (limit !== undefined) nrPages = type === MEMORY_DEVICE_COHERENT ? limit : Math.min(DEVMEM_CHUNK_PAGES, limit - this.chunkPages);
+    if (nrPages <= 0) return -ENOMEM;
+    const start = memremapPages(k, pagemap, nrPages);
     if (isErrValue(start)) return start;
-    const chunk = new DmirrorChunk(pagemap, this, start, start + DEVMEM_CHUNK_PAGES);
+    const chunk = new DmirrorChunk(pagemap, this, start, start + nrPages);
     this.devmemChunks.push(chunk);
     this.chunkByPgmap.set(pagemap, chunk);
     for (let pfn = chunk.pfnFirst; pfn < chunk.pfnLast; ) {

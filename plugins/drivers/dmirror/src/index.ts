@@ -1,5 +1,6 @@
-// @hmmsim/driver-dmirror public surface: the kernel's lib/test_hmm.c driver (dmirror) and the port of
-// tools/testing/selftests/mm/hmm-tests.c with its TAP runner (the `hmmsim selftest` command).
+// @hmmsim/driver-dmirror public surface: the kernel's lib/test_hmm.c driver (dmirror), the same driver as a machine
+// driver plugin (DmirrorDriverPlugin), and the port of tools/testing/selftests/mm/hmm-tests.c with its TAP runner
+// (the `hmmsim selftest` command).
 export * from "./test-hmm-uapi.js";
 export {
   DMIRROR_NDEVICES,
@@ -8,6 +9,7 @@ export {
   DmirrorChunk,
   DmirrorDevice,
   ZoneDeviceData,
+  type DmirrorDeviceOptions,
   dmirrorDevmemFree,
   type DmirrorModuleContext,
 } from "./dmirror-device.js";
@@ -33,7 +35,17 @@ export {
   dmirrorMigrateToDevice,
   dmirrorMigrateToSystem,
 } from "./dmirror-migrate.js";
-export { DmirrorFile, HmmDmirrorModule, hmmDmirrorInit, type HmmDmirrorParams } from "./test-hmm.js";
+export { DmirrorFile, HmmDmirrorModule, hmmDmirrorInit, hmmDmirrorInitDevices, type DmirrorDeviceDef, type HmmDmirrorParams } from "./test-hmm.js";
+export { DMIRROR_BUSY_RETRIES, DMIRROR_BUSY_RETRY_PS, DmirrorDeviceError, DmirrorDriver, type DmirrorDriverParts } from "./dmirror-driver.js";
+export {
+  DMIRROR_DRIVER_NAME,
+  DMIRROR_VERSION,
+  DmirrorDevices,
+  DmirrorDriverPlugin,
+  DmirrorWithoutKernel,
+  PLUGIN_NAME,
+  type DmirrorDriverSpec,
+} from "./plugin.js";
 export {
   TestAbort,
   TestMetadata,

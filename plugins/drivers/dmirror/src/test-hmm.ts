@@ -21,7 +21,7 @@ import {
   type Mm,
   type VmAreaStruct,
 } from "@hmmsim/core";
-import { DMIRROR_NDEVICES, DmirrorDevice, ZoneDeviceData, type DmirrorModuleContext } from "./dmirror-device.js";
+import { DMIRROR_NDEVICES, DmirrorDevice, ZoneDeviceData, type DmirrorDeviceOptions, type DmirrorModuleContext } from "./dmirror-device.js";
 import { Dmirror } from "./dmirror.js";
 import { HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, type HmmDmirrorCmd } from "./test-hmm-uapi.js";
 
@@ -70,7 +70,8 @@ export class DmirrorFile {
 /** The loaded module: its devices (index = minor number; null where a device does not exist). */
 export class HmmDmirrorModule implements DmirrorModuleContext {
   readonly zdd = new ZoneDeviceData();
-  readonly devices: (DmirrorDevice | null)[] = new Array<DmirrorDevice | null>(DMIRROR_NDEVICES).fill(null);
+  /** The devices by minor number (DMIRROR_NDEVICES of them in the kernel; a machine's module has one per spec device). */
+  readonly devices: (DmirrorDevice | null)[];
   /** Open files not yet released. */
   readonly files = new Set<DmirrorFile>();
   private loaded = true;
@@ -78,12 +79,16 @@ export class HmmDmirrorModule implements DmirrorModuleContext {
   constructor(
     readonly kernel: Kernel,
     readonly params: HmmDmirrorParams,
-  ) {}
+    ndevices: number = DMIRROR_NDEVICES,
+  ) {
+    if (!Number.isSafeInteger(ndevices) || ndevices < 0) throw new InvalidArgumentError("ndevices", "must be a whole number of devices", ndevices);
+    this.devices = new Array<DmirrorDevice | null>(ndevices).fill(null);
+  }
 
   /** open("/dev/hmm_dmirror<minor>") by a process whose mm is `mm`: the file, or -ENODEV / -errno. */
   open(minor: number, mm: Mm): DmirrorFile | number {
     if (!this.loaded) return -ENODEV;
-    if (!Number.isInteger(minor) || minor < 0 || minor >= DMIRROR_NDEVICES) return -ENODEV;
+    if (!Number.isInteger(minor) || minor < 0 || minor >= this.devices.length) return -ENODEV;
     const mdevice = this.devices[minor];
     if (mdevice === null || mdevice === undefined) return -ENODEV;
     const d = Dmirror.open(mdevice, mm);
@@ -130,11 +135,35 @@ export class HmmDmirrorModule implements DmirrorModuleContext {
 export function hmmDmirrorInit(kernel: Kernel, params: HmmDmirrorParams = {}): HmmDmirrorModule {
   if (kernel === null || typeof kernel !== "object" || !("pgmaps" in kernel)) throw new InvalidArgumentError("kernel", "must be a Kernel");
   if (params === null || typeof params !== "object") throw new InvalidArgumentError("params", "must be an object");
-  const mod = new HmmDmirrorModule(kernel, params);
   const types = [HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE];
   if (params.spmAddrDev0 && params.spmAddrDev1) types.push(HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_COHERENT);
-  types.forEach((type, id) => {
-    const dev = new DmirrorDevice(mod, id, type);
+  return initDevices(kernel, params, types.map((zoneDeviceType) => ({ zoneDeviceType })), DMIRROR_NDEVICES);
+}
+
+/** One device of hmmDmirrorInitDevices: its memory type (HMM_DMIRROR_MEMORY_DEVICE_*) and options. */
+export interface DmirrorDeviceDef extends DmirrorDeviceOptions {
+  zoneDeviceType: number;
+}
+
+/**
+ * hmm_dmirror_init() with the devices a machine spec declares instead of the kernel's fixed four: device `i` of
+ * `defs` is minor `i`, with its memory type, name and memory size. Each gets its first chunk, as in the kernel.
+ */
+export function hmmDmirrorInitDevices(kernel: Kernel, defs: readonly DmirrorDeviceDef[]): HmmDmirrorModule {
+  if (!Array.isArray(defs)) throw new InvalidArgumentError("defs", "must be an array of device definitions");
+  defs.forEach((d, i) => {
+    if (d.zoneDeviceType !== HMM_DMIRROR_MEMORY_DEVICE_PRIVATE && d.zoneDeviceType !== HMM_DMIRROR_MEMORY_DEVICE_COHERENT) {
+      throw new InvalidArgumentError(`defs[${i}].zoneDeviceType`, "must be HMM_DMIRROR_MEMORY_DEVICE_PRIVATE or HMM_DMIRROR_MEMORY_DEVICE_COHERENT", d.zoneDeviceType);
+    }
+  });
+  return initDevices(kernel, {}, defs, defs.length);
+}
+
+function initDevices(kernel: Kernel, params: HmmDmirrorParams, defs: readonly DmirrorDeviceDef[], ndevices: number): HmmDmirrorModule {
+  if (kernel === null || typeof kernel !== "object" || !("pgmaps" in kernel)) throw new InvalidArgumentError("kernel", "must be a Kernel");
+  const mod = new HmmDmirrorModule(kernel, params, ndevices);
+  defs.forEach(({ zoneDeviceType, ...options }, id) => {
+    const dev = new DmirrorDevice(mod, id, zoneDeviceType, options);
     // dmirror_device_init(): build a list of free ZONE_DEVICE struct pages.
     const ret = dev.allocateChunk(false, false);
     if (ret < -1) throw new KernelRuleError("dmirror_device_init_failed", `${dev.name}: ${ret}`);

@@ -7,7 +7,7 @@
  */
 import { Engine } from "@hmmsim/engine";
 import { type CoherentInterconnect, DuplexLink, InterconnectError, type LinkContext, type LinkParams, type LinkSharing, type LinkSpec, bytesToPs } from "@hmmsim/machine";
-import { COHERENT_PRESETS, type CoherentPreset } from "./spec.js";
+import { COHERENT_PRESETS, CUSTOM_COHERENT_DEFAULTS, CUSTOM_COHERENT_LINK_KIND, type CoherentPreset, type CoherentPresetKind } from "./spec.js";
 
 export interface CoherentLinkParams extends LinkParams {
   cpuAccessLatency: number;
@@ -38,13 +38,19 @@ export class CoherentLink extends DuplexLink implements CoherentInterconnect {
   }
 }
 
-/** The figures of a spec link: its preset, then the spec's overrides (custom links give all of them). */
+/**
+ * The figures of a spec link (validated by coherentLinkSpecIssues): its preset, then the spec's overrides; a
+ * custom-coherent link's own figures, cpuAccessLatency defaulting to CUSTOM_COHERENT_DEFAULTS and
+ * cpuAccessBandwidth to the link's d2hBandwidth.
+ */
 export function coherentLinkParams(link: LinkSpec, sharing: LinkSharing): CoherentLinkParams {
-  const preset: Partial<CoherentPreset> = link.kind === "custom" ? {} : COHERENT_PRESETS[link.kind as keyof typeof COHERENT_PRESETS];
-  if (!preset) throw new RangeError(`${link.name}: ${link.kind} is not a coherent link preset`);
+  let preset: Partial<CoherentPreset> | undefined;
+  if (link.kind === CUSTOM_COHERENT_LINK_KIND) preset = {};
+  else if (Object.hasOwn(COHERENT_PRESETS, link.kind)) preset = COHERENT_PRESETS[link.kind as CoherentPresetKind];
+  if (!preset) throw new RangeError(`${link.name}: ${link.kind} is not a coherent link kind`);
   const pick = (field: keyof CoherentPreset, fallback?: number): number => {
     const v = link[field] ?? preset[field] ?? fallback;
-    if (v === undefined) throw new RangeError(`${link.name}.${field}: required for a custom coherent link`);
+    if (v === undefined) throw new RangeError(`${link.name}.${field}: required for a custom-coherent link`);
     return v;
   };
   const d2h = pick("d2hBandwidth");
@@ -53,8 +59,7 @@ export function coherentLinkParams(link: LinkSpec, sharing: LinkSharing): Cohere
     d2hBandwidth: d2h,
     alpha: pick("alpha"),
     sharing,
-    // custom coherent links without CPU-access figures: CXL's added latency and the d2h bandwidth
-    cpuAccessLatency: pick("cpuAccessLatency", COHERENT_PRESETS.cxl.cpuAccessLatency),
+    cpuAccessLatency: pick("cpuAccessLatency", CUSTOM_COHERENT_DEFAULTS.cpuAccessLatency),
     cpuAccessBandwidth: pick("cpuAccessBandwidth", d2h),
   };
 }

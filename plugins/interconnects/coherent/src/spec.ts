@@ -21,7 +21,9 @@ export interface CoherentPreset {
   cpuAccessBandwidth: number;
 }
 
-export const COHERENT_PRESETS: Readonly<Record<"nvlink-c2c" | "cxl", Readonly<CoherentPreset>>> = Object.freeze({
+export type CoherentPresetKind = "nvlink-c2c" | "cxl";
+
+export const COHERENT_PRESETS: Readonly<Record<CoherentPresetKind, Readonly<CoherentPreset>>> = Object.freeze({
   "nvlink-c2c": Object.freeze({
     h2dBandwidth: 375_000_000_000,
     d2hBandwidth: 297_000_000_000,
@@ -37,6 +39,25 @@ export const COHERENT_PRESETS: Readonly<Record<"nvlink-c2c" | "cxl", Readonly<Co
     cpuAccessBandwidth: 50_400_000_000,
   }),
 });
+
+/**
+ * The link kind of a coherent link with the spec's own figures: h2dBandwidth, d2hBandwidth and alpha are required;
+ * cpuAccessLatency defaults to CUSTOM_COHERENT_DEFAULTS.cpuAccessLatency (CXL's +80 ns, the conservative coherent
+ * fabric) and cpuAccessBandwidth to the link's d2hBandwidth (a CPU load moves data device → host). Its
+ * non-coherent counterpart is `custom` (@hmmsim/interconnect-pcie).
+ */
+export const CUSTOM_COHERENT_LINK_KIND = "custom-coherent";
+
+/**
+ * The default CPU-access latency of a custom-coherent link, ps: the cxl preset's +80 ns. (Its cpuAccessBandwidth
+ * defaults to the link's own d2hBandwidth.)
+ */
+export const CUSTOM_COHERENT_DEFAULTS: Readonly<{ cpuAccessLatency: number }> = Object.freeze({
+  cpuAccessLatency: COHERENT_PRESETS.cxl.cpuAccessLatency,
+});
+
+/** The link kinds CoherentPlugin provides: the presets, then `custom-coherent`. */
+export const COHERENT_LINK_KINDS: readonly string[] = Object.freeze([...Object.keys(COHERENT_PRESETS), CUSTOM_COHERENT_LINK_KIND]);
 
 export interface CoherentSpec {
   /** How concurrent same-direction DMA transfers share a link: "ps" (processor sharing) or "fifo". */

@@ -11,7 +11,6 @@ function machine(kind = "pcie4x16", sharing: "ps" | "fifo" = "ps", extra: object
       cpus: { count: 4 },
       ram: { size: "64MiB" },
       links: [{ name: "pcie0", kind, ...extra }],
-      devices: [{ kind: "gpu", name: "gpu0", memory: "40GiB", link: "pcie0" }],
     },
     plugins: [...defaultPlugins(), new PciePlugin({ sharing })],
     createKernel: () => null,
@@ -97,13 +96,13 @@ describe("PCIe calibration (exact simulated time)", () => {
     expect(() => new PciePlugin({ sharing: "lottery" as "ps" })).toThrowError(/spec.sharing/);
   });
 
-  it("does not accept coherent links", () => {
+  it("does not provide coherent link kinds", () => {
     expect(() =>
       createMachine({
         spec: { cpus: { count: 1 }, ram: { size: "2MiB" }, links: [{ name: "c", kind: "nvlink-c2c" }] },
         plugins: [...defaultPlugins(), new PciePlugin()],
         createKernel: () => null,
       }),
-    ).toThrowError(/no interconnect plugin accepts it \(factories: PciePlugin\)/);
+    ).toThrowError('links[0].kind: no plugin provides link kind "nvlink-c2c" (available: custom, pcie3x16, pcie4x16, pcie5x16;');
   });
 });

@@ -5,7 +5,7 @@
  * device memory behind it is MEMORY_DEVICE_PRIVATE.
  */
 import { DuplexLink, type LinkContext, type LinkParams, type LinkSharing, type LinkSpec } from "@hmmsim/machine";
-import { PCIE_PRESETS } from "./spec.js";
+import { CUSTOM_LINK_KIND, PCIE_PRESETS, type PciePresetKind } from "./spec.js";
 
 export class PcieLink extends DuplexLink {
   override readonly supportsCoherentAccess = false as const;
@@ -14,13 +14,16 @@ export class PcieLink extends DuplexLink {
   }
 }
 
-/** The figures of a spec link: its preset (scaled by lanes/16), then the spec's overrides. */
+/**
+ * The figures of a spec link (validated by pcieLinkSpecIssues): a preset scaled by lanes/16, then the spec's
+ * overrides; a `custom` link's own figures.
+ */
 export function pcieLinkParams(link: LinkSpec, sharing: LinkSharing): LinkParams {
-  if (link.kind === "custom") {
+  if (link.kind === CUSTOM_LINK_KIND) {
     return { h2dBandwidth: link.h2dBandwidth!, d2hBandwidth: link.d2hBandwidth!, alpha: link.alpha!, sharing };
   }
-  const preset = PCIE_PRESETS[link.kind as keyof typeof PCIE_PRESETS];
-  if (!preset) throw new RangeError(`${link.name}: ${link.kind} is not a PCIe preset`);
+  const preset = Object.hasOwn(PCIE_PRESETS, link.kind) ? PCIE_PRESETS[link.kind as PciePresetKind] : undefined;
+  if (!preset) throw new RangeError(`${link.name}: ${link.kind} is not a PCIe link kind`);
   const lanes = link.lanes ?? 16;
   const bw = Math.round((preset.bandwidth * lanes) / 16);
   return {

@@ -23,11 +23,22 @@ export interface PciePreset {
   alpha: number;
 }
 
-export const PCIE_PRESETS: Readonly<Record<"pcie3x16" | "pcie4x16" | "pcie5x16", Readonly<PciePreset>>> = Object.freeze({
+export type PciePresetKind = "pcie3x16" | "pcie4x16" | "pcie5x16";
+
+export const PCIE_PRESETS: Readonly<Record<PciePresetKind, Readonly<PciePreset>>> = Object.freeze({
   pcie3x16: Object.freeze({ gen: 3, peakBandwidth: 15_750_000_000, bandwidth: 12_000_000_000, alpha: 1_500_000 }),
   pcie4x16: Object.freeze({ gen: 4, peakBandwidth: 31_500_000_000, bandwidth: 25_000_000_000, alpha: 1_500_000 }),
   pcie5x16: Object.freeze({ gen: 5, peakBandwidth: 63_000_000_000, bandwidth: 52_000_000_000, alpha: 1_500_000 }),
 });
+
+/**
+ * The link kind of a non-coherent link with the spec's own figures (h2dBandwidth, d2hBandwidth and alpha
+ * required). Its coherent counterpart is `custom-coherent` (@hmmsim/interconnect-coherent).
+ */
+export const CUSTOM_LINK_KIND = "custom";
+
+/** The link kinds PciePlugin provides: the presets, then `custom`. */
+export const PCIE_LINK_KINDS: readonly string[] = Object.freeze([...Object.keys(PCIE_PRESETS), CUSTOM_LINK_KIND]);
 
 /** The plugin's spec (plain JSON). */
 export interface PcieSpec {
