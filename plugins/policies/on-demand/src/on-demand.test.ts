@@ -12,7 +12,7 @@ import {
   type DependencyContainer,
   type MachinePlugin,
 } from "@hmmsim/machine";
-import { POLICY_STAGE_DEFAULT, POLICY_STAGE_OVERRIDE, Policy, type FaultQuery, type VictimQuery } from "@hmmsim/policy";
+import { POLICY_STAGE_DEFAULT, Policy, type FaultQuery, type VictimQuery } from "@hmmsim/policy";
 import { OnDemandPolicyPlugin, PLUGIN_NAME, POLICY_NAME } from "./on-demand.js";
 
 const BLOCK = 2 * 1024 * 1024;
