@@ -126,6 +126,28 @@ describe("hmmsim run: bad input", () => {
     expect(r.err).toMatch(/invalid machine spec[\s\S]*not valid YAML\/JSON/);
   });
 
+  it("a trace of real user addresses, one below 4 GiB and one near 2^47, is replayed as written", async () => {
+    const dir = tmp();
+    const top = 2 ** 47 - 4096;
+    writeFileSync(join(dir, "far.trace"), `W 0x100000\nR 0x100000\nW 0x${top.toString(16)}\nR 0x${top.toString(16)}\n`);
+    const r = await cli(["run", "--json", "--trace", "far.trace"], dir);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out) as { phases: { accesses: number }[]; faults: { device: number } };
+    expect(s.phases[0]!.accesses).toBe(4);
+    expect(s.faults.device).toBeGreaterThan(0);
+  });
+
+  it("an empty trace is an error naming the file, exit 1", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "empty.trace"), "# nothing\n");
+    const r = await cli(["run", "--trace", "empty.trace"], dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(join(dir, "empty.trace"));
+    expect(r.err).toMatch(/empty trace/);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+
   it("a trace with a bad line names the file and the line, exit 1 (--trace)", async () => {
     const dir = tmp();
     writeFileSync(join(dir, "a.trace"), "# two good lines, then a bad one\nR 0x1000\nW 0x2000 3.5\nX 0x3000\n");

@@ -4,6 +4,7 @@ import { Completion } from "./completion.js";
 import { Engine } from "./engine.js";
 import {
   DeadlockError,
+  EngineOptionError,
   EngineUsageError,
   ForeignAwaitError,
   LivelockError,
@@ -11,8 +12,12 @@ import {
 } from "./errors.js";
 import { explore } from "./explore.js";
 import { Mutex } from "./mutex.js";
+import { propertyConfig, propertyParameters, withPropertyReport } from "./seed-config.js";
 import { MAX_TIME_PS, PS_PER_NS } from "./time.js";
 import { WaitQueue } from "./wait-queue.js";
+
+// fast-check: HMMSIM_PROPERTY_RUNS overrides the 200 runs; the seed derives from the commit (seed-config.ts).
+const PROPERTY = propertyConfig(process.env, { defaultRuns: 200 });
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
   try {
@@ -86,6 +91,34 @@ describe("Engine: events and virtual time", () => {
     const err = await rejection(task.run());
     expect(err).toBeInstanceOf(VirtualTimeError);
     expect(task.failedTask?.name).toBe("sleeper");
+  });
+
+  it("validates its options: a typed EngineOptionError naming the field and the rule (issue #15)", () => {
+    const bad = (opts: unknown): EngineOptionError => {
+      try {
+        new Engine(opts as object);
+      } catch (e) {
+        expect(e).toBeInstanceOf(EngineOptionError);
+        expect(e).toBeInstanceOf(EngineUsageError);
+        return e as EngineOptionError;
+      }
+      throw new Error(`new Engine(${JSON.stringify(opts)}) did not throw`);
+    };
+    const seed = bad({ seed: -1 });
+    expect([seed.field, seed.value, seed.rule]).toEqual(["seed", -1, "must be an integer >= 0 (at most 2^53 - 1)"]);
+    expect(seed.message).toBe("Engine opts.seed = -1: must be an integer >= 0 (at most 2^53 - 1)");
+    for (const s of [1.5, NaN, 2 ** 53, "7"]) expect(bad({ seed: s }).field).toBe("seed");
+    expect(bad({ livelockBound: 0 }).message).toBe("Engine opts.livelockBound = 0: must be an integer >= 1");
+    expect(bad({ tieBreak: "lifo" }).message).toBe('Engine opts.tieBreak = "lifo": must be "fifo" or "random"');
+    expect(bad({ trace: "yes" }).message).toBe('Engine opts.trace = "yes": must be true or false');
+    expect(bad({ pct: 3 }).field).toBe("pct");
+    expect(bad({ pct: { depth: 0, steps: 4 } }).field).toBe("pct.depth");
+    expect(bad({ pct: { depth: 2, steps: -4 } }).message).toBe("Engine opts.pct.steps = -4: must be an integer >= 1");
+    expect(() => new Engine(null as unknown as object)).toThrow(/Engine opts = null: must be an object/);
+    // the edges that are fine
+    expect(new Engine({ seed: 0 }).seed).toBe(0);
+    expect(new Engine({ seed: Number.MAX_SAFE_INTEGER }).seed).toBe(Number.MAX_SAFE_INTEGER);
+    expect(new Engine({ trace: false, livelockBound: 1, tieBreak: "random", pct: { depth: 1, steps: 1 } }).seed).toBe(0);
   });
 
   it("propagates the first error of a plain event or a task", async () => {
@@ -283,42 +316,44 @@ describe("Engine: determinism", () => {
         }
       }
     }
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 10, maxLength: 150 }),
-        fc.integer({ min: 0, max: 4 }),
-        async (delays, tasks) => {
-          const ref = new Reference();
-          const want = scenario(ref, delays, tasks);
-          ref.run();
-          const e = new Engine();
-          const got = scenario(
-            {
-              get now() {
-                return e.now;
+    await withPropertyReport(PROPERTY, { file: import.meta.url, test: "reference model" }, () =>
+      fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 10, maxLength: 150 }),
+          fc.integer({ min: 0, max: 4 }),
+          async (delays, tasks) => {
+            const ref = new Reference();
+            const want = scenario(ref, delays, tasks);
+            ref.run();
+            const e = new Engine();
+            const got = scenario(
+              {
+                get now() {
+                  return e.now;
+                },
+                after: (dt, fn) => e.after(dt, fn),
+                spawn: (name, step) => {
+                  e.spawn(name, async () => {
+                    for (;;) {
+                      const d = step();
+                      if (d === null) return;
+                      await e.sleep(d);
+                    }
+                  });
+                },
               },
-              after: (dt, fn) => e.after(dt, fn),
-              spawn: (name, step) => {
-                e.spawn(name, async () => {
-                  for (;;) {
-                    const d = step();
-                    if (d === null) return;
-                    await e.sleep(d);
-                  }
-                });
-              },
-            },
-            delays,
-            tasks,
-          );
-          await e.run();
-          expect(got).toEqual(want);
-          expect(got.length).toBeGreaterThan(0);
-        },
+              delays,
+              tasks,
+            );
+            await e.run();
+            expect(got).toEqual(want);
+            expect(got.length).toBeGreaterThan(0);
+          },
+        ),
+        propertyParameters(PROPERTY),
       ),
-      { numRuns: 200 },
     );
-  });
+  }, PROPERTY.timeoutMs);
 });
 
 describe("Engine: deadlock, livelock, foreign await", () => {

@@ -18,6 +18,7 @@
 //    decides which ready task proceeds at a yield point) or PCT priorities (explorer, see explore.ts).
 import {
   DeadlockError,
+  EngineOptionError,
   EngineUsageError,
   ForeignAwaitError,
   LivelockError,
@@ -177,30 +178,37 @@ export class Engine {
   failedTask: Task | null = null;
 
   constructor(opts: EngineOptions = {}) {
+    if (typeof opts !== "object" || opts === null) throw new EngineUsageError(`Engine opts = ${String(opts)}: must be an object (or omitted)`);
     const seed = opts.seed ?? 0;
-    if (!Number.isSafeInteger(seed)) throw new EngineUsageError(`Engine opts.seed = ${seed}: must be a safe integer`);
+    // README: a seed is an integer >= 0 (a machine spec's seed, explore's seeds); Rng would take any safe integer.
+    if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
+      throw new EngineOptionError("Engine opts", "seed", seed, "must be an integer >= 0 (at most 2^53 - 1)");
+    }
     this.seed = seed;
     this.rng = new Rng(seed);
     this.tieRng = this.rng.derive("engine.tie-break");
     const bound = opts.livelockBound ?? 10_000_000;
-    if (!Number.isSafeInteger(bound) || bound < 1) {
-      throw new EngineUsageError(`Engine opts.livelockBound = ${bound}: must be a positive integer`);
+    if (typeof bound !== "number" || !Number.isSafeInteger(bound) || bound < 1) {
+      throw new EngineOptionError("Engine opts", "livelockBound", bound, "must be an integer >= 1");
     }
     this.livelockBound = bound;
-    this.traceOn = opts.trace ?? false;
+    const trace = opts.trace ?? false;
+    if (typeof trace !== "boolean") throw new EngineOptionError("Engine opts", "trace", trace, "must be true or false");
+    this.traceOn = trace;
     const tb = opts.tieBreak ?? "fifo";
     if (tb !== "fifo" && tb !== "random") {
-      throw new EngineUsageError(`Engine opts.tieBreak = ${String(tb)}: must be "fifo" or "random"`);
+      throw new EngineOptionError("Engine opts", "tieBreak", tb, 'must be "fifo" or "random"');
     }
     this.pctDepth = 0;
     this.pctChangePoints = [];
-    if (opts.pct) {
+    if (opts.pct !== undefined) {
+      if (typeof opts.pct !== "object" || opts.pct === null) throw new EngineOptionError("Engine opts", "pct", opts.pct, "must be { depth, steps } (or omitted)");
       const { depth, steps } = opts.pct;
       if (!Number.isSafeInteger(depth) || depth < 1 || depth >= 1 << 20) {
-        throw new EngineUsageError(`Engine opts.pct.depth = ${depth}: must be an integer in [1, 2^20)`);
+        throw new EngineOptionError("Engine opts", "pct.depth", depth, "must be an integer in [1, 2^20)");
       }
       if (!Number.isSafeInteger(steps) || steps < 1) {
-        throw new EngineUsageError(`Engine opts.pct.steps = ${steps}: must be a positive integer`);
+        throw new EngineOptionError("Engine opts", "pct.steps", steps, "must be an integer >= 1");
       }
       this.mode = 2;
       this.pctDepth = depth;

@@ -74,6 +74,23 @@ export class EngineUsageError extends EngineError {
   override name = "EngineUsageError";
 }
 
+/**
+ * An option of `new Engine(opts)` / `explore(scenario, opts)` breaks its rule: `field` names it (`seed`,
+ * `livelockBound`, `pct.depth`...), `rule` says what it must be. A usage error, so `instanceof EngineUsageError` holds.
+ */
+export class EngineOptionError extends EngineUsageError {
+  override name = "EngineOptionError";
+  constructor(
+    /** Where: "Engine opts" or "explore opts". */
+    readonly where: string,
+    readonly field: string,
+    readonly value: unknown,
+    readonly rule: string,
+  ) {
+    super(`${where}.${field} = ${typeof value === "string" ? JSON.stringify(value) : String(value)}: ${rule}`);
+  }
+}
+
 /** A lock/wait primitive would have to wait but cannot: it has no engine, or the caller is not a task. */
 export class WouldBlockError extends EngineError {
   override name = "WouldBlockError";

@@ -3,6 +3,7 @@ import type { Engine } from "./engine.js";
 import { DeadlockError } from "./errors.js";
 import { explore, replay } from "./explore.js";
 import { Mutex } from "./mutex.js";
+import { checkExplore, exploreConfig } from "./seed-config.js";
 
 /** Check-then-act across a yield point: two withdrawals of 10 from a balance of 10. */
 async function racyBank(engine: Engine): Promise<void> {
@@ -80,14 +81,16 @@ describe("explore", () => {
     expect(failed).toBeGreaterThan(0);
   });
 
-  it("a correctly locked scenario passes every run and covers several interleavings", async () => {
+  // HMMSIM_EXPLORE_RUNS / HMMSIM_EXPLORE_SEED override the runs and base seed (npm run soak: 10^4 runs).
+  const locked = exploreConfig({ runs: 100, seed: 3 });
+  it(`a correctly locked scenario passes every run (${locked.runs}) and covers several interleavings`, async () => {
     for (const strategy of ["random", "pct"] as const) {
-      const res = await explore(lockedBank, { runs: 100, seed: 3, strategy, depth: 3, steps: 12 });
-      expect(res.ok).toBe(true);
-      expect(res.runs).toBe(100);
+      const res = await explore(lockedBank, { runs: locked.runs, seed: locked.seed, strategy, depth: 3, steps: 12 });
+      checkExplore({ file: import.meta.url, test: `a correctly locked scenario (${strategy})`, filter: "a correctly locked scenario" }, locked, res);
+      expect(res.runs).toBe(locked.runs);
       expect(res.distinctTraces).toBeGreaterThan(1);
     }
-  });
+  }, Math.max(60_000, locked.runs * 10));
 
   it("reports a deadlock only some schedules reach, with the blocked tasks, and replays it", async () => {
     const scenario = (engine: Engine): void => {
@@ -121,6 +124,10 @@ describe("explore", () => {
   it("validates its options", async () => {
     await expect(explore(racyBank, { runs: 0, seed: 1 })).rejects.toThrow(/opts.runs = 0/);
     await expect(explore(racyBank, { runs: 1, seed: -1 })).rejects.toThrow(/opts.seed = -1/);
-    await expect(explore(racyBank, { runs: 1, seed: 1, strategy: "bfs" as "pct" })).rejects.toThrow(/opts.strategy = bfs/);
+    await expect(explore(racyBank, { runs: 1, seed: 1, strategy: "bfs" as "pct" })).rejects.toThrow('explore opts.strategy = "bfs": must be "random" or "pct"');
+    // typed, naming the field and the rule, and thrown before the first run (not reported as that run's failure)
+    await expect(explore(racyBank, { runs: 1, seed: -1 })).rejects.toMatchObject({ name: "EngineOptionError", field: "seed", rule: "must be an integer >= 0 (at most 2^53 - 1)" });
+    await expect(explore(racyBank, { runs: 1, seed: 1, strategy: "pct", depth: 0 })).rejects.toThrow("explore opts.depth = 0: must be an integer >= 1");
+    await expect(explore(racyBank, { runs: 1, seed: 1, livelockBound: -5 })).rejects.toThrow("Engine opts.livelockBound = -5: must be an integer >= 1");
   });
 });

@@ -10,7 +10,7 @@
 // Run i uses seed `i === 0 ? opts.seed : runSeed(opts.seed, i)`, so a failure's seed replays on its own with
 // `replay(scenario, failure.seed, sameOpts)` or `explore(scenario, { ...sameOpts, runs: 1, seed: failure.seed })`.
 import { Engine, errorMessage, type EngineOptions } from "./engine.js";
-import { DeadlockError, EngineUsageError, ForeignAwaitError, LivelockError } from "./errors.js";
+import { DeadlockError, EngineOptionError, EngineUsageError, ForeignAwaitError, LivelockError } from "./errors.js";
 
 export type ExploreStrategy = "random" | "pct";
 
@@ -84,7 +84,7 @@ function engineOptions(seed: number, opts: Omit<ExploreOptions, "runs" | "seed">
   const base: EngineOptions = { seed, livelockBound: opts.livelockBound ?? 100_000, trace: opts.trace ?? true };
   if (strategy === "pct") return { ...base, pct: { depth: opts.depth ?? 2, steps: opts.steps ?? 64 } };
   if (strategy === "random") return { ...base, tieBreak: "random" };
-  throw new EngineUsageError(`explore opts.strategy = ${String(strategy)}: must be "random" or "pct"`);
+  throw new EngineOptionError("explore opts", "strategy", strategy, 'must be "random" or "pct"');
 }
 
 /** Runs the scenario once on a fresh engine with the given seed; returns the failure or null, and the trace. */
@@ -105,10 +105,16 @@ async function runOnce(
 
 /** Reruns `scenario` under `runs` seeds; stops at the first failure (a throw, a failed assertion, a deadlock...). */
 export async function explore(scenario: Scenario, opts: ExploreOptions): Promise<ExploreResult> {
+  if (typeof opts !== "object" || opts === null) throw new EngineUsageError(`explore opts = ${String(opts)}: must be an object`);
   const { runs, seed } = opts;
-  if (!Number.isSafeInteger(runs) || runs < 1) throw new EngineUsageError(`explore opts.runs = ${runs}: must be a positive integer`);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new EngineUsageError(`explore opts.seed = ${seed}: must be a non-negative safe integer`);
-  engineOptions(seed, opts); // validate strategy early
+  if (!Number.isSafeInteger(runs) || runs < 1) throw new EngineOptionError("explore opts", "runs", runs, "must be an integer >= 1");
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new EngineOptionError("explore opts", "seed", seed, "must be an integer >= 0 (at most 2^53 - 1)");
+  for (const field of ["depth", "steps"] as const) {
+    const v = opts[field];
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new EngineOptionError("explore opts", field, v, "must be an integer >= 1");
+  }
+  // The engine checks the rest (strategy, livelockBound, trace, depth < 2^20) before the first run, outside its catch.
+  new Engine(engineOptions(seed, opts));
   const seeds: number[] = [];
   const traces = new Set<string>();
   for (let i = 0; i < runs; i++) {

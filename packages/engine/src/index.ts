@@ -7,6 +7,7 @@ export {
   LivelockError,
   ForeignAwaitError,
   EngineUsageError,
+  EngineOptionError,
   WouldBlockError,
   LockMisuseError,
   type BlockedTask,
@@ -51,3 +52,20 @@ export {
   type MeasureOptions,
   type Measurement,
 } from "./measure.js";
+export {
+  propertyConfig,
+  propertyParameters,
+  propertyFailure,
+  withPropertyReport,
+  exploreConfig,
+  exploreFailure,
+  checkExplore,
+  replayCommand,
+  derivedSeed,
+  gitHead,
+  type PropertyConfig,
+  type ExploreConfig,
+  type DerivedSeed,
+  type TestLocation,
+  type SoakRecord,
+} from "./seed-config.js";

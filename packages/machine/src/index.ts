@@ -118,6 +118,6 @@ export {
   formatSummary,
   formatTime,
 } from "./run-summary.js";
-export { CPU_ACCESS_BYTES, type PhaseSummary, WORKLOAD_BASE, type WorkloadRunOptions, spawnWorkload } from "./run-workload.js";
+export { CPU_ACCESS_BYTES, type PhaseSummary, USER_MIN_ADDR, WORKLOAD_BASE, type WorkloadRunOptions, spawnWorkload } from "./run-workload.js";
 export { type SimulateOptions, prepareWorkload, simulate } from "./simulate.js";
 export { type LoadPluginsOptions, type LoadedPlugin, PluginLoadError, loadPluginModule, loadPlugins } from "./load-plugins.js";

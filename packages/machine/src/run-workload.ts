@@ -13,8 +13,8 @@
  * model has no DRAM latency; cpuAccessLatency is what a device access adds over a local DRAM access).
  *
  * Pattern addresses are offsets from the pattern's `base` (0 unless given): they are shifted by WORKLOAD_BASE
- * (16 TiB, 2 MiB aligned, inside the 47-bit user address space) unless they already lie in the user range above
- * mmap's minimum address (a trace of real addresses is replayed as written).
+ * (16 TiB, 2 MiB aligned, inside the 47-bit user address space) unless they already lie in the user range [USER_MIN_ADDR, TASK_SIZE) (a trace of real
+ * addresses is replayed as written).
  */
 import type { AccessPattern, Workload } from "@hmmsim/workloads";
 import type { AccessBuffer, AccessSource, DeviceDriver } from "./device-driver.js";
@@ -33,7 +33,6 @@ import {
   MAP_FIXED,
   MAP_NORESERVE,
   MAP_PRIVATE,
-  MMAP_MIN_ADDR,
   PROT_READ,
   PROT_WRITE,
   TASK_SIZE,
@@ -46,6 +45,13 @@ const BLOCK = 2 * 1024 * 1024;
  * served a line at a time). Assumption; anchors.md gives no line size.
  */
 export const CPU_ACCESS_BYTES = 64;
+
+/**
+ * The lowest user address a trace may name and be replayed as written: Linux's default vm.mmap_min_addr (64 KiB,
+ * mm/util.c / security/min_addr.c). Below it, or for patterns whose addresses are offsets, the span is shifted
+ * to WORKLOAD_BASE.
+ */
+export const USER_MIN_ADDR = 0x10000;
 
 /** Where generated working sets are mapped: 16 TiB (2 MiB aligned). */
 export const WORKLOAD_BASE = 2 ** 44;
@@ -130,7 +136,7 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
     hi = Math.max(hi, p.pattern.base + p.pattern.workingSetBytes);
   }
   if (!(hi > lo)) return [];
-  const offset = lo >= MMAP_MIN_ADDR && hi <= TASK_SIZE ? 0 : WORKLOAD_BASE;
+  const offset = lo >= USER_MIN_ADDR && hi <= TASK_SIZE ? 0 : WORKLOAD_BASE;
   const start = Math.floor((lo + offset) / BLOCK) * BLOCK;
   const end = Math.ceil((hi + offset) / BLOCK) * BLOCK;
   if (end > TASK_SIZE) throw new MachineError(`the workload's addresses [0x${lo.toString(16)}, 0x${hi.toString(16)}) do not fit in the 47-bit user address space`);

@@ -360,6 +360,10 @@ function migrateVmaCollectPmd(args: MigrateVma, k: Kernel, mm: Mm, vma: VmAreaSt
     }
     if (!needSplit) return unmapped;
     if (migrateVmaSplitFolio(k, splitPfn, faultPageOf(args)) !== 0) {
+      // migrate_vma_collect_pmd(): `return migrate_vma_collect_skip(addr, end, walk)`: a PTE-mapped large folio that
+      // cannot be split (pinned, referenced, locked) ends this PMD's chunk: it and every entry after it in the chunk
+      // (holes and other folios included) are skipped; the entries before it stay collected. (An early version of
+      // the THP-migration series did `goto next` for that page only; the merged code skips the rest.)
       collectSkip(args, addr, end);
       return unmapped;
     }

@@ -10,28 +10,33 @@
 // page lives; at the end the GUP references are released, every device is evicted, every process exits and nothing
 // leaks (RAM, device pages, backing pages).
 //
-// Runs: HMMSIM_PROPERTY_RUNS (default 2000); HMMSIM_PROPERTY_SEED (default a fixed seed; `random` for soak runs) replays a seed. The model and the driver are in
-// property-model.ts.
+// Runs: HMMSIM_PROPERTY_RUNS (default 2000); HMMSIM_PROPERTY_SEED (default derived from the git commit; `random` draws
+// one); a failure prints its seed, counterexample path and the command that replays it. The model and the driver are
+// in property-model.ts.
 import { PAGE_SIZE } from "@hmmsim/core";
-import { propertyConfig } from "@hmmsim/testing";
+import { propertyConfig, propertyParameters, withPropertyReport } from "@hmmsim/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { World, newStats, opString, runSequence, sequenceArb, type DeviceStats, type Op } from "./property-model.js";
 
-const { numRuns: NUM_RUNS, seed: SEED, timeoutMs: TIMEOUT } = propertyConfig();
+const PROPERTY = propertyConfig();
+const { numRuns: NUM_RUNS, timeoutMs: TIMEOUT } = PROPERTY;
 
 describe("migrate + functional plane vs. a byte model (fast-check)", () => {
   it(`random sequences with migrate-to-device, fault-back, migrate-back, exclusive and evict (${NUM_RUNS} runs)`, () => {
     const total: DeviceStats = newStats();
     let runs = 0;
-    fc.assert(
-      fc.property(sequenceArb(24), (ops) => {
-        const w = runSequence(ops);
-        runs++;
-        for (const key of Object.keys(total) as (keyof DeviceStats)[]) total[key] += w.stats[key];
-      }),
-      { numRuns: NUM_RUNS, seed: SEED },
+    withPropertyReport(PROPERTY, { file: import.meta.url, test: "random sequences with migrate-to-device" }, () =>
+      fc.assert(
+        fc.property(sequenceArb(24), (ops) => {
+          const w = runSequence(ops);
+          runs++;
+          for (const key of Object.keys(total) as (keyof DeviceStats)[]) total[key] += w.stats[key];
+        }),
+        propertyParameters(PROPERTY),
+      ),
     );
+    if (PROPERTY.path !== undefined) return; // a replay of one counterexample (HMMSIM_PROPERTY_PATH) that passed
     expect(runs).toBeGreaterThanOrEqual(NUM_RUNS);
     // The device paths were really taken (per 2000 runs these are in the thousands).
     const min = Math.max(1, Math.floor(NUM_RUNS / 50));
@@ -46,7 +51,7 @@ describe("migrate + functional plane vs. a byte model (fast-check)", () => {
     // GUP references and pins were held, and migrations skipped the folios they held.
     expect(total.gupHeld).toBeGreaterThan(min);
     expect(total.gupSkipped).toBeGreaterThan(Math.floor(min / 4));
-    console.log("device-op totals", JSON.stringify(total));
+    console.log(`device-op totals (seed ${PROPERTY.seed}, ${PROPERTY.seedSource})`, JSON.stringify(total));
   }, TIMEOUT);
 
   it("every device op really moves pages where it must, and bytes survive each move (a fixed sequence)", () => {
@@ -142,6 +147,43 @@ describe("migrate + functional plane vs. a byte model (fast-check)", () => {
     thp.check(5, "migrate");
     expect(thp.where(thp.procs[0]!.mm, thp.procs[0]!.maps[0]!.start + 7 * PAGE_SIZE)).toBe(A);
     runSequence([], thp);
+  });
+
+  it("issue #15 counterexamples replay clean: a pinned PTE-mapped THP ends its PMD chunk's collect; a long-term pin of a held coherent page is -EBUSY", () => {
+    const P = PAGE_SIZE;
+    const thpMap: Op = { op: "mmap", p: 0, kind: "anon-private", pages: 1, thp: true, file: 0, off: 0 };
+    const pin: Op = { op: "pin", p: 0, m: 0, page: 0, longterm: false, get: false };
+    const run = (ops: Op[]): World => {
+      const w = new World();
+      ops.forEach((o, i) => {
+        w.step(i, o);
+        w.check(i, opString(o));
+      });
+      return w;
+    };
+    // D1 (HMMSIM_PROPERTY_RUNS=20000 at run 4343; seed 1 at 1691, seed 2 at 663): mmap 2 MiB with MADV_HUGEPAGE;
+    // pin page 0 (faults the THP in); MADV_DONTNEED page 1 (splits the PMD, the folio stays large); migrate pages
+    // 0-2 (or the whole THP map with SELECT_COMPOUND) to privA. migrate_vma_collect_pmd() meets page 0's large
+    // folio first, migrate_vma_split_folio() fails on the pin, and `migrate_vma_collect_skip(addr, end, walk)`
+    // skips the rest of the chunk: the emptied page 1 does not move either (ret 0, cpages 0). The model used to
+    // expect page 1 to move.
+    for (const migrate of [{ op: "migrate", p: 0, dev: 0, m: 0, from: 0, n: 3 }, { op: "migrateThp", p: 0, dev: 0 }] as Op[]) {
+      const w = run([thpMap, pin, { op: "dontneed", p: 0, m: 0, from: 1, n: 1 }, migrate]);
+      const { mm, maps } = w.procs[0]!;
+      expect([0, 1, 2].map((j) => w.where(mm, maps[0]!.start + j * P))).toEqual(["RAM (PTE of a large folio)", "none", "RAM (PTE of a large folio)"]);
+      expect(w.stats.toDevice).toBe(0);
+      expect(w.devs[0]!.inUse).toBe(0);
+      runSequence([], w);
+    }
+    // Seed 1 at 20000 runs, run 16066: a device-coherent page pinned (FOLL_PIN), then pinned again with
+    // FOLL_LONGTERM: migrate_longterm_unpinnable_folios() turns the new pin into a reference and calls
+    // migrate_device_coherent_folio(), which fails on the first pin; the call returns -EBUSY and pins nothing.
+    // The model used to expect every write pin of an anonymous page to succeed.
+    const w = run([thpMap, { op: "migrate", p: 0, dev: 2, m: 0, from: 0, n: 1 }, pin, { ...pin, longterm: true }]);
+    expect(w.log.at(-1)).toMatch(/FOLL_LONGTERM.*\(coherent:coherentC\) = -EBUSY$/);
+    expect(w.gup).toHaveLength(1);
+    expect(w.where(w.procs[0]!.mm, w.procs[0]!.maps[0]!.start)).toBe("coherent:coherentC");
+    runSequence([], w);
   });
 
   it("the model catches a wrong byte on a device page (a sequence that must fail does)", () => {

@@ -19,14 +19,17 @@ import {
   type Kernel,
 } from "@hmmsim/core";
 import fc from "fast-check";
+import { propertyConfig, propertyParameters, withPropertyReport } from "@hmmsim/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { migrateVmaFinalize, migrateVmaPages, migrateVmaSetup, setSmallFolioPaths } from "./migrate-device.js";
 import { MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_SYSTEM, migratePfn, migratePfnToPage, migrateVmaInit } from "./migrate-pfn.js";
 import { TestDevice } from "./test-driver.js";
 import { World, opString, sequenceArb, type Op } from "./property-model.js";
 
-const RUNS = 150;
-const SEED = 20261204;
+// fast-check: HMMSIM_PROPERTY_RUNS overrides the 150 runs (each compares two whole kernels after every step); the
+// seed derives from the git commit (HMMSIM_PROPERTY_SEED replays one).
+const PROPERTY = propertyConfig(process.env, { defaultRuns: 150 });
+const RUNS = PROPERTY.numRuns;
 
 /** Every observable field of the kernel's state, as one array of numbers (see the file comment). */
 function snapshot(w: World): number[] {
@@ -63,30 +66,33 @@ describe("order-0 migration paths = the general per-folio steps", () => {
   it(`${RUNS} random sequences give the same kernel state after every step`, () => {
     let compared = 0;
     let moved = 0;
-    fc.assert(
-      fc.property(sequenceArb(24), (ops: Op[]) => {
-        const fast = new World();
-        const general = new World();
-        ops.forEach((o, i) => {
-          setSmallFolioPaths(true);
-          fast.step(i, o);
-          setSmallFolioPaths(false);
-          general.step(i, o);
-          const a = snapshot(fast);
-          const b = snapshot(general);
-          if (a.length !== b.length || firstDifference(a, b) !== "none")
-            throw new Error(`step ${i} (${opString(o)}): state differs ${firstDifference(a, b)}`);
-          compared++;
-        });
-        moved += fast.stats.toDevice + fast.stats.toSystem + fast.stats.faultBack + fast.stats.evicted;
-        fast.check(ops.length, "end");
-      }),
-      { numRuns: RUNS, seed: SEED },
+    withPropertyReport(PROPERTY, { file: import.meta.url, test: "random sequences give the same kernel state" }, () =>
+      fc.assert(
+        fc.property(sequenceArb(24), (ops: Op[]) => {
+          const fast = new World();
+          const general = new World();
+          ops.forEach((o, i) => {
+            setSmallFolioPaths(true);
+            fast.step(i, o);
+            setSmallFolioPaths(false);
+            general.step(i, o);
+            const a = snapshot(fast);
+            const b = snapshot(general);
+            if (a.length !== b.length || firstDifference(a, b) !== "none")
+              throw new Error(`step ${i} (${opString(o)}): state differs ${firstDifference(a, b)}`);
+            compared++;
+          });
+          moved += fast.stats.toDevice + fast.stats.toSystem + fast.stats.faultBack + fast.stats.evicted;
+          fast.check(ops.length, "end");
+        }),
+        propertyParameters(PROPERTY),
+      ),
     );
+    if (PROPERTY.path !== undefined) return; // a replay of one counterexample (HMMSIM_PROPERTY_PATH) that passed
     expect(compared).toBeGreaterThan(RUNS * 5);
     // the sequences did migrate pages (else the comparison proves nothing)
     expect(moved).toBeGreaterThan(RUNS);
-  }, 120_000);
+  }, Math.max(120_000, PROPERTY.timeoutMs * 4));
 
   it("the comparison sees a difference when one field differs", () => {
     const a = new World();

@@ -1,5 +1,7 @@
 import {
+  FOLL_WRITE,
   HPAGE_PMD_NR,
+  MADV_DONTNEED,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MM_ANONPAGES,
@@ -11,11 +13,13 @@ import {
   isDevicePrivateEntry,
   isMigrationEntry,
   isWritableDevicePrivateEntry,
+  pinUserPagesFast,
   pmdTransHuge,
   pteIsHuge,
   pteKind,
   ptePfn,
   pteWrite,
+  unpinUserPage,
   type Kernel,
   type Mm,
 } from "@hmmsim/core";
@@ -333,6 +337,54 @@ describe("THP migration with MIGRATE_VMA_SELECT_COMPOUND (mm-unstable / 7.x)", (
     expectBytes(child, h, 90); // page 0 faults back through migrate_to_ram
     expectBytes(mm, h, 90);
     assertInvariants(k);
+  });
+
+  it("a PTE-mapped large folio whose split fails (pinned): collect skips the rest of that PMD's chunk, holes included", () => {
+    // Issue #15 D1 (the property test's shrunk counterexample): THP; pin page 0; MADV_DONTNEED page 1; migrate
+    // pages 0-2. mm/migrate_device.c migrate_vma_collect_pmd(): a PTE-mapped large folio goes to
+    // migrate_vma_split_folio(); when split_folio() fails (the pin: extra references) it does `return
+    // migrate_vma_collect_skip(addr, end, walk)`, so the hole at page 1 is skipped too (the early "goto next" of
+    // the THP-migration series was replaced by this before merge). The next PMD's chunk is collected as usual.
+    const { k, mm, h } = thpSetup({ pmds: 2 });
+    fill(mm, h, 30);
+    const pinned: number[] = [];
+    expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE, pinned)).toBe(1);
+    expect(mm.madvise(h + P, P, MADV_DONTNEED)).toBe(0); // split_huge_pmd; the folio stays large (deferred split)
+    expect(pmdTransHuge(mm.pgtable.pmdGet(h))).toBe(false);
+    expect(mm.pgtable.pteGet(h + P)).toBe(0);
+    const head = ptePfn(mm.pgtable.pteGet(h));
+    expect(k.store.isLarge(head)).toBe(true);
+    const dev = new TestDevice(k, 64);
+    const pte0 = mm.pgtable.pteGet(h);
+    const pte2 = mm.pgtable.pteGet(h + 2 * P);
+
+    // Pages 0-2: page 0's split fails first, pages 0-2 are skipped: nothing collected, nothing changed.
+    let r = dev.migrateToDevice(mm, h, h + 3 * P);
+    expect(r.ret).toBe(0);
+    expect(r.args.cpages).toBe(0);
+    expect(Array.from(r.args.src!).slice(0, 3)).toEqual([0, 0, 0]);
+    expect([mm.pgtable.pteGet(h), mm.pgtable.pteGet(h + P), mm.pgtable.pteGet(h + 2 * P)]).toEqual([pte0, 0, pte2]);
+    expect(k.store.isLarge(head)).toBe(true);
+
+    // Pages 1-2: the hole before the folio's PTE is collected and moves; page 2's split fails, it stays.
+    r = dev.migrateToDevice(mm, h + P, h + 3 * P);
+    expect(r.args.src![0]).toBe(MIGRATE_PFN_MIGRATE);
+    expect(r.args.src![1]).toBe(0);
+    expect(isDevicePrivateEntry(mm.pgtable.pteGet(h + P))).toBe(true);
+    expect(mm.pgtable.pteGet(h + 2 * P)).toBe(pte2);
+
+    // Pages 510 .. PMD 1 + 1: chunk 0's part is skipped, chunk 1 (a 2 MiB hole) is collected page by page.
+    r = dev.migrateToDevice(mm, h + (N - 2) * P, h + PMD_SIZE + 2 * P);
+    expect(Array.from(r.args.src!).slice(0, 4)).toEqual([0, 0, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_MIGRATE]);
+    expect(isDevicePrivateEntry(mm.pgtable.pteGet(h + PMD_SIZE))).toBe(true);
+    assertInvariants(k, { extraRefs: new Map([[head, 1]]) }); // FOLL_PIN on a large folio: one ref (+ _pincount)
+
+    // Unpinned, the split succeeds and page 0 moves.
+    unpinUserPage(k, pinned[0]!);
+    r = dev.migrateToDevice(mm, h, h + P);
+    expect(r.args.cpages).toBe(1);
+    expect(isDevicePrivateEntry(mm.pgtable.pteGet(h))).toBe(true);
+    for (const i of SAMPLE) expect(mm.read(h + i * P, P)).toEqual(i === 1 ? new Uint8Array(P) : pattern(30 + i)); // page 1: DONTNEED
   });
 
   it("migrate_device_range evicts a device THP: COMPOUND src, a RAM THP back under the PMD, invariant-clean", () => {

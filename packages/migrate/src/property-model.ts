@@ -19,6 +19,7 @@
  *   private, coherent, device-exclusive).
  */
 import {
+  EBUSY,
   EFAULT,
   EINVAL,
   EOPNOTSUPP,
@@ -522,8 +523,9 @@ export class World {
     ];
   }
 
-  fail(step: number, op: string, what: string): never {
-    throw new Error(`step ${step}: ${op}: ${what}\nsteps run:\n${this.log.map((l) => `  ${l}`).join("\n")}`);
+  /** Throw the step's failure; `figures` (invariant violations, bytes that differ from the model) go into the report. */
+  fail(step: number, op: string, what: string, figures: { violations?: number; bytesLost?: number } = {}): never {
+    throw Object.assign(new Error(`step ${step}: ${op}: ${what}\nsteps run:\n${this.log.map((l) => `  ${l}`).join("\n")}`), figures);
   }
 
   /** The bytes a page should hold now, or null for zeroes. */
@@ -669,7 +671,8 @@ export class World {
           if (got !== null) {
             const want = Array.from({ length: len }, (_, j) => this.expectedByte(p, addr + j));
             const have = Array.from(got as Uint8Array);
-            if (want.some((b, j) => b !== have[j])) this.fail(i, at, `read [${have}] but the last bytes written there are [${want}]`);
+            const lost = want.filter((b, j) => b !== have[j]).length;
+            if (lost > 0) this.fail(i, at, `read [${have}] but the last bytes written there are [${want}]`, { bytesLost: lost });
           }
           this.log.push(`${at}${faulted ? ": SIGSEGV (expected)" : ""}`);
         }
@@ -753,13 +756,19 @@ export class World {
         const held = new Map<number, number>();
         if (vma !== null) {
           const heads = this.gupHeads();
+          // migrate_vma_collect_pmd() meets a PTE-mapped large folio: migrate_vma_split_folio() fails on a held folio
+          // (split_folio: extra references), and the kernel then skips the rest of that PMD's chunk of the range
+          // (`return migrate_vma_collect_skip(addr, end, walk)`), holes and other folios after it included; the pages
+          // of the chunk before it were collected. [the failing page, skipEnd) is that skipped tail.
+          let skipEnd = -1;
           for (let a = r.start; a < end; a += PAGE_SIZE) {
             if (this.gupHeldAt(mm, a, heads)) held.set(a, this.mappedPfn(mm, a));
             if (o.op === "migrateBack") continue;
+            if (a >= skipEnd && this.pteMappedLargeHeldAt(mm, a, heads)) skipEnd = Math.min(end, a - (a % PMD_SIZE) + PMD_SIZE);
             const pm = p.pages.get(a);
             const w = this.where(mm, a);
             if (pm?.kind !== "anon-private" || !(w.startsWith("RAM") || w === "none" || w === "zero page" || w === "THP")) continue;
-            if (held.has(a)) this.stats.gupSkipped++;
+            if (held.has(a) || a < skipEnd) this.stats.gupSkipped++;
             else must.push(a);
           }
         }
@@ -821,14 +830,19 @@ export class World {
         const vma = mm.vmaLookup(addr);
         const at = `${desc} at ${hex(addr)} (${pm === undefined ? "unmapped" : this.where(mm, addr)})`;
         const pages: number[] = [];
+        // A long-term pin of a device-coherent page moves it to RAM first (migrate_longterm_unpinnable_folios:
+        // the pin becomes a reference, then migrate_device_coherent_folio); a GUP reference or pin already held on
+        // it makes that migration fail (migrate_vma_check_page), and the whole call returns -EBUSY, nothing pinned.
+        const coherentHeld = !o.get && o.longterm && this.where(mm, addr).startsWith("coherent:") && this.gupHeldAt(mm, addr, this.gupHeads());
         // FOLL_LONGTERM goes with FOLL_PIN only (the kernel WARNs and fails it with FOLL_GET).
         const ret = o.get
           ? mm.withReadLock("get_user_pages", () => getUserPages(mm, addr, 1, FOLL_WRITE, pages))
           : pinUserPagesFast(mm, addr, 1, FOLL_WRITE | (o.longterm ? FOLL_LONGTERM : 0), pages);
-        // A writable anonymous private page is always GUP-able for write; other cases (no VMA, read-only,
-        // a long-term pin of a file page...) may fail, and then nothing is held.
-        if (pm?.kind === "anon-private" && vma !== null && (vma.vmFlags & VM_WRITE) !== 0 && ret !== 1)
-          this.fail(i, at, `returned ${ret < 0 ? errnoName(ret) : ret}, expected 1 page`);
+        // A writable anonymous private page is always GUP-able for write (but for the held coherent page above);
+        // other cases (no VMA, read-only, a long-term pin of a file page...) may fail, and then nothing is held.
+        const want = coherentHeld ? -EBUSY : 1;
+        if (pm?.kind === "anon-private" && vma !== null && (vma.vmFlags & VM_WRITE) !== 0 && ret !== want)
+          this.fail(i, at, `returned ${ret < 0 ? errnoName(ret) : ret}, expected ${want < 0 ? errnoName(want) : "1 page"}`);
         if (ret === 1) {
           this.gup.push({ pfn: pages[0]!, pin: !o.get });
           this.stats.gupHeld++;
@@ -872,6 +886,22 @@ export class World {
     return e !== 0 && ptePresent(e) && heads.has(this.k.store.folioHead(ptePfn(e)));
   }
 
+  /**
+   * Whether addr is mapped by a PTE (not a PMD) to a page of a large RAM folio the model holds a GUP reference or pin
+   * on: migrate_vma_collect_pmd() calls migrate_vma_split_folio() for it, and split_folio() fails on the extra
+   * references.
+   */
+  private pteMappedLargeHeldAt(mm: Mm, addr: number, heads: Set<number>): boolean {
+    if (heads.size === 0) return false;
+    const pmd = mm.pgtable.pmdGet(addr);
+    if (pmd !== 0 && pmdTransHuge(pmd)) return false;
+    const e = mm.pgtable.pteGet(addr);
+    if (e === 0 || !ptePresent(e)) return false;
+    const pfn = ptePfn(e);
+    const s = this.k.store;
+    return pfn !== this.k.zeroPfn && s.zone(pfn) !== ZONE_DEVICE && s.isLarge(pfn) && heads.has(s.folioHead(pfn));
+  }
+
   /** The drivers' references outside page tables. */
   driverRefs(): Map<number, number> {
     const m = new Map<number, number>();
@@ -891,7 +921,7 @@ export class World {
    */
   check(step: number, what: string, all = false): void {
     const v = checkInvariants(this.k, { extraRefs: this.driverRefs() });
-    if (v.length > 0) this.fail(step, what, `invariant violations:\n${v.map((x) => `    [${x.rule}] ${x.message}`).join("\n")}`);
+    if (v.length > 0) this.fail(step, what, `invariant violations:\n${v.map((x) => `    [${x.rule}] ${x.message}`).join("\n")}`, { violations: v.length });
     const k = this.k;
     const have = this.pageBuf;
     for (const p of this.procs) {
@@ -904,7 +934,8 @@ export class World {
         const exp = want ?? ZERO_PAGE;
         if (Buffer.compare(have, exp) !== 0) {
           const j = have.findIndex((b, x) => b !== exp[x]);
-          this.fail(step, what, `${p.name} ${hex(pa)} (${this.where(p.mm, pa)}, pfn ${pfn}) byte ${j} is ${have[j]}, the last byte written there is ${exp[j]}`);
+          const lost = have.reduce((n, b, x) => n + (b !== exp[x] ? 1 : 0), 0);
+          this.fail(step, what, `${p.name} ${hex(pa)} (${this.where(p.mm, pa)}, pfn ${pfn}) byte ${j} is ${have[j]}, the last byte written there is ${exp[j]} (${lost} byte(s) of the page differ)`, { bytesLost: lost });
         }
       }
     }

@@ -9,4 +9,14 @@ export {
 } from "./invariants.js";
 export { snapshotContents, compareContents, resolveContentPfn, type ContentSnapshot } from "./contents.js";
 export { TestDevice, type TestDeviceOptions } from "./test-device.js";
-export { propertyConfig, DEFAULT_PROPERTY_SEED, type PropertyConfig } from "./property-config.js";
+// The property tests' settings live beside the engine's seeded RNG and explorer (they have no other dependency);
+// re-exported here, where the tests that use them look.
+export {
+  propertyConfig,
+  propertyParameters,
+  withPropertyReport,
+  exploreConfig,
+  checkExplore,
+  type PropertyConfig,
+  type ExploreConfig,
+} from "@hmmsim/engine";

@@ -9,7 +9,9 @@
  * there (0 where never written); accesses the model says must fault (no mapping, PROT_NONE, write to PROT_READ)
  * must throw SegmentationFault. At the end every process exits and nothing may leak.
  *
- * Runs: HMMSIM_PROPERTY_RUNS (default 2000); HMMSIM_PROPERTY_SEED (default a fixed seed; `random` for soak runs) replays a seed.
+ * Runs: HMMSIM_PROPERTY_RUNS (default 2000); HMMSIM_PROPERTY_SEED (default derived from the git commit; `random`
+ * draws one); a failure prints its seed, counterexample path and the command that replays it (@hmmsim/engine
+ * seed-config.ts).
  */
 import {
   MADV_DONTNEED,
@@ -28,7 +30,7 @@ import {
   type Mm,
 } from "@hmmsim/core";
 import fc from "fast-check";
-import { propertyConfig } from "./property-config.js";
+import { propertyConfig, propertyParameters, withPropertyReport } from "@hmmsim/engine";
 import { describe, expect, it } from "vitest";
 import { checkInvariants } from "./invariants.js";
 import { createTestMachine, type TestMachine } from "./test-machine.js";
@@ -37,7 +39,8 @@ const RAM = 32 * 1024 * 1024;
 const FILE_PAGES = 64;
 const MAX_PROCS = 4;
 const MAX_MAPS = 5;
-const { numRuns: NUM_RUNS, seed: SEED, timeoutMs: TIMEOUT } = propertyConfig();
+const PROPERTY = propertyConfig();
+const { numRuns: NUM_RUNS, timeoutMs: TIMEOUT } = PROPERTY;
 
 type Kind = "anon-private" | "anon-shared" | "file-private" | "file-shared";
 type Prot = 0 | 1 | 3;
@@ -143,8 +146,9 @@ class World {
     this.procs.push({ name: `p${this.nextProc++}`, mm: this.m.mm, pages: new Map(), priv: new Map(), maps: [], lastWrite: -1 });
   }
 
-  fail(step: number, op: string, what: string): never {
-    throw new Error(`step ${step}: ${op}: ${what}\nsteps run:\n${this.log.map((l) => `  ${l}`).join("\n")}`);
+  /** Throw the step's failure; `figures` (invariant violations, bytes that differ from the model) go into the report. */
+  fail(step: number, op: string, what: string, figures: { violations?: number; bytesLost?: number } = {}): never {
+    throw Object.assign(new Error(`step ${step}: ${op}: ${what}\nsteps run:\n${this.log.map((l) => `  ${l}`).join("\n")}`), figures);
   }
 
   /** Expected byte at addr of proc (addr's page must be mapped). */
@@ -256,7 +260,8 @@ class World {
           if (got !== null) {
             const want = Array.from({ length: len }, (_, j) => this.expectedByte(p, addr + j));
             const have = Array.from(got as Uint8Array);
-            if (want.some((b, j) => b !== have[j])) this.fail(i, at, `read [${have}] but the last bytes written there are [${want}]`);
+            const lost = want.filter((b, j) => b !== have[j]).length;
+            if (lost > 0) this.fail(i, at, `read [${have}] but the last bytes written there are [${want}]`, { bytesLost: lost });
             if (want.some((b) => b !== 0)) this.stats.readsOfWritten++;
           }
           this.log.push(`${at}${faulted ? ": SIGSEGV (expected)" : ""}`);
@@ -335,9 +340,16 @@ class World {
         if (priv === undefined && (shared === undefined || pm.kind === "anon-private")) continue;
         const got = p.mm.read(pa, PAGE_SIZE);
         this.stats.sweptPages++;
+        let first = -1;
+        let lost = 0;
         for (let j = 0; j < PAGE_SIZE; j++) {
-          const want = this.expectedByte(p, pa + j);
-          if (got[j] !== want) this.fail(step, `sweep ${p.name}`, `byte 0x${(pa + j).toString(16)} is ${got[j]}, the last byte written there is ${want}`);
+          if (got[j] === this.expectedByte(p, pa + j)) continue;
+          lost++;
+          if (first < 0) first = j;
+        }
+        if (lost > 0) {
+          const at = `byte 0x${(pa + first).toString(16)} is ${got[first]}, the last byte written there is ${this.expectedByte(p, pa + first)}`;
+          this.fail(step, `sweep ${p.name}`, `${at} (${lost} byte(s) of the page differ)`, { bytesLost: lost });
         }
       }
     }
@@ -347,7 +359,7 @@ class World {
 
   check(step: number, what: string): void {
     const v = checkInvariants(this.m.kernel);
-    if (v.length > 0) this.fail(step, what, `invariant violations:\n${v.map((x) => `    [${x.rule}] ${x.message}`).join("\n")}`);
+    if (v.length > 0) this.fail(step, what, `invariant violations:\n${v.map((x) => `    [${x.rule}] ${x.message}`).join("\n")}`, { violations: v.length });
   }
 }
 
@@ -373,20 +385,23 @@ function runSequence(ops: Op[]): World["stats"] {
 describe("functional plane vs. a byte model (fast-check)", () => {
   it(`random mmap/write/read/mprotect/madvise/fork/munmap/exit sequences (${NUM_RUNS} runs)`, () => {
     const total = { readsOfWritten: 0, sweptPages: 0, runs: 0 };
-    fc.assert(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 24 }), (ops) => {
-        const st = runSequence(ops);
-        total.readsOfWritten += st.readsOfWritten;
-        total.sweptPages += st.sweptPages;
-        total.runs++;
-      }),
-      { numRuns: NUM_RUNS, seed: SEED },
+    withPropertyReport(PROPERTY, { file: import.meta.url, test: "random mmap/write/read" }, () =>
+      fc.assert(
+        fc.property(fc.array(opArb, { minLength: 1, maxLength: 24 }), (ops) => {
+          const st = runSequence(ops);
+          total.readsOfWritten += st.readsOfWritten;
+          total.sweptPages += st.sweptPages;
+          total.runs++;
+        }),
+        propertyParameters(PROPERTY),
+      ),
     );
+    if (PROPERTY.path !== undefined) return; // a replay of one counterexample (HMMSIM_PROPERTY_PATH) that passed
     // The byte checks really bite: reads that met written bytes, and written pages read back whole at the end.
     expect(total.runs).toBeGreaterThanOrEqual(NUM_RUNS);
     expect(total.readsOfWritten).toBeGreaterThan(NUM_RUNS / 20);
     expect(total.sweptPages).toBeGreaterThan(NUM_RUNS / 4);
-    console.log(`property: ${total.runs} sequences, ${total.readsOfWritten} reads of written bytes, ${total.sweptPages} written pages swept`);
+    console.log(`property: ${total.runs} sequences (seed ${PROPERTY.seed}, ${PROPERTY.seedSource}), ${total.readsOfWritten} reads of written bytes, ${total.sweptPages} written pages swept`);
   }, TIMEOUT);
 
   it("the model catches a wrong byte (a sequence that must fail does)", () => {

@@ -92,6 +92,36 @@ export function readCommon(r: ParamReader, opts: { writeFraction?: boolean } = {
   return { base, computePs: Math.round(computeNs * 1000), writeFraction, passes };
 }
 
+/**
+ * The most accesses one pattern may make: 2^40 (≈ 1.1 × 10^12). The simulator runs on the order of 10^6–10^7
+ * accesses a second, so 2^40 is already days of wall time; a larger count (`passes: 1e15`) is a typo or a unit
+ * mistake, and past 2^53 the counters would no longer be exact. A pattern whose parameters give more is refused
+ * (WorkloadParamError naming the field that makes it so big).
+ */
+export const MAX_ACCESSES = 2 ** 40;
+
+/** A page: `bytes` of streaming, strided and random is a whole number of them (as the CLI's --size demands). */
+export const WORKLOAD_PAGE_BYTES = 4096;
+
+/**
+ * Report `total` accesses over MAX_ACCESSES, naming `field` (the parameter that makes it so big): "passes" when the
+ * pattern repeats, else the per-pass one. NaN totals (a bad field already reported) are skipped.
+ */
+export function checkAccessCount(r: ParamReader, perPass: number, passes: number, perPassField: string): void {
+  const total = perPass * passes;
+  if (!(total > MAX_ACCESSES)) return;
+  const field = passes > 1 ? "passes" : perPassField;
+  const detail = passes > 1 ? `${perPass} per pass × ${passes} passes` : `${perPass} in one pass`;
+  r.issue(field, `gives ${total} accesses (${detail}); a pattern makes at most 2^40 (${MAX_ACCESSES}), days of simulation already`);
+}
+
+/** `bytes` must be a whole number of 4 KiB pages (streaming, strided, random; the CLI's --size rule). */
+export function checkWholePages(r: ParamReader, bytes: number): void {
+  if (bytes > 0 && bytes % WORKLOAD_PAGE_BYTES !== 0) {
+    r.issue("bytes", `must be a whole number of 4KiB pages (a multiple of ${WORKLOAD_PAGE_BYTES}), got ${bytes}`);
+  }
+}
+
 /** Error diffusion: access i (0-based) is a write iff floor((i+1)·f) > floor(i·f); exactly ⌊n·f⌋ writes in n. */
 export function isWriteAt(i: number, f: number): boolean {
   return f > 0 && Math.floor((i + 1) * f) > Math.floor(i * f);

@@ -1,4 +1,4 @@
-import { AccessPattern, type AccessBatch, type Common, readCommon } from "./access-pattern.js";
+import { AccessPattern, type AccessBatch, type Common, checkAccessCount, readCommon } from "./access-pattern.js";
 import { type PatternDefinition, readSeed } from "./pattern-definition.js";
 
 export interface BfsParams {
@@ -142,6 +142,8 @@ export const bfs: PatternDefinition = {
     const seed = readSeed(r, ctx);
     const common = readCommon(r, { writeFraction: false });
     if (r.has("passes")) r.issue("passes", "not supported by bfs (one traversal)");
+    // At most: per vertex reached, 2 offset reads; per edge, a read of the edge and of the level, and one write.
+    checkAccessCount(r, vertices * (2 + 3 * degree), 1, "degree");
     return () => new BfsPattern(vertices, degree, source, seed, common);
   },
 };

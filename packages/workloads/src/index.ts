@@ -1,4 +1,4 @@
-export { type Access, type AccessBatch, AccessPattern, type CommonParams, createAccessBatch } from "./access-pattern.js";
+export { type Access, type AccessBatch, AccessPattern, type CommonParams, MAX_ACCESSES, WORKLOAD_PAGE_BYTES, createAccessBatch } from "./access-pattern.js";
 export { BFS_EDGE_BYTES, BFS_LEVEL_BYTES, BFS_OFFSET_BYTES, BfsPattern, type BfsParams } from "./bfs.js";
 export type { PatternContext, PatternDefinition, RandomSource } from "./pattern-definition.js";
 export { RandomPattern, type RandomParams } from "./random.js";
@@ -6,7 +6,7 @@ export { formatSize, parseSize } from "./size.js";
 export { StencilPattern, type StencilParams } from "./stencil.js";
 export { StridedPattern, type StridedParams } from "./strided.js";
 export { StreamingPattern, type StreamingParams } from "./streaming.js";
-export { type Trace, TraceParseError, TracePattern, type TraceRule, formatTrace, parseTrace } from "./trace.js";
+export { TRACE_ADDRESS_LIMIT, type Trace, TraceParseError, TracePattern, type TraceRule, formatTrace, parseTrace } from "./trace.js";
 export {
   PATTERN_KINDS,
   PATTERNS,

@@ -1,4 +1,4 @@
-import { AccessPattern, type AccessBatch, type Common, type CommonParams, isWriteAt, readCommon } from "./access-pattern.js";
+import { AccessPattern, type AccessBatch, type Common, type CommonParams, checkAccessCount, checkWholePages, isWriteAt, readCommon } from "./access-pattern.js";
 import { type PatternDefinition, readSeed } from "./pattern-definition.js";
 import { Rng } from "@hmmsim/engine";
 
@@ -62,11 +62,13 @@ export const random: PatternDefinition = {
   kind: "random",
   read(r, ctx) {
     const bytes = r.size("bytes", { min: 1 });
+    checkWholePages(r, bytes);
     const granularity = r.size("granularity", { default: 4096, min: 1 });
     if (bytes > 0 && granularity > bytes) r.issue("granularity", `must be <= bytes (${bytes}), got ${granularity}`);
     const count = r.int("count", { default: Math.max(1, Math.floor(bytes / granularity) || 1), min: 0 });
     const seed = readSeed(r, ctx);
     const common = readCommon(r);
+    checkAccessCount(r, count, common.passes, r.has("count") ? "count" : "bytes");
     return () => new RandomPattern(bytes, granularity, count, seed, common);
   },
 };

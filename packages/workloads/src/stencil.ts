@@ -1,4 +1,4 @@
-import { AccessPattern, type AccessBatch, type Common, readCommon } from "./access-pattern.js";
+import { AccessPattern, type AccessBatch, type Common, checkAccessCount, readCommon } from "./access-pattern.js";
 import type { PatternDefinition } from "./pattern-definition.js";
 
 export interface StencilParams {
@@ -100,6 +100,9 @@ export const stencil: PatternDefinition = {
     }
     if (rowBytes > bytes) r.issue("rowBytes", `must be <= bytes (${bytes}), got ${rowBytes}`);
     const common = readCommon(r, { writeFraction: false });
+    const cols = rowBytes / elementBytes;
+    const rows = Math.floor(bytes / rowBytes);
+    checkAccessCount(r, 6 * rows * cols - 2 * cols - 2 * rows, common.passes, "bytes");
     return () => new StencilPattern(bytes, rowBytes, elementBytes, common);
   },
 };

@@ -1,4 +1,4 @@
-import { AccessPattern, type AccessBatch, type Common, type CommonParams, isWriteAt, readCommon } from "./access-pattern.js";
+import { AccessPattern, type AccessBatch, type Common, type CommonParams, checkAccessCount, checkWholePages, isWriteAt, readCommon } from "./access-pattern.js";
 import type { PatternDefinition } from "./pattern-definition.js";
 
 export interface StreamingParams extends CommonParams {
@@ -58,8 +58,10 @@ export const streaming: PatternDefinition = {
   kind: "streaming",
   read(r) {
     const bytes = r.size("bytes", { min: 1 });
+    checkWholePages(r, bytes);
     const granularity = r.size("granularity", { default: 4096, min: 1 });
     const common = readCommon(r);
+    checkAccessCount(r, Math.ceil(bytes / granularity), common.passes, "bytes");
     return () => new StreamingPattern(bytes, granularity, common);
   },
 };

@@ -1,4 +1,4 @@
-import { AccessPattern, type AccessBatch, type Common, type CommonParams, isWriteAt, readCommon } from "./access-pattern.js";
+import { AccessPattern, type AccessBatch, type Common, type CommonParams, checkAccessCount, checkWholePages, isWriteAt, readCommon } from "./access-pattern.js";
 import type { PatternDefinition } from "./pattern-definition.js";
 
 export interface StridedParams extends CommonParams {
@@ -77,8 +77,11 @@ export const strided: PatternDefinition = {
     if (bytes > 0 && stride > bytes) r.issue("stride", `must be <= bytes (${bytes}), got ${stride}`);
     if (bytes > 0 && granularity > 0 && bytes % granularity !== 0) {
       r.issue("bytes", `must be a multiple of granularity (${granularity}) for a strided pattern, got ${bytes}`);
+    } else {
+      checkWholePages(r, bytes);
     }
     const common = readCommon(r);
+    checkAccessCount(r, Math.ceil(bytes / granularity), common.passes, "bytes");
     return () => new StridedPattern(bytes, stride, granularity, common);
   },
 };

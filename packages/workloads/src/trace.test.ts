@@ -41,6 +41,42 @@ describe("trace format", () => {
     }
   });
 
+  it("accepts every user address, a low one and one just below 2^47 in one trace; rejects 2^47 and above naming the line (issue #15)", () => {
+    const t = parseTrace("R 0x10000000\nW 0x7ffffffff000\nR 0x400000\nW 140737488355327\n", "mixed.trace");
+    expect([...t.addr]).toEqual([0x10000000, 0x7ffffffff000, 0x400000, 2 ** 47 - 1]);
+    const p = new TracePattern(t);
+    expect([p.base, p.workingSetBytes]).toEqual([0x400000, 2 ** 47 - 0x400000]);
+    for (const [text, line] of [["R 0x1000\nW 0x800000000000\n", 2], ["R 0x1000\n# x\nR 140737488355328\n", 3], ["W 0xffffffffffff", 1]] as const) {
+      let err: TraceParseError | undefined;
+      try {
+        parseTrace(text, "high.trace");
+      } catch (e) {
+        err = e as TraceParseError;
+      }
+      expect(err).toBeInstanceOf(TraceParseError);
+      expect([err!.line, err!.rule]).toEqual([line, "address"]);
+      expect(err!.message).toMatch(new RegExp(`^high\\.trace:line ${line}: address \\S+ is not a user address: it must be below 2\\^47 \\(0x800000000000\\)`));
+    }
+  });
+
+  it("an empty trace (nothing, blank lines or comments only) is a TraceParseError naming the file", () => {
+    for (const text of ["", "\n\n", "# only a comment\n   \n# another\n"]) {
+      let err: TraceParseError | undefined;
+      try {
+        parseTrace(text, "empty.trace");
+      } catch (e) {
+        err = e as TraceParseError;
+      }
+      expect(err).toBeInstanceOf(TraceParseError);
+      expect([err!.line, err!.rule]).toEqual([0, "empty"]);
+      expect(err!.message).toMatch(/^empty\.trace: empty trace: no accesses \(\d+ line\(s\), all blank or comments\)$/);
+    }
+    expect(() => createWorkload({ kind: "trace", params: { file: "e.trace" } }, { readText: () => "# nothing\n" })).toThrowError(
+      "e.trace: empty trace: no accesses (2 line(s), all blank or comments)",
+    );
+    expect(() => parseTrace("")).toThrowError(/^empty trace: no accesses/);
+  });
+
   it("round-trips through formatTrace and replays as a pattern", () => {
     const src = [...createPattern("random", { bytes: "1MiB", count: 100, seed: 1, writeFraction: 0.5, computeNs: 2 })];
     const replay = new TracePattern(parseTrace(formatTrace(src)));

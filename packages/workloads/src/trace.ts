@@ -9,14 +9,22 @@ import type { PatternDefinition } from "./pattern-definition.js";
  *   W 4096 12.5       write of address 4096 after 12.5 ns of compute
  *
  * Fields are separated by blanks. Field 1 is `R` or `W` (case-sensitive). Field 2 is the address: `0x…` hex or
- * a decimal integer, at most 2^53 − 1. Optional field 3 is the compute time before the access in ns (a
- * non-negative decimal number; converted to integer ps, rounded to nearest). Blank lines are ignored.
+ * a decimal integer, below 2^47 (TRACE_ADDRESS_LIMIT: x86-64's 47-bit user address space, TASK_SIZE; a user
+ * program's address is never above it). Optional field 3 is the compute time before the access in ns (a
+ * non-negative decimal number; converted to integer ps, rounded to nearest). Blank lines are ignored. A trace
+ * needs at least one access.
  */
 
-/** The rule a bad trace line broke. */
-export type TraceRule = "op" | "address" | "compute" | "fields";
+/** Every trace address lies below this: 2^47, the top of x86-64's user address space (the kernel's TASK_SIZE). */
+export const TRACE_ADDRESS_LIMIT = 2 ** 47;
 
-/** `TraceParseError: line 12: expected R or W, got "X"`. `line` is 1-based. */
+/** The rule a bad trace broke: a line's op, address, compute time or field count, or the whole trace is empty. */
+export type TraceRule = "op" | "address" | "compute" | "fields" | "empty";
+
+/**
+ * `TraceParseError: line 12: expected R or W, got "X"`. `line` is 1-based; 0 for a problem of the whole trace
+ * (`t.trace: empty trace: no accesses`). `source` (a file name) prefixes the message.
+ */
 export class TraceParseError extends Error {
   override readonly name = "TraceParseError";
   constructor(
@@ -25,7 +33,7 @@ export class TraceParseError extends Error {
     readonly detail: string,
     readonly source?: string,
   ) {
-    super(`${source ? source + ":" : ""}line ${line}: ${detail}`);
+    super(line > 0 ? `${source ? source + ":" : ""}line ${line}: ${detail}` : `${source ? source + ": " : ""}${detail}`);
   }
 }
 
@@ -78,6 +86,7 @@ export function parseTrace(text: string, source?: string): Trace {
     else if (DEC_RE.test(a)) value = Number(a);
     else value = fail("address", `expected a hex (0x…) or decimal address, got ${JSON.stringify(a)}`);
     if (!Number.isSafeInteger(value)) fail("address", `address ${a} exceeds 2^53 - 1`);
+    if (value >= TRACE_ADDRESS_LIMIT) fail("address", `address ${a} is not a user address: it must be below 2^47 (0x800000000000), the top of the 47-bit user address space`);
     let ps = 0;
     if (f.length === 3) {
       const c = f[2]!;
@@ -98,6 +107,7 @@ export function parseTrace(text: string, source?: string): Trace {
     n++;
     if (end === len) break;
   }
+  if (n === 0) throw new TraceParseError(0, "empty", `empty trace: no accesses (${lineNo} line(s), all blank or comments)`, source);
   return { length: n, addr: addr.subarray(0, n), write: write.subarray(0, n), computePs: computePs.subarray(0, n) };
 }
 
@@ -153,6 +163,8 @@ export class TracePattern extends AccessPattern {
   }
 }
 
+const NO_TRACE: Trace = { length: 0, addr: new Float64Array(0), write: new Uint8Array(0), computePs: new Float64Array(0) };
+
 export const trace: PatternDefinition = {
   kind: "trace",
   read(r, ctx) {
@@ -162,7 +174,7 @@ export const trace: PatternDefinition = {
       r.raw("text");
       r.raw("file");
       r.issue(hasText ? "file" : "text", "give exactly one of text (the trace) or file (a path)");
-      return () => new TracePattern(parseTrace(""));
+      return () => new TracePattern(NO_TRACE); // never built: the issue above stops createPattern first
     }
     if (hasText) {
       const text = r.raw("text");
