@@ -25,24 +25,10 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFile
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { gitHead, seedHash } from "@hmmsim/engine"; // the compiled engine (npm ci builds it): the seeds npm test derives
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const VITEST = join(root, "node_modules", "vitest", "vitest.mjs");
-
-/** FNV-1a 32-bit + murmur3 fmix32, signed: the hash @hmmsim/engine's derivedSeed (seed-config.ts) gives the commit. */
-function seedHash(text) {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h | 0;
-}
 
 function wholeNumber(name, fallback) {
   const text = process.env[name];
@@ -50,14 +36,6 @@ function wholeNumber(name, fallback) {
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name}: expected a whole number >= 1, got ${JSON.stringify(text)}`);
   return n;
-}
-
-function gitHead() {
-  try {
-    return execFileSync("git", ["rev-parse", "HEAD"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-  } catch {
-    return null;
-  }
 }
 
 /** The seeds: HMMSIM_PROPERTY_SEED, or HMMSIM_SOAK_SEEDS (a count or a list), derived from the commit (or the date). */
@@ -143,7 +121,7 @@ async function main() {
   const propertyRuns = wholeNumber("HMMSIM_PROPERTY_RUNS", 100_000);
   const exploreRuns = wholeNumber("HMMSIM_EXPLORE_RUNS", 10_000);
   const jobsMax = wholeNumber("HMMSIM_SOAK_JOBS", Math.max(1, Math.min(2, availableParallelism())));
-  const head = gitHead();
+  const head = gitHead(root);
   const seeds = soakSeeds(process.env, head);
   const only = process.env.HMMSIM_SOAK_ONLY ? new RegExp(process.env.HMMSIM_SOAK_ONLY) : null;
   const suites = findSuites(root).filter((s) => !only || only.test(s.path));

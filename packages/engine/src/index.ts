@@ -63,6 +63,7 @@ export {
   replayCommand,
   derivedSeed,
   gitHead,
+  seedHash,
   type PropertyConfig,
   type ExploreConfig,
   type DerivedSeed,

@@ -41,9 +41,9 @@ export interface DerivedSeed {
 
 /**
  * FNV-1a 32-bit hash of a string, finished by murmur3's fmix32 (so that strings differing in one character, "x/1"
- * and "x/2", give unrelated seeds), as a signed 32-bit integer. scripts/soak.mjs derives its seeds the same way.
+ * and "x/2", give unrelated seeds), as a signed 32-bit integer. scripts/soak.mjs derives its seeds with it.
  */
-function seedHash(text: string): number {
+export function seedHash(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);
