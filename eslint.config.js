@@ -1,5 +1,5 @@
 // Lint for every workspace (`eslint src` in each). typescript-eslint's recommended rules plus the DI rules of
-// ../shared/DESIGN.md "Wiring: DI + hooks" that a selector can express (no type information: the rules match
+// docs/architecture.md, "Wiring: DI and hooks", that a selector can express (no type information: the rules match
 // syntax, so they name tsyringe's decorators and calls). packages/engine/src/eslint-di-rules.test.ts lints
 // violating and clean snippets through this very file and asserts each rule fires where it should.
 import js from "@eslint/js";
@@ -14,29 +14,29 @@ const INJECTABLE = "Decorator > CallExpression[callee.name=/^(injectable|scoped)
 export const DI_RULES = [
   {
     selector: "Decorator > CallExpression[callee.name='singleton']",
-    message: "DESIGN.md: no @singleton() — it registers in the global container; register per machine (child container) instead.",
+    message: "docs/architecture.md: no @singleton() — it registers in the global container; register per machine (child container) instead.",
   },
   {
     selector: "Decorator > CallExpression[callee.name='injectable'][arguments.length>0]",
-    message: "DESIGN.md: no @injectable({ token }) — it registers globally; register tokens in the machine's child container.",
+    message: "docs/architecture.md: no @injectable({ token }) — it registers globally; register tokens in the machine's child container.",
   },
   {
     selector: "Decorator > CallExpression[callee.name=/^(scoped|registry|autoInjectable)$/]",
     message:
-      "DESIGN.md: no @scoped/@registry/@autoInjectable — they register in or resolve from the global container; " +
+      "docs/architecture.md: no @scoped/@registry/@autoInjectable — they register in or resolve from the global container; " +
       "register with Lifecycle.ContainerScoped in the machine's child container.",
   },
   {
     selector: `ClassDeclaration:has(${INJECTABLE}) MethodDefinition[kind='constructor'] > FunctionExpression > :matches(Identifier, TSParameterProperty, AssignmentPattern, RestElement)[decorators.length=0]`,
-    message: "DESIGN.md: every injected constructor parameter carries an explicit @inject(Token) (no decorator metadata).",
+    message: "docs/architecture.md: every injected constructor parameter carries an explicit @inject(Token) (no decorator metadata).",
   },
   {
     selector: "Decorator > CallExpression[callee.name=/^inject(All)?$/]:matches([arguments.length=0], [arguments.0.type=/^(Literal|TemplateLiteral)$/])",
-    message: "DESIGN.md: inject a token — a Symbol named like its interface, from the owning package's tokens.ts — not a string.",
+    message: "docs/architecture.md: inject a token — a Symbol named like its interface, from the owning package's tokens.ts — not a string.",
   },
   {
     selector: "MemberExpression[object.name='container'][property.name=/^(register\\w*|resolve\\w*|reset|clearInstances)$/]",
-    message: "DESIGN.md: never touch tsyringe's global container; use the machine's child container.",
+    message: "docs/architecture.md: never touch tsyringe's global container; use the machine's child container.",
   },
 ];
 
@@ -47,11 +47,11 @@ export const LIBRARY_RULES = [
     // (the way to write a component without decorators), not a service locator.
     selector:
       "CallExpression[callee.property.name=/^(resolve|resolveAll)$/][arguments.0.type='Identifier'][arguments.0.name=/^[A-Z]/]:not([callee.object.name='Promise']):not(Property[key.name='useFactory'] CallExpression)",
-    message: "DESIGN.md: only composition roots (createMachine, apps), tests and useFactory registrations resolve from a container.",
+    message: "docs/architecture.md: only composition roots (createMachine, apps), tests and useFactory registrations resolve from a container.",
   },
   {
     selector: "ImportDeclaration[source.value='tsyringe'] > ImportSpecifier[imported.name='container']",
-    message: "DESIGN.md: library code never imports tsyringe's global container (only the composition root createMachine does).",
+    message: "docs/architecture.md: library code never imports tsyringe's global container (only the composition root createMachine does).",
   },
 ];
 

@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 
-// Shared by every workspace's vitest.config.ts (see ../shared/reference/toolchain.md §2).
+// Shared by every workspace's vitest.config.ts (the @hmmsim/source condition: docs/architecture.md, "Layers").
 export default defineConfig({
   // Vite 8 compiles TS with Oxc. Legacy (experimental) decorators for every file; hmmsim does NOT rely on
   // decorator metadata: every injected constructor parameter carries an explicit @inject(Token).

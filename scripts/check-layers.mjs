@@ -8,8 +8,8 @@
 //   apps/      import anything;
 //   examples/  (not workspaces) import only published entry points (`@hmmsim/<name>`, no deep paths);
 //
-// and every workspace declares what it imports (dependencies for src, devDependencies allowed for tests and
-// benchmarks) and imports what it declares (no dependency nothing uses).
+// and every workspace declares what it imports (dependencies or peerDependencies for src, devDependencies allowed
+// for tests and benchmarks) and imports what it declares (no dependency nothing uses).
 //
 //   node scripts/check-layers.mjs            # prints the violations, exits 1 if any
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
@@ -45,8 +45,12 @@ function packageOf(spec) {
   return spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
 }
 
-/** Tests, benchmarks and the test doubles beside them (test-*.ts, property-model.ts). */
-const isTestFile = (f) => /\.(test|bench)\.[mc]?[tj]s$/.test(f) || f.includes(`${sep}test${sep}`) || /(^|[/\\])(test-[^/\\]*|property-model)\.ts$/.test(f);
+/**
+ * Tests, benchmarks and the test doubles they share: the doubles live in src/testing/, which no tarball ships
+ * (every workspace's package.json "files" excludes src/testing and dist/testing).
+ */
+export const isTestFile = (f) =>
+  /\.(test|bench)\.[mc]?[tj]s$/.test(f) || f.includes(`${sep}test${sep}`) || f.includes(`${sep}src${sep}testing${sep}`);
 
 /** Every workspace: { dir, rel, name, layer, group, pkg }. */
 function workspaces(root) {
@@ -78,6 +82,8 @@ export function checkLayers(root) {
   const problems = [];
   for (const w of ws) {
     const deps = new Set(Object.keys(w.pkg.dependencies ?? {}));
+    // A peer dependency is declared for src too (tsyringe: one copy shared by @hmmsim/machine and every plugin).
+    const peers = new Set(Object.keys(w.pkg.peerDependencies ?? {}));
     const devDeps = new Set(Object.keys(w.pkg.devDependencies ?? {}));
     const used = new Set();
     for (const file of walk(join(w.dir, "src"))) {
@@ -88,7 +94,7 @@ export function checkLayers(root) {
         if (name === null) continue;
         used.add(name);
         if (name === w.name) continue;
-        if (!deps.has(name) && !(test && (devDeps.has(name) || rootDev.has(name)))) {
+        if (!deps.has(name) && !peers.has(name) && !(test && (devDeps.has(name) || rootDev.has(name)))) {
           problems.push(`${where}: imports ${name}, which ${w.rel}/package.json does not declare${test ? " (dependencies or devDependencies)" : " in dependencies"}`);
         }
         const target = byName.get(name);

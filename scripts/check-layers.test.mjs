@@ -62,3 +62,23 @@ test("a plugin importing another plugin fails; examples may not deep-import", ()
   assert.ok(v.some((s) => s.includes("a plugin imports the plugin @hmmsim/policy-p")), v.join("\n"));
   assert.ok(v.some((s) => s.includes("examples import only published entry points")));
 });
+
+test("test doubles in src/testing may use devDependencies; the same import elsewhere in src may not", () => {
+  const root = repo({
+    "packages/machine/package.json": { name: "@hmmsim/machine", dependencies: {}, devDependencies: { "@hmmsim/testing": "*" } },
+    "packages/testing/package.json": { name: "@hmmsim/testing", dependencies: {} },
+    "packages/testing/src/index.ts": `export const t = 1;\n`,
+    "packages/machine/src/testing/test-link.ts": `import { t } from "@hmmsim/testing";\nexport const l = t;\n`,
+    "packages/machine/src/test-machine.ts": `import { t } from "@hmmsim/testing";\nexport const m = t;\n`,
+  });
+  const v = checkLayers(root);
+  assert.deepEqual(v, ["packages/machine/src/test-machine.ts: imports @hmmsim/testing, which packages/machine/package.json does not declare in dependencies"]);
+});
+
+test("a peer dependency is a declaration for src", () => {
+  const root = repo({
+    "packages/machine/package.json": { name: "@hmmsim/machine", peerDependencies: { tsyringe: "^4.10.0" } },
+    "packages/machine/src/index.ts": `import { container } from "tsyringe";\nexport const x = container;\n`,
+  });
+  assert.deepEqual(checkLayers(root), []);
+});

@@ -7,8 +7,8 @@ import { userCwd } from "./cli-io.js";
 describe("userCwd", () => {
   it("is turbo's invocation directory, else npm's INIT_CWD (where the user typed `npm start -- ./my.yaml`) when it is an existing directory, else the cwd", () => {
     const dir = mkdtempSync(join(tmpdir(), "hmmsim-cwd-"));
-    expect(userCwd({ INIT_CWD: dir }, "/work/x/apps/cli")).toBe(dir);
-    expect(userCwd({}, "/work/x/apps/cli")).toBe("/work/x/apps/cli");
+    expect(userCwd({ INIT_CWD: dir }, "/srv/x/apps/cli")).toBe(dir);
+    expect(userCwd({}, "/srv/x/apps/cli")).toBe("/srv/x/apps/cli");
     expect(userCwd({ INIT_CWD: join(dir, "gone") }, "/c")).toBe("/c");
     expect(userCwd({ INIT_CWD: "relative/dir" }, "/c")).toBe("/c");
     expect(userCwd({ INIT_CWD: "" }, "/c")).toBe("/c");

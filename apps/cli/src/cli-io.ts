@@ -18,6 +18,11 @@ export interface CliIo {
   stderr: CliWriter;
   /** Directory relative spec and trace paths are resolved against (default: process.cwd()). */
   cwd: string;
+  /**
+   * Embedding and tests: stop any run after this much wall-clock time, ms, with its partial summary (`stopped.reason`
+   * "interrupted"; where it stops depends on the host). Not set by the command line.
+   */
+  maxWallMs?: number;
 }
 
 /**

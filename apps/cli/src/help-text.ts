@@ -69,9 +69,15 @@ Options:
                       package name) in addition to the built-ins and the spec's \`plugins:\`; repeatable.
                       Loading a plugin runs its code. A spec's own \`plugins:\` may name only installed
                       packages and paths inside the spec's folder; anything else needs --plugin
+  --max-simulated-time <duration>
+                      Stop the run after this much virtual time, e.g. 10ms, 500us, 2s (overrides the spec's
+                      \`maxSimulatedTime\`): the summary covers what ran and says where it stopped; exit 0
   --no-progress       Do not draw the progress bar (it is drawn on stderr only when stderr is a terminal;
-                      a workload of unknown length, BFS, shows a count of accesses instead of a percent)
+                      a workload of unknown length, BFS, shows a count of accesses instead of a percent).
+                      It shows the simulated time, how fast it advances (simulated time per second) and,
+                      at that pace, the time left: a run that thrashes shows hours left at once
   -h, --help          Show this help
+  An option given twice with different values is an error; a flag given twice counts once.
 
 Output (stdout):
   machine              the preset or spec file, seed, host CPUs and RAM, each device (kind, memory, memory
@@ -93,25 +99,44 @@ Output (stdout):
                        Busy time counts data moving only: each transfer's setup α is on top, not in it
   charged cost         time charged to tasks per cost kind (CPU_FAULT, PAGE_ZERO, ...), summed over tasks
   plugins              every plugin that ran, with its version (built-in and loaded)
+  thrash               device-memory evictions per device fault entry, and pages migrated (both ways,
+                       evictions included) per page of the working set
+  warning              a figure past its threshold: more than 0.05 evictions per device fault (oversubscribed
+                       streaming evicts about 0.002), more than 4 pages migrated per working-set page per phase
+  stopped              (a run that ended before its workload) why, when, and how many accesses had run; the
+                       phase it cut is marked "cut short by the stop"
   With --json the same figures as one object: machine, workload, phases[] (gpu { faults, batches,
   faultedPages, migratedPages, populatedPages, tlbHits, tlbMisses, remoteAccesses } / cpu { coherentAccesses,
-  coherentPs }), simulatedPs, events, faults { cpu, device, deviceBatches, batchedFaults }, migrated { h2d,
-  d2h } ({ count, pages, bytes }), coherentCpuAccess { accesses, ps }, evictions, invalidations, links
-  { <name>: { h2d, d2h } ({ busyPs, bytes, transfers, utilisation }) }, cost, unsettledPs, plugins[] ({ name,
-  kind, version }). Times are in ps.
+  coherentPs }, partial: true on a phase cut by a stop), simulatedPs, events, faults { cpu, device,
+  deviceBatches, batchedFaults }, migrated { h2d, d2h } ({ count, pages, bytes }), coherentCpuAccess
+  { accesses, ps }, evictions, invalidations, links { <name>: { h2d, d2h } ({ busyPs, bytes, transfers,
+  utilisation }) }, cost, unsettledPs, plugins[] ({ name, kind, version }), workingSetBytes, thrash
+  { evictionsPerDeviceFault, pagesMovedPerWorkingSetPage }, warnings[], stopped (null, or { reason, atPs,
+  message, accessesDone, accessesTotal }). Times are in ps.
 
 Errors (stderr, exit 1): a spec file that does not exist; a spec that cannot run: every problem is listed
 with its path, from the schema (e.g. "devices[0].memory: expected a size like \\"16GiB\\", got \\"40 gigs\\"")
 and from the plugins (a driver, policy or link kind no plugin provides, with the names that are; a
 driverSpec, policySpec or link field the plugin rejects), and a missing trace file; a plugin module that does
 not load or does not export a plugin (the message names the module and why); a trace file with a bad line
-(the message names the file and the line); a --trace file that does not exist.
+(the message names the file and the line); a --trace file that does not exist. A spec is also checked
+against the machine's limits, each with its reason: RAM at most 8 TiB - 2 MiB and RAM + device memory within
+the 2^32 page frames the simulator addresses; GPU device memory a whole number of 2 MiB root chunks; a CPU
+clock between 1 MHz and 100 GHz; link bandwidths between 1 MB/s and 1 PB/s; at most 4096 devices and 4096
+links; a workload that writes more pages than RAM + device memory hold; the GPU driver's fields within their
+ranges (e.g. at most 65,536 warps). At most 100 problems are listed, then how many more there are.
+
+A run that stops at a limit of the machine prints its partial summary on stdout and the reason on stderr,
+and exits 1: its virtual time would pass 2^53 ps (≈ 9007 s), memory ran out (RAM, or RAM + device memory),
+or a device made no forward progress (a warp's access faulted more than its driverSpec.maxFaultsPerAccess
+times without completing: thrash).
 
 Examples:
   $ hmmsim run
   $ hmmsim run h100-pcie5 --workload random --size 256MiB --seed 3
   $ hmmsim run ./my-machine.yaml --trace ./accesses.trace --json
   $ hmmsim run ./my-machine.yaml --plugin ./my-policy.js
+  $ hmmsim run ./oversubscribed.yaml --max-simulated-time 50ms
 
 ${EXIT_CODES}
 `;

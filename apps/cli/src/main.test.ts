@@ -38,8 +38,8 @@ describe("hmmsim help and usage", () => {
   it("run --help lists every option and the output fields", async () => {
     const r = await cli(["run", "--help"]);
     expect(r.code).toBe(0);
-    for (const o of ["--json", "--seed <n>", "--workload <kind>", "--size <size>", "--trace <file>", "--no-progress"]) expect(r.out).toContain(o);
-    for (const f of ["simulated time", "CPU faults", "device faults", "migrated to device", "evictions", "utilisation"]) expect(r.out).toContain(f);
+    for (const o of ["--json", "--seed <n>", "--workload <kind>", "--size <size>", "--trace <file>", "--max-simulated-time <duration>", "--no-progress"]) expect(r.out).toContain(o);
+    for (const f of ["simulated time", "CPU faults", "device faults", "migrated to device", "evictions", "utilisation", "thrash", "warning", "stopped"]) expect(r.out).toContain(f);
   });
 
   it("selftest --help says what is tested and that the report is TAP", async () => {
@@ -220,7 +220,11 @@ describe("hmmsim run: bad input", () => {
     writeFileSync(join(dir, "m.yaml"), text);
     const r = await cli(["run", "m.yaml", "--size", "1MiB"], dir);
     expect(r.code).toBe(1);
-    expect(r.err).toBe(`hmmsim run: ${join(dir, "m.yaml")}: invalid machine spec (1 problem):\n  devices[0].driverSpec.deviceMemoryBandwidth: must be a positive integer, got -5\n`);
+    expect(r.err).toBe(
+      `hmmsim run: ${join(dir, "m.yaml")}: invalid machine spec (2 problems):\n` +
+        "  devices[0].driverSpec.batchSize: must be at most 2048 (the batch sort key packs it with the VA-space id; UVM's default is 256 [S1]), got 4096\n" +
+        "  devices[0].driverSpec.deviceMemoryBandwidth: must be a positive integer, got -5\n",
+    );
     writeFileSync(join(dir, "big.yaml"), text.replace("deviceMemoryBandwidth: -5, ", ""));
     expect((await cli(["run", "big.yaml"], dir)).err).toMatch(/^ {2}devices\[0\]\.driverSpec\.batchSize: must be at most 2048 .*, got 4096$/m);
     writeFileSync(join(dir, "ok.yaml"), text.replace("deviceMemoryBandwidth: -5, batchSize: 4096", "batchSize: 128"));

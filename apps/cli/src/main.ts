@@ -7,7 +7,7 @@
  */
 import "reflect-metadata"; // the composition root loads the Reflect polyfill tsyringe needs (libraries do not)
 import { cac } from "cac";
-import { MachineCompositionError, MachineError, PluginLoadError, SpecError } from "@hmmsim/machine";
+import { MachineCompositionError, MachineError, PluginLoadError, SimulateOptionError, SpecError } from "@hmmsim/machine";
 import { UnknownPresetError } from "@hmmsim/machines";
 import { TraceParseError, WorkloadParamError } from "@hmmsim/workloads";
 import { CliError, CliUsageError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./cli-error.js";
@@ -34,16 +34,17 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       .option("--size <size>", "Working-set size")
       .option("--trace <file>", "Replay a trace file")
       .option("--plugin <module>", "Load a plugin module (repeatable)")
+      .option("--max-simulated-time <duration>", "Stop the run after this much virtual time")
       .option("--no-progress", "No progress bar")
       .action((spec: string | undefined, opts: RunOptions) => {
-        action = () => runCommand(spec, opts, io);
+        action = () => runCommand(spec, singleOptions(opts, "run", RUN_FLAGS), io);
       });
     cli
       .command("selftest", "Run the HMM self-tests")
       .option("--filter <text>", "Only tests whose name contains <text>")
       .option("--seed <n>", "Seed of the test machines")
       .action((opts: SelftestCommandOptions) => {
-        action = () => selftestCommand(io, opts);
+        action = () => selftestCommand(io, singleOptions(opts, "selftest", {}));
       });
 
     const parsed = cli.parse(["node", "hmmsim", ...joinNegativeValues(argv)], { run: false });
@@ -74,7 +75,32 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
 }
 
 /** The options that take a value (`--seed <n>` …). */
-const VALUE_OPTIONS: ReadonlySet<string> = new Set(["--seed", "--workload", "--size", "--trace", "--filter", "--plugin"]);
+const VALUE_OPTIONS: ReadonlySet<string> = new Set(["--seed", "--workload", "--size", "--trace", "--filter", "--plugin", "--max-simulated-time"]);
+
+/** `run`'s boolean flags (camelCased) and the options that may be given more than once. */
+const RUN_FLAGS: { booleans?: readonly string[]; repeatable?: readonly string[] } = { booleans: ["json", "progress"], repeatable: ["plugin"] };
+
+/**
+ * cac (mri) turns an option given twice into an array (`--json --json` → json: [true, true], which is not `true`, so
+ * the table was printed). A repeated flag means what it says once (the last one wins: `--json --no-json`); a value
+ * option given twice with the same value is that value, with different values a usage error naming it; a
+ * repeatable option (--plugin) keeps its list.
+ */
+export function singleOptions<T extends object>(opts: T, command: string, kinds: { booleans?: readonly string[]; repeatable?: readonly string[] }): T {
+  const out: Record<string, unknown> = { ...(opts as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(out)) {
+    if (!Array.isArray(value) || key === "--" || kinds.repeatable?.includes(key)) continue;
+    if (kinds.booleans?.includes(key)) {
+      out[key] = value[value.length - 1];
+      continue;
+    }
+    const distinct = [...new Set(value.map((v) => String(v)))];
+    const flag = "--" + key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+    if (distinct.length > 1) throw new CliUsageError(`${flag} given ${value.length} times with different values (${distinct.map((v) => JSON.stringify(v)).join(", ")}): give it once`, command);
+    out[key] = value[0];
+  }
+  return out as T;
+}
 
 /**
  * cac (mri) reads a value that starts with "-" as another option: `--seed -1` would be "Unknown option -1". A
@@ -112,7 +138,14 @@ function report(e: unknown, io: CliIo, command: string | undefined): number {
     err(e.message);
     return e.exitCode;
   }
-  if (e instanceof UnknownPresetError || e instanceof SpecError || e instanceof PluginLoadError || e instanceof MachineCompositionError || e instanceof MachineError) {
+  if (
+    e instanceof UnknownPresetError ||
+    e instanceof SpecError ||
+    e instanceof PluginLoadError ||
+    e instanceof MachineCompositionError ||
+    e instanceof MachineError ||
+    e instanceof SimulateOptionError
+  ) {
     err(e.message);
     return EXIT_FAILURE;
   }

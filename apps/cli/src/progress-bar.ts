@@ -9,11 +9,17 @@
  * Every field has a fixed width (the bar, the percent or count, the label), so the line does not jitter as the
  * figures grow. The bar is drawn only when enabled (stderr is a TTY and the output is not --json); a disabled bar
  * ignores every call. `renderProgress` is the pure rendering function.
+ *
+ * The label carries the simulated time and its rate ("12.3 ms simulated at 45 µs/s, 3.4 h left": run-command.ts), which
+ * change while the figure does not (a thrashing device: the simulated time grows, the accesses do not), so a frame
+ * is also redrawn when the figure has not changed for REDRAW_MS of wall-clock time.
  */
 import type { CliWriter } from "./cli-io.js";
 
-/** Width the label (the simulated time: "123 ms simulated") is padded to. */
-export const LABEL_WIDTH = 18;
+/** Width the label ("123 ms simulated at 45.6 µs/s, 12 min left") is padded to. */
+export const LABEL_WIDTH = 44;
+/** A frame whose figure did not change is redrawn after this much wall-clock time, ms (its label moves on). */
+export const REDRAW_MS = 250;
 /** Width the access count of the unknown-total form is padded to ("99,999,999,999" fits). */
 export const COUNT_WIDTH = 14;
 const SPINNER = "===";
@@ -64,10 +70,14 @@ export class ProgressBar {
   #drawn = false;
   frames = 0;
 
+  #lastDrawMs = 0;
+
   constructor(
     private readonly out: CliWriter,
     readonly enabled: boolean,
     private readonly title = "simulating",
+    /** Wall clock, ms (tests inject one). */
+    private readonly clock: () => number = Date.now,
   ) {}
 
   /**
@@ -76,14 +86,17 @@ export class ProgressBar {
    */
   update(done: number, total: number | undefined, label = ""): void {
     if (!this.enabled) return;
+    const now = this.clock();
+    const stale = this.#drawn && now - this.#lastDrawMs >= REDRAW_MS;
     if (total !== undefined && total > 0) {
       const percent = Math.floor(frac(done, total) * 100);
-      if (percent === this.#lastPercent) return;
+      if (percent === this.#lastPercent && !stale) return;
       this.#lastPercent = percent;
     } else {
-      if (done < this.#nextCount) return;
-      this.#nextCount = done + Math.max(4096, Math.ceil(done * 0.02));
+      if (done < this.#nextCount && !stale) return;
+      if (done >= this.#nextCount) this.#nextCount = done + Math.max(4096, Math.ceil(done * 0.02));
     }
+    this.#lastDrawMs = now;
     this.out.write(`\r\x1b[K${renderProgress({ title: this.title, done, total, label, columns: this.out.columns, tick: this.frames })}`);
     this.#drawn = true;
     this.frames++;

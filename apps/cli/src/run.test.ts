@@ -165,7 +165,7 @@ describe("hmmsim run --json (default: the a100-pcie4 preset)", () => {
     expect(await main(["run", "bfs.yaml"], io)).toBe(0);
     const frames = io.stderr.text.split("\r\x1b[K").filter((f) => f !== "");
     expect(frames.length).toBeGreaterThan(1);
-    for (const f of frames) expect(f).toMatch(/^hmmsim a100-pcie4 \[ *=== *\] +[\d,]+ accesses \S+ \S+ simulated +$/);
+    for (const f of frames) expect(f).toMatch(/^hmmsim a100-pcie4 \[ *=== *\] +[\d,]+ accesses \S+ \S+ simulated( at \S+ \S+\/s)? *$/);
     expect(new Set(frames.map((f) => f.length)).size).toBe(1);
     expect(io.stderr.text).not.toContain("%");
     expect(io.stdout.text).toMatch(/phase 1 \(gpu0\) +bfs: [\d,]+ accesses/);

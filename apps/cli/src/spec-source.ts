@@ -9,16 +9,18 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
 import {
   type MachinePlugin,
   type MachineSpec,
   PluginRegistry,
+  SPEC_LIMITS,
   SpecError,
   type SpecIssue,
   loadPluginModule,
   loadPlugins,
+  parseDuration,
   parseSize,
+  parseSpecText,
   validateMachineSpec,
 } from "@hmmsim/machine";
 import { PRESETS_DIR, isPresetName, presetNames, presetPath, readPresetText } from "@hmmsim/machines";
@@ -51,6 +53,8 @@ export interface SpecOverrides {
   trace?: string;
   /** Plugin modules from --plugin (paths relative to the current directory, or package names). */
   plugins?: string[];
+  /** --max-simulated-time, ps: stop the run after this much virtual time (overrides the spec's maxSimulatedTime). */
+  maxSimulatedTime?: number;
 }
 
 /**
@@ -68,8 +72,17 @@ export class SpecFileError extends SpecError {
 }
 
 /** Parses the --seed, --size, --workload and --trace option values (usage errors name the option). */
-export function readOverrides(opts: { seed?: unknown; workload?: unknown; size?: unknown; trace?: unknown; plugin?: unknown }, cwd: string): SpecOverrides {
+export function readOverrides(opts: { seed?: unknown; workload?: unknown; size?: unknown; trace?: unknown; plugin?: unknown; maxSimulatedTime?: unknown }, cwd: string): SpecOverrides {
   const o: SpecOverrides = {};
+  if (opts.maxSimulatedTime !== undefined) {
+    const v = opts.maxSimulatedTime;
+    // A bare number is read as ps by the spec's units; on the command line "10" is more likely a mistake: a unit is required.
+    const ps = typeof v === "string" && /[a-zµ]\s*$/i.test(v) ? parseDuration(v) : undefined;
+    if (ps === undefined || ps <= 0) {
+      throw new CliUsageError(`--max-simulated-time: expected a duration > 0 with its unit like "10ms", "500us" or "2s", got ${JSON.stringify(v)}`, "run");
+    }
+    o.maxSimulatedTime = ps;
+  }
   if (opts.plugin !== undefined) {
     const list = Array.isArray(opts.plugin) ? opts.plugin : [opts.plugin];
     if (list.some((m) => typeof m !== "string" || m === "")) throw new CliUsageError("--plugin: expected a plugin module (a path or an installed package name)", "run");
@@ -129,11 +142,17 @@ export async function loadSpecSource(arg: string | undefined, overrides: SpecOve
     if (!existsSync(file)) {
       throw new CliError(`spec file not found: ${file}\n  give a machine spec file (YAML or JSON) or a preset: ${presetNames.join(", ")} (in ${PRESETS_DIR})`);
     }
-    if (statSync(file).isDirectory()) throw new CliError(`spec path is a directory, not a file: ${file}`);
+    const st = statSync(file);
+    if (st.isDirectory()) throw new CliError(`spec path is a directory, not a file: ${file}`);
+    if (st.size > SPEC_LIMITS.maxSpecTextBytes) {
+      throw new SpecFileError(file, [
+        { path: "", message: `the file is ${(st.size / 2 ** 20).toFixed(1)} MiB; a machine spec is at most ${SPEC_LIMITS.maxSpecTextBytes / 2 ** 20} MiB (4096 devices and 4096 links come to about 2 MiB)` },
+      ]);
+    }
     text = readFileSync(file, "utf8");
   }
   const dir = dirname(file);
-  const raw = parseSpecText(text, file);
+  const raw = parseSpecFile(text, file);
   const plugins = [...builtinPlugins()];
   for (const m of overrides.plugins ?? []) plugins.push(...(await loadPluginModule(m, { baseDir: cwd, trust: "command-line", where: () => "--plugin" })).map((l) => l.plugin));
   const listed = isObj(raw) && Array.isArray(raw.plugins) ? raw.plugins.filter((m): m is string => typeof m === "string" && m !== "") : [];
@@ -146,12 +165,13 @@ export async function loadSpecSource(arg: string | undefined, overrides: SpecOve
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** The spec text as a YAML/JSON value (parsed once); a syntax error is a SpecFileError naming the file. */
-function parseSpecText(text: string, file: string): unknown {
+/** The spec text as a YAML/JSON value (parsed once, in linear time); a syntax error is a SpecFileError naming the file. */
+function parseSpecFile(text: string, file: string): unknown {
   try {
-    return parseYaml(text, { prettyErrors: true }); // YAML 1.2 is a superset of JSON
+    return parseSpecText(text); // YAML 1.2 is a superset of JSON
   } catch (e) {
-    throw new SpecFileError(file, [{ path: "", message: `not valid YAML/JSON: ${(e as Error).message}` }]);
+    if (e instanceof SpecError) throw new SpecFileError(file, e.issues);
+    throw e;
   }
 }
 
@@ -239,7 +259,9 @@ function resolveTraceFiles(w: unknown, dir: string): unknown {
   if (wl.kind === "phases" && typeof wl.params === "object" && wl.params !== null) {
     const ps = (wl.params as { phases?: unknown }).phases;
     if (Array.isArray(ps)) {
-      return { ...wl, params: { ...wl.params, phases: ps.map((ph: Record<string, unknown>) => ({ ...ph, params: fix(ph.kind, ph.params) })) } };
+      // A phase that is not a mapping (`phases: [null]`) is left as written: the schema reports it with its path.
+      const isPhase = (ph: unknown): ph is Record<string, unknown> => typeof ph === "object" && ph !== null && !Array.isArray(ph);
+      return { ...wl, params: { ...wl.params, phases: ps.map((ph: unknown) => (isPhase(ph) ? { ...ph, params: fix(ph.kind, ph.params) } : ph)) } };
     }
     return wl;
   }

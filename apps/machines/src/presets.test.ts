@@ -6,7 +6,7 @@ import { SpecError, parseMachineSpec, parseSize } from "@hmmsim/machine";
 import { PRESETS_DIR, PresetSpecError, UnknownPresetError, isPresetName, loadPreset, presetNames, presetPath, readPresetText } from "./index.js";
 
 const GiB = 2 ** 30;
-/** One fault batch: uvm_perf_fault_batch_count = 256 faults of 4 KiB pages (anchors.md B1 [S1]). */
+/** One fault batch: uvm_perf_fault_batch_count = 256 faults of 4 KiB pages ([S1], docs/references.md). */
 const FAULT_BATCH_BYTES = 256 * 4096;
 
 describe("presets", () => {
@@ -32,7 +32,7 @@ describe("presets", () => {
     expect(parseMachineSpec(spec)).toEqual(spec);
   });
 
-  it.each(presetNames)("%s cites its figures with anchors.md source keys [Sx]", (name) => {
+  it.each(presetNames)("%s cites its figures with source keys [Sx] (resolved in docs/references.md)", (name) => {
     const text = readPresetText(name);
     const keys = new Set(text.match(/\[S\d+\]/g) ?? []);
     expect(keys.size).toBeGreaterThanOrEqual(2);
@@ -78,7 +78,7 @@ describe("presets", () => {
     // 64 MiB streamed in 128-byte accesses: 32 accesses per 4 KiB page, each a fault-buffer entry on first touch.
     expect((64 * 2 ** 20) / 128).toBe(524_288);
     expect(524_288 / 256).toBe(2_048);
-    // Each cited device-memory bandwidth is anchors.md's figure (B2) for that GPU.
+    // Each cited device-memory bandwidth is its source's figure for that GPU (docs/references.md).
     const bw = loadPreset(name).devices[0]!.driverSpec!.deviceMemoryBandwidth;
     expect(bw).toBe({ "a100-pcie4": 1555e9, "h100-pcie5": 3.35e12, "gh200-c2c": 4.0e12 }[name]);
   });

@@ -1,7 +1,8 @@
 /**
  * The ready machine presets: spec files in ../presets/<name>.yaml (one directory up from both src/ and dist/,
  * so the same code finds them when run from source by vitest and compiled by node). Each file is a machine spec
- * (@hmmsim/machine's schema) with a default workload and seed; its comments cite anchors.md's sources [Sx].
+ * (@hmmsim/machine's schema) with a default workload and seed; its comments cite their sources by key [Sx]
+ * (docs/references.md).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

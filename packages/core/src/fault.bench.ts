@@ -2,8 +2,8 @@
 // through the CPU access API (Mm.touch / Mm.write → handle_mm_fault), as a workload's first touch would.
 //
 //  1. first-touch write faults/s, bytes off (timing-only mode): Mm.touch(addr, true) on N fresh pages of a
-//     private anonymous mapping (no THP: 4 KiB faults). Goal ≥ 1 M faults/s (reference/anchors.md: "≥1 M
-//     simulated faults/s").
+//     private anonymous mapping (no THP: 4 KiB faults). Goal ≥ 1 M simulated faults/s (the project's
+//     performance goal for the kernel model).
 //  2. the same with bytes on, through Mm.write(addr, 8 bytes): each fault also gets a 4 KiB buffer. Reported as a
 //     ratio to entry 1 (same run); no goal.
 //  3. host memory per touched page at 1 M touched pages, bytes off — the issue's goal: ≤ 16 B/page above the empty

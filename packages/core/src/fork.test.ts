@@ -16,7 +16,7 @@ import {
   pteWrite,
 } from "./pgtable.js";
 import { isDeviceCoherentPage } from "./memremap.js";
-import { FakeCoherentDevice, FakeDevice, record } from "./test-util.js";
+import { FakeCoherentDevice, FakeDevice, record } from "./testing/test-util.js";
 import { MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "./vma.js";
 
 const RW = PROT_READ | PROT_WRITE;

@@ -23,7 +23,7 @@ import { invalidateEnd, invalidateStart } from "./mm-notify.js";
 import type { Mm } from "./mm.js";
 import { MMU_NOTIFY_PROTECTION_PAGE } from "./mmu-notifier-range.js";
 import { insertVma } from "./mmap.js";
-import { splitHugePmd } from "./huge-memory.js";
+import { isHugeZeroPmd, splitHugePmd } from "./huge-memory.js";
 import { copyHugetlbPageRange } from "./hugetlb.js";
 import type { Kernel } from "./kernel.js";
 import { memcgCharge } from "./memcontrol.js";
@@ -230,6 +230,9 @@ function copyHugePmd(dst: VmAreaStruct, src: VmAreaStruct, haddr: number, pmd: n
     // copy_huge_non_present_pmd(): is_writable_migration_entry || is_readable_exclusive_migration_entry.
     if ((isWritableMigrationEntry(pmd) || isReadableExclusiveMigrationEntry(pmd)) && cow) out = pmdMkhuge(makeReadableMigrationEntry(pmd));
     srcMm.pgtable.pmdSet(haddr, out);
+  } else if (isHugeZeroPmd(k, pmd)) {
+    // copy_huge_pmd(): the huge zero PMD is copied write-protected (it is), old, with no reference, rmap or rss.
+    out = pteMkold(pteWrprotect(pmd));
   } else if (isDevicePrivateEntry(pmd) || pmdTransHuge(pmd)) {
     k.store.refAdd(pfn, 1);
     pageTryDupAnonRmap(k, pfn, { pmd: true });

@@ -21,7 +21,7 @@ import { PAGE_SIZE, PG_anon_exclusive, PMD_SIZE, alignUp } from "./page-flags.js
 import { putPage } from "./page-ref.js";
 import { isDevicePrivateEntry, pmdTransHuge, ptePfn, ptePresent, pteWrite } from "./pgtable.js";
 import { folioTryShareAnonRmap } from "./rmap.js";
-import { FakeCoherentDevice, FakeDevice } from "./test-util.js";
+import { FakeCoherentDevice, FakeDevice } from "./testing/test-util.js";
 import { MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "./vma.js";
 
 const RW = PROT_READ | PROT_WRITE;

@@ -1,7 +1,11 @@
 /**
  * Transparent huge pages (mm/huge_memory.c): eligibility (thp_vma_allowable_order), the PMD anonymous fault
- * (do_huge_pmd_anonymous_page), PMD write-protect fault (do_huge_pmd_wp_page), PMD split (__split_huge_pmd) and
- * folio split (__split_huge_page, run as the deferred-split shrinker would once a THP is partly unmapped).
+ * (do_huge_pmd_anonymous_page: the huge zero folio on a read, a THP on a write), PMD write-protect fault
+ * (do_huge_pmd_wp_page, do_huge_zero_wp_pmd), PMD split (__split_huge_pmd, __split_huge_zero_page_pmd) and folio
+ * split (__split_huge_page, run as the deferred-split shrinker would once a THP is partly unmapped).
+ *
+ * The huge zero folio (Kernel.hugeZeroPfn) is mapped like the zero page: by a special, read-only PMD that holds no
+ * reference, no mapcount and no rss (set_huge_zero_folio); is_huge_zero_pmd tells it apart from a THP.
  */
 import { KernelRuleError } from "./errors.js";
 import type { Kernel } from "./kernel.js";
@@ -30,6 +34,7 @@ import { allocPages, putPage } from "./page-ref.js";
 import {
   isDevicePrivateEntry,
   pfnPmd,
+  pfnPte,
   pmdToPteBits,
   pmdTransHuge,
   pteDirty,
@@ -40,7 +45,7 @@ import {
   pteMkwrite,
   pteMkyoung,
 } from "./pgtable.js";
-import { pageAddNewAnonRmap, rmapWalk } from "./rmap.js";
+import { anonVmaPrepare, pageAddNewAnonRmap, rmapWalk } from "./rmap.js";
 import { VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, vmaIsAnonymous, type VmAreaStruct } from "./vma.js";
 import { VM_FAULT_FALLBACK } from "./vm-fault.js";
 
@@ -53,14 +58,26 @@ export function thpEligible(vma: VmAreaStruct, addr: number): boolean {
   return haddr >= vma.vmStart && haddr + PMD_SIZE <= vma.vmEnd;
 }
 
+/** is_huge_zero_pmd(): a present PMD mapping the huge zero folio. */
+export function isHugeZeroPmd(k: Kernel, pmd: number): boolean {
+  return pmdTransHuge(pmd) && ptePfn(pmd) === k.hugeZeroPfn;
+}
+
 /**
- * do_huge_pmd_anonymous_page(): allocate a zeroed order-9 folio, charge it, map it with one PMD (writable+dirty
- * iff VM_WRITE; hmmsim has use_zero_page = 0 so read faults allocate too). VM_FAULT_FALLBACK when no 2 MiB block
- * is free or the memcg charge fails (the kernel then falls back to PTEs).
+ * do_huge_pmd_anonymous_page(): a read fault with transparent_hugepage/use_zero_page maps the huge zero folio
+ * (set_huge_zero_folio: one special, read-only PMD; no rss, no rmap, no reference, no memcg charge); otherwise it
+ * allocates a zeroed order-9 folio, charges it, maps it with one PMD (writable+dirty iff VM_WRITE).
+ * VM_FAULT_FALLBACK when no 2 MiB block is free or the memcg charge fails (the kernel then falls back to PTEs).
  */
-export function doHugePmdAnonymousPage(mm: Mm, vma: VmAreaStruct, addr: number): number {
+export function doHugePmdAnonymousPage(mm: Mm, vma: VmAreaStruct, addr: number, write = true): number {
   const k = mm.kernel;
   const haddr = alignDown(addr, PMD_SIZE);
+  if (!write && k.thpUseZeroPage) {
+    anonVmaPrepare(vma); // vmf_anon_prepare() runs first, whatever gets mapped (so fork copies the PMD)
+    mm.pgtable.pmdSet(haddr, pfnPmd(k.hugeZeroPfn, false, { special: true }));
+    if (k.charge !== null) k.charge("pteUpdate", 1);
+    return 0;
+  }
   const pfn = allocPages(k, HPAGE_PMD_ORDER, true);
   if (pfn < 0) return VM_FAULT_FALLBACK;
   if (memcgCharge(k.store, pfn, mm.memcg) !== 0) {
@@ -77,14 +94,21 @@ export function doHugePmdAnonymousPage(mm: Mm, vma: VmAreaStruct, addr: number):
 }
 
 /**
- * do_huge_pmd_wp_page(): reuse the THP in place when this PMD is its only user (exclusive anon), else split the
- * PMD and return VM_FAULT_FALLBACK so the PTE-level COW handles the page.
+ * do_huge_pmd_wp_page(): on the huge zero folio, do_huge_zero_wp_pmd (a new THP in its place, or a split and
+ * VM_FAULT_FALLBACK when none can be had); otherwise reuse the THP in place when this PMD is its only user
+ * (exclusive anon), else split the PMD and return VM_FAULT_FALLBACK so the PTE-level COW handles the page.
  */
 export function doHugePmdWpPage(mm: Mm, vma: VmAreaStruct, addr: number): number {
   const k = mm.kernel;
   const s = k.store;
   const haddr = alignDown(addr, PMD_SIZE);
   const pmd = mm.pgtable.pmdGet(haddr);
+  if (isHugeZeroPmd(k, pmd)) {
+    if (doHugeZeroWpPmd(mm, vma, haddr) === 0) return 0;
+    // "Fallback to splitting PMD if THP cannot be allocated": 512 zero-page PTEs, the write COWs one of them.
+    splitHugePmd(mm, vma, haddr);
+    return VM_FAULT_FALLBACK;
+  }
   const head = ptePfn(pmd);
   if (s.test(head, PG_anon) && s.test(head, PG_anon_exclusive) && (vma.vmFlags & VM_WRITE) !== 0) {
     mm.pgtable.pmdSet(haddr, pteMkyoung(pteMkdirty(pteMkwrite(pmd))));
@@ -100,9 +124,38 @@ export function doHugePmdWpPage(mm: Mm, vma: VmAreaStruct, addr: number): number
 }
 
 /**
+ * do_huge_zero_wp_pmd(): a write (or unshare) fault on the huge zero PMD replaces it by a new zeroed, charged THP
+ * (vma_alloc_anon_folio_pmd + map_anon_folio_pmd: writable iff VM_WRITE, dirty, exclusive anon rmap, rss += 512)
+ * inside MMU_NOTIFY_CLEAR over the 2 MiB. VM_FAULT_FALLBACK, with nothing changed, when no THP can be allocated or
+ * charged.
+ */
+function doHugeZeroWpPmd(mm: Mm, vma: VmAreaStruct, haddr: number): number {
+  const k = mm.kernel;
+  const pfn = allocPages(k, HPAGE_PMD_ORDER, true);
+  if (pfn < 0) return VM_FAULT_FALLBACK;
+  if (memcgCharge(k.store, pfn, mm.memcg) !== 0) {
+    putPage(k, pfn);
+    return VM_FAULT_FALLBACK;
+  }
+  const range = invalidateStart(mm, MMU_NOTIFY_CLEAR, haddr, haddr + PMD_SIZE);
+  mm.pgtable.pmdSet(haddr, 0); // pmdp_huge_clear_flush
+  pageAddNewAnonRmap(k, pfn, vma, haddr, { pmd: true });
+  k.store.set(pfn, PG_lru | PG_uptodate);
+  mm.pgtable.pmdSet(haddr, pfnPmd(pfn, (vma.vmFlags & VM_WRITE) !== 0, { dirty: true }));
+  addMmCounter(mm, MM_ANONPAGES, HPAGE_PMD_NR);
+  if (k.charge !== null) {
+    k.charge("pteUpdate", 1);
+    k.charge("tlbShootdown", HPAGE_PMD_NR);
+  }
+  invalidateEnd(range);
+  return 0;
+}
+
+/**
  * split_huge_pmd() / __split_huge_pmd_locked(): replace the huge entry covering addr by 512 PTE-level entries
  * (present pages, device-private or migration entries), with MMU_NOTIFY_CLEAR over the 2 MiB range. For a mapped
  * folio each PTE holds its own reference (+511) and page mapcount; the entire mapcount drops. rss is unchanged.
+ * The huge zero PMD becomes 512 read-only special PTEs of the (small) zero page (__split_huge_zero_page_pmd).
  */
 export function splitHugePmd(mm: Mm, _vma: VmAreaStruct, addr: number): void {
   const k = mm.kernel;
@@ -111,6 +164,18 @@ export function splitHugePmd(mm: Mm, _vma: VmAreaStruct, addr: number): void {
   const pmd = mm.pgtable.pmdGet(haddr);
   if (pmd === 0) return;
   const range = invalidateStart(mm, MMU_NOTIFY_CLEAR, haddr, haddr + PMD_SIZE);
+  if (isHugeZeroPmd(k, pmd)) {
+    mm.pgtable.pmdSet(haddr, 0);
+    const zt = mm.pgtable.pteTable(haddr, true)!;
+    const zero = pfnPte(k.zeroPfn, false, { special: true });
+    for (let i = 0; i < HPAGE_PMD_NR; i++) zt[i] = zero;
+    if (k.charge !== null) {
+      k.charge("pteUpdate", HPAGE_PMD_NR);
+      k.charge("tlbShootdown", HPAGE_PMD_NR);
+    }
+    invalidateEnd(range);
+    return;
+  }
   const head = ptePfn(pmd);
   const low = pmdToPteBits(pmd) - head * PAGE_SIZE;
   mm.pgtable.pmdSet(haddr, 0);

@@ -10,7 +10,7 @@ import { HPAGE_PMD_NR, PAGE_SIZE, PG_anon, PMD_SIZE } from "./page-flags.js";
 import { pagemapRead } from "./pagemap.js";
 import { walkPageRange } from "./page-table.js";
 import { pmdTransHuge, ptePfn, pteWrite } from "./pgtable.js";
-import { record } from "./test-util.js";
+import { record } from "./testing/test-util.js";
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,

@@ -61,7 +61,7 @@ export {
   folioIsLongtermPinnable,
 } from "./gup.js";
 export { handleMmFault, vmNormalPage, zapPageRange, restoreExclusivePte, filemapGetPage } from "./memory.js";
-export { thpEligible, splitHugePmd, splitFolio } from "./huge-memory.js";
+export { thpEligible, splitHugePmd, splitFolio, isHugeZeroPmd } from "./huge-memory.js";
 export { MMAP_MIN_ADDR, getUnmappedArea, splitVma, type MmapArgs } from "./mmap.js";
 export { changeProtection } from "./mprotect.js";
 export { MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP, doMremap, movePageTables } from "./mremap.js";

@@ -11,15 +11,16 @@ import { Mm } from "./mm.js";
 import { emptyTracepoints, type CostSink, type KernelTracepoints } from "./cost.js";
 import { PageAllocator } from "./page-alloc.js";
 import { PageBytesPool } from "./page-bytes.js";
-import { HPAGE_PMD_NR, PAGE_SIZE, PG_reserved, PMD_SIZE, ZONE_NORMAL, alignUp } from "./page-flags.js";
+import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE, PG_head, PG_reserved, PG_tail, PMD_SIZE, ZONE_NORMAL, alignUp } from "./page-flags.js";
 import { MAX_PFN, PageStore } from "./page-store.js";
 import { AnonVma } from "./rmap.js";
 import { Hstate } from "./hugetlb.js";
 
 /**
  * Transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled): "always" = every anonymous private VMA,
- * "madvise" = VMAs with MADV_HUGEPAGE, "never". hmmsim runs with use_zero_page = 0: a read fault in a
- * THP-eligible extent allocates a THP too (no huge zero folio).
+ * "madvise" = VMAs with MADV_HUGEPAGE, "never". A read fault in a THP-eligible extent maps the huge zero folio
+ * (do_huge_pmd_anonymous_page with transparent_hugepage/use_zero_page = 1, the kernel's default; see
+ * KernelOptions.thpUseZeroPage); a write fault allocates a THP.
  */
 export type ThpMode = "always" | "madvise" | "never";
 
@@ -29,6 +30,11 @@ export interface KernelOptions {
   /** Keep page bytes (default true); false = timing-only mode, only content tags. */
   bytes?: boolean;
   thp?: ThpMode;
+  /**
+   * /sys/kernel/mm/transparent_hugepage/use_zero_page (default true, as the kernel's): a read fault in a
+   * THP-eligible extent maps the huge zero folio with one read-only PMD; false: it allocates a THP, as a write does.
+   */
+  thpUseZeroPage?: boolean;
   /** Huge pages in the hugetlb pool at boot (vm.nr_hugepages; default 0, as a machine with none configured). */
   hugetlbPages?: number;
   /**
@@ -52,7 +58,15 @@ export class Kernel {
   readonly nrRamPages: number;
   /** The shared zero page (ZERO_PAGE(0)): reserved, never freed, never written. */
   readonly zeroPfn: number;
+  /**
+   * The head pfn of the huge zero folio (huge_zero_folio, mm/huge_memory.c): an order-9 folio of zeroes, reserved,
+   * never freed, never written, mapped read-only by PMDs only (is_huge_zero_pmd). hmmsim has the persistent one
+   * (CONFIG_PERSISTENT_HUGE_ZERO_FOLIO): set up at boot outside the page allocator, as the zero page is.
+   */
+  readonly hugeZeroPfn: number;
   thp: ThpMode;
+  /** transparent_hugepage/use_zero_page (KernelOptions.thpUseZeroPage). */
+  thpUseZeroPage: boolean;
   /** When RAM's struct pages were allocated (KernelOptions.memmap). */
   readonly memmap: "boot" | "lazy";
   /**
@@ -86,7 +100,10 @@ export class Kernel {
     if (opts.memmap !== undefined && opts.memmap !== "boot" && opts.memmap !== "lazy")
       throw new InvalidArgumentError("memmap", "must be boot or lazy", opts.memmap);
     this.nrRamPages = nr;
+    if (opts.thpUseZeroPage !== undefined && typeof opts.thpUseZeroPage !== "boolean")
+      throw new InvalidArgumentError("thpUseZeroPage", "must be a boolean", opts.thpUseZeroPage);
     this.thp = opts.thp ?? "madvise";
+    this.thpUseZeroPage = opts.thpUseZeroPage ?? true;
     this.allocator = new PageAllocator(nr);
     this.store.initRange(0, nr, ZONE_NORMAL);
     this.zeroPfn = nr;
@@ -95,8 +112,17 @@ export class Kernel {
     if (this.memmap === "boot") this.store.populate(0, nr + 1); // mem_map at boot (RAM + zero page)
     this.store.setFlagsWord(this.zeroPfn, PG_reserved);
     this.store.setRefcount(this.zeroPfn, 1);
+    // The huge zero folio: the next naturally aligned 2 MiB of pfns after the zero page, a compound folio whose
+    // head holds the one reference nothing ever drops.
+    this.hugeZeroPfn = alignUp(nr + 1, HPAGE_PMD_NR);
+    this.store.initRange(this.hugeZeroPfn, HPAGE_PMD_NR, ZONE_NORMAL);
+    for (let p = this.hugeZeroPfn; p < this.hugeZeroPfn + HPAGE_PMD_NR; p++) {
+      this.store.setFlagsWord(p, PG_reserved | (p === this.hugeZeroPfn ? PG_head : PG_tail));
+      this.store.setOrder(p, HPAGE_PMD_ORDER);
+    }
+    this.store.setRefcount(this.hugeZeroPfn, 1);
     this.pageBytes = new PageBytesPool(this.store, opts.bytes ?? true);
-    this.pgmaps = new PgmapRegistry(this.store, alignUp(nr + 1, HPAGE_PMD_NR));
+    this.pgmaps = new PgmapRegistry(this.store, this.hugeZeroPfn + HPAGE_PMD_NR);
     this.hugetlbPool = new Hstate(this);
     if (opts.hugetlbPages !== undefined) {
       if (!Number.isInteger(opts.hugetlbPages) || opts.hugetlbPages < 0)
@@ -154,6 +180,16 @@ export class Kernel {
   /** is_zero_pfn(). */
   isZeroPfn(pfn: number): boolean {
     return pfn === this.zeroPfn;
+  }
+
+  /** is_huge_zero_pfn(): the head pfn of the huge zero folio (what a huge zero PMD maps). */
+  isHugeZeroPfn(pfn: number): boolean {
+    return pfn === this.hugeZeroPfn;
+  }
+
+  /** is_huge_zero_folio(page_folio(pfn)): a page of the huge zero folio. */
+  isHugeZeroPage(pfn: number): boolean {
+    return pfn >= this.hugeZeroPfn && pfn < this.hugeZeroPfn + HPAGE_PMD_NR;
   }
 }
 

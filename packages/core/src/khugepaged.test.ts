@@ -8,7 +8,7 @@ import { HPAGE_PMD_NR, PAGE_SIZE, PG_anon_exclusive, PMD_SIZE, alignUp } from ".
 import { folioTrylock, folioUnlock } from "./page-ref.js";
 import { pagemapRead } from "./pagemap.js";
 import { pmdTransHuge, ptePfn, pteWrite } from "./pgtable.js";
-import { FakeDevice, record } from "./test-util.js";
+import { FakeDevice, record } from "./testing/test-util.js";
 import { MADV_COLLAPSE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "./vma.js";
 
 const RW = PROT_READ | PROT_WRITE;

@@ -6,7 +6,7 @@ import { MM_ANONPAGES } from "./mm-counters.js";
 import { PAGE_SIZE, PG_dirty } from "./page-flags.js";
 import { isDevicePrivateEntry, pteDirty, ptePfn } from "./pgtable.js";
 import { remapPfnRange } from "./vm-insert.js";
-import { FakeDevice, record } from "./test-util.js";
+import { FakeDevice, record } from "./testing/test-util.js";
 import {
   MADV_DONTNEED,
   MADV_FREE,

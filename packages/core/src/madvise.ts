@@ -7,7 +7,7 @@
  */
 import { EINVAL, ENOMEM } from "./errno.js";
 import { InvalidArgumentError } from "./errors.js";
-import { splitHugePmd } from "./huge-memory.js";
+import { isHugeZeroPmd, splitHugePmd } from "./huge-memory.js";
 import { hugetlbSplitCheck } from "./hugetlb.js";
 import { madviseCollapse } from "./khugepaged.js";
 import { zapPageRange } from "./memory.js";
@@ -89,7 +89,9 @@ function madviseFree(mm: Mm, vma: VmAreaStruct, start: number, end: number): voi
   for (let a = start; a < end; ) {
     const pmdStart = alignDown(a, PMD_SIZE);
     const next = Math.min(end, pmdStart + PMD_SIZE);
-    if (pt.pmdGet(a) !== 0 && !(a === pmdStart && next === pmdStart + PMD_SIZE)) splitHugePmd(mm, vma, pmdStart);
+    // madvise_free_huge_pmd() leaves the huge zero PMD alone (is_huge_zero_pmd: goto out), split or not.
+    const pmd = pt.pmdGet(a);
+    if (pmd !== 0 && !isHugeZeroPmd(k, pmd) && !(a === pmdStart && next === pmdStart + PMD_SIZE)) splitHugePmd(mm, vma, pmdStart);
     const t = pt.pteTable(a, false);
     if (t !== null) {
       for (let p = a; p < next; p += PAGE_SIZE) {

@@ -6,7 +6,7 @@ import { MM_ANONPAGES } from "./mm-counters.js";
 import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_locked } from "./page-flags.js";
 import { folioTrylock, folioUnlock } from "./page-ref.js";
 import { isDeviceExclusiveEntry, makeMigrationEntry, pfnPte, ptePfn, ptePresent, pteWrite } from "./pgtable.js";
-import { FakeDevice, record } from "./test-util.js";
+import { FakeDevice, record } from "./testing/test-util.js";
 import { FAULT_FLAG_WRITE, VM_FAULT_OOM, VM_FAULT_RETRY, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from "./vm-fault.js";
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "./vma.js";
 

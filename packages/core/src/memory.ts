@@ -7,7 +7,7 @@
 import { MEMORY_DEVICE_PRIVATE } from "./dev-pagemap.js";
 import { InvalidArgumentError } from "./errors.js";
 import type { AddressSpace } from "./filemap.js";
-import { doHugePmdAnonymousPage, doHugePmdWpPage, splitFolio, splitHugePmd, thpEligible } from "./huge-memory.js";
+import { doHugePmdAnonymousPage, doHugePmdWpPage, isHugeZeroPmd, splitFolio, splitHugePmd, thpEligible } from "./huge-memory.js";
 import { hugetlbFault, unmapHugepageRange } from "./hugetlb.js";
 import type { Kernel } from "./kernel.js";
 import { memcgCharge } from "./memcontrol.js";
@@ -115,11 +115,15 @@ function faultLocked(mm: Mm, address: number, flags: number): number {
   // __handle_mm_fault: PMD level.
   const pmd = pt.pmdGet(addr);
   if (pmd === 0 && pt.pteTable(addr, false) === null && thpEligible(vma, addr)) {
-    const r = doHugePmdAnonymousPage(mm, vma, addr);
+    const r = doHugePmdAnonymousPage(mm, vma, addr, write);
     if (r === 0) return 0;
   } else if (pmd !== 0) {
     if (pmdTransHuge(pmd)) {
-      if (!write && (flags & FAULT_FLAG_UNSHARE) !== 0 && !pteWrite(pmd)) {
+      if (!write && (flags & FAULT_FLAG_UNSHARE) !== 0 && !pteWrite(pmd) && isHugeZeroPmd(mm.kernel, pmd)) {
+        // do_huge_pmd_wp_page(unshare) checks is_huge_zero_pmd first: do_huge_zero_wp_pmd, as for a write.
+        const r = doHugePmdWpPage(mm, vma, addr);
+        if (r === 0) return 0;
+      } else if (!write && (flags & FAULT_FLAG_UNSHARE) !== 0 && !pteWrite(pmd)) {
         // do_huge_pmd_wp_page(unshare): an exclusive anon THP needs nothing; a shared one is split and the page
         // unshared at PTE level.
         const s = mm.kernel.store;
@@ -499,6 +503,7 @@ function zapHugePmd(mm: Mm, haddr: number, pmd: number): void {
     return;
   }
   if (!pmdTransHuge(pmd) && !isDevicePrivateEntry(pmd)) return;
+  if (isHugeZeroPmd(k, pmd)) return; // zap_huge_pmd: the huge zero folio holds no rss, rmap or reference
   addMmCounter(mm, mmCounter(k, pfn), -HPAGE_PMD_NR);
   pageRemoveRmap(k, pfn, { pmd: true });
   putPage(k, pfn);

@@ -6,7 +6,7 @@ import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES } from "./mm-counters.js";
 import { MMU_NOTIFIER_RANGE_MAX } from "./mmu-notifier-range.js";
 import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from "./page-flags.js";
 import { pmdTransHuge, ptePfn } from "./pgtable.js";
-import { FakeDevice, record } from "./test-util.js";
+import { FakeDevice, record } from "./testing/test-util.js";
 import { vmInsertPage, remapPfnRange } from "./vm-insert.js";
 import { allocPages, putPage } from "./page-ref.js";
 import {

@@ -16,7 +16,7 @@ import {
   pteSoftDirty,
   pteWrite,
 } from "./pgtable.js";
-import { FakeDevice, record } from "./test-util.js";
+import { FakeDevice, record } from "./testing/test-util.js";
 import { MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, VM_READ, VM_WRITE } from "./vma.js";
 
 const RW = PROT_READ | PROT_WRITE;

@@ -9,7 +9,7 @@
  */
 import { EACCES, ENOMEM } from "./errno.js";
 import { InvalidArgumentError } from "./errors.js";
-import { splitHugePmd } from "./huge-memory.js";
+import { isHugeZeroPmd, splitHugePmd } from "./huge-memory.js";
 import { hugetlbSplitCheck } from "./hugetlb.js";
 import { invalidateEnd, invalidateStart } from "./mm-notify.js";
 import type { Mm } from "./mm.js";
@@ -128,6 +128,8 @@ function changeEntry(mm: Mm, vma: VmAreaStruct, e: number, huge: boolean): numbe
   const write = (vma.vmFlags & VM_WRITE) !== 0;
   if (ptePresent(e) && (!huge || pmdTransHuge(e))) {
     if (!write) return pteWrite(e) ? pteWrprotect(e) : e;
+    // change_huge_pmd(): can_change_pmd_writable() is false for the huge zero folio (not a normal page).
+    if (huge && isHugeZeroPmd(k, e)) return e;
     if (pteWrite(e) || pteSpecial(e)) {
       if (pteSpecial(e) && ptePfn(e) !== k.zeroPfn && vmPageProtWrite(vma.vmFlags)) return pteMkwrite(e);
       return e;

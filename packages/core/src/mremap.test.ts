@@ -18,7 +18,7 @@ import {
   pteSoftDirty,
 } from "./pgtable.js";
 import { rmapWalk } from "./rmap.js";
-import { FakeDevice, record } from "./test-util.js";
+import { FakeDevice, record } from "./testing/test-util.js";
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "./vma.js";
 
 const RW = PROT_READ | PROT_WRITE;

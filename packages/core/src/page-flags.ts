@@ -9,6 +9,8 @@ export const PMD_SHIFT = 21;
 export const PMD_SIZE = 2 * 1024 * 1024;
 export const PUD_SHIFT = 30;
 export const PUD_SIZE = 1024 * 1024 * 1024;
+/** x86-64 4-level paging: one PGD entry maps 512 GiB (the P4D level is folded into it). */
+export const PGDIR_SIZE = 512 * PUD_SIZE;
 export const PTRS_PER_PTE = 512;
 export const PTRS_PER_PMD = 512;
 /** HPAGE_PMD_ORDER / HPAGE_PMD_NR: a PMD-mapped THP is an order-9 folio of 512 pages. */

@@ -11,7 +11,7 @@
  * floating-point fmod call, where `&` truncates to the low 32 bits (exact for the low 9) in one instruction.
  */
 import { KernelRuleError } from "./errors.js";
-import { PAGE_SIZE, PMD_SIZE, PTRS_PER_PTE, PUD_SIZE } from "./page-flags.js";
+import { PAGE_SIZE, PGDIR_SIZE, PMD_SIZE, PTRS_PER_PTE, PUD_SIZE } from "./page-flags.js";
 import type { Mm } from "./mm.js";
 import { isVmHugetlbPage, type VmAreaStruct } from "./vma.js";
 
@@ -94,9 +94,18 @@ export class PageTable {
     d.pte[i] = null;
     this.nrPteTables--;
   }
-  /** Whether the PMD table covering addr exists (hugetlb_walk finds a huge PTE slot). */
+  /** Whether the PMD table covering addr exists (hugetlb_walk finds a huge PTE slot; pud_none is its absence). */
   hasDir(addr: number): boolean {
     return this.dir(addr, false) !== undefined;
+  }
+  /**
+   * Whether any PMD table exists under the PGD entry covering addr (pgd_none is its absence: hmmsim allocates a
+   * PUD table with its first PMD table and, like those, never frees it).
+   */
+  hasPgdEntry(addr: number): boolean {
+    const first = Math.floor(addr / PGDIR_SIZE) * (PGDIR_SIZE / PUD_SIZE);
+    for (let key = first; key < first + PGDIR_SIZE / PUD_SIZE; key++) if (this.dirs.has(key)) return true;
+    return false;
   }
   /** Free the PTE table under addr's PMD if it holds no entry (free_pte_range after a zap). */
   freePteTableIfEmpty(addr: number): void {

@@ -4,7 +4,7 @@ import { createKernel } from "./kernel.js";
 import { PAGE_SIZE } from "./page-flags.js";
 import { PM_MMAP_EXCLUSIVE, PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP, pagemapRead, pagemapReadRange } from "./pagemap.js";
 import { SWP_DEVICE_WRITE, ptePfn } from "./pgtable.js";
-import { FakeDevice } from "./test-util.js";
+import { FakeDevice } from "./testing/test-util.js";
 import { MREMAP_FIXED, MREMAP_MAYMOVE } from "./mremap.js";
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "./vma.js";
 

@@ -56,7 +56,7 @@ export function pfnPte(pfn: number, write: boolean, opts?: { dirty?: boolean; yo
   return pfn * PFN_MUL + low;
 }
 /** pfn_pmd(): a present PMD leaf (trans-huge). */
-export function pfnPmd(pfn: number, write: boolean, opts?: { dirty?: boolean; young?: boolean }): number {
+export function pfnPmd(pfn: number, write: boolean, opts?: { dirty?: boolean; young?: boolean; special?: boolean }): number {
   return pfnPte(pfn, write, opts) + _PAGE_PSE;
 }
 

@@ -170,6 +170,9 @@ export class Engine {
   private readonly capture = (resolve: () => void): void => {
     this.captured = resolve;
   };
+  private hookFn: (() => void) | null = null;
+  private hookEvery = Number.MAX_SAFE_INTEGER;
+  private hookLeft = Number.MAX_SAFE_INTEGER;
   /** Task steps (starts + resumes) executed so far. */
   steps = 0;
   /** Events popped so far. */
@@ -321,14 +324,37 @@ export class Engine {
     return this.start(MAX_TIME_PS, -1);
   }
 
-  /** Runs the events at times ≤ t, then sets now = t. Same errors as run() (a deadlock when the queue runs dry before t). */
-  runUntil(t: number): Promise<void> {
+  /**
+   * Runs the events at times ≤ t, then sets now = t. Same errors as run() (a deadlock when the queue runs dry before t).
+   * With `{ advance: false }` the run stops before the first event later than t, leaving now at the last event run
+   * (a time limit: `pendingEvents > 0` afterwards says the run was cut short), and a queue that runs dry before t
+   * ends the run as run() does.
+   */
+  runUntil(t: number, opts: { advance?: boolean } = {}): Promise<void> {
     try {
       checkTime("t", t, this._now);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.start(t, t);
+    return this.start(t, opts.advance === false ? -1 : t);
+  }
+
+  /**
+   * Calls `fn` after every `events` events run()/runUntil() process (a progress display, a wall-clock watchdog);
+   * `fn` runs between events, may read the engine and may throw (the run then fails with that error), but must not
+   * schedule or await. `null` removes it. The hook adds no event and draws nothing from the RNG: a run's events
+   * and results are the same with or without it.
+   */
+  setEventHook(events: number, fn: (() => void) | null): void {
+    if (fn === null) {
+      this.hookFn = null;
+      this.hookEvery = this.hookLeft = Number.MAX_SAFE_INTEGER;
+      return;
+    }
+    if (!Number.isSafeInteger(events) || events < 1) throw new EngineOptionError("setEventHook", "events", events, "must be an integer >= 1");
+    if (typeof fn !== "function") throw new EngineUsageError(`setEventHook(events, fn): fn = ${String(fn)}: must be a function or null`);
+    this.hookFn = fn;
+    this.hookEvery = this.hookLeft = events;
   }
 
   private start(limit: number, advanceTo: number): Promise<void> {
@@ -367,6 +393,10 @@ export class Engine {
         if (t > limit) {
           this.finishOk();
           break;
+        }
+        if (--this.hookLeft === 0) {
+          this.hookLeft = this.hookEvery;
+          this.hookFn!();
         }
         const ev = q.pop();
         this.events++;

@@ -17,6 +17,19 @@ export class VirtualTimeError extends EngineError {
   }
 }
 
+/**
+ * A virtual time or duration would pass the engine's horizon, 2^53 - 1 ps (Number.MAX_SAFE_INTEGER, ≈ 9007 s of
+ * simulated time): past it a JS number no longer holds every integer ps. A VirtualTimeError (so existing
+ * `instanceof VirtualTimeError` checks hold) that a runner can tell apart from a malformed time: the run is too
+ * long for the engine, not wrong. `now` is the virtual time when it happened.
+ */
+export class VirtualTimeOverflowError extends VirtualTimeError {
+  override name = "VirtualTimeOverflowError";
+  constructor(field: string, value: number, rule: string, readonly now: number) {
+    super(field, value, rule);
+  }
+}
+
 /** One blocked task in a {@link DeadlockError}. */
 export interface BlockedTask {
   /** Task name. */

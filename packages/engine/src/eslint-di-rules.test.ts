@@ -1,4 +1,4 @@
-// The DI rules of DESIGN.md ("Wiring: DI + hooks") are lint rules in the repo's root eslint.config.js. This test
+// The DI rules of docs/architecture.md ("Wiring: DI and hooks") are lint rules in the repo's root eslint.config.js. This test
 // lints snippets through that very config file, as if they sat at real paths of the repo, and asserts that each
 // rule reports a violation where it should and stays quiet on the allowed forms (library code vs tests vs the
 // composition root). It lives in the engine package because the engine is the root of the package graph and owns
@@ -39,7 +39,7 @@ export const Dep = Symbol("Dep");
 export const Other = Symbol("Other");
 `;
 
-describe("eslint DI rules (DESIGN.md: Wiring)", () => {
+describe("eslint DI rules (docs/architecture.md: Wiring)", () => {
   it("the config is the one `eslint src` uses: a TypeScript file under packages/*/src is linted, not ignored", async () => {
     expect(await eslint.isPathIgnored(path.join(root, LIB))).toBe(false);
     expect(await eslint.isPathIgnored(path.join(root, "packages/demo/dist/demo-widget.js"))).toBe(true);
@@ -47,7 +47,7 @@ describe("eslint DI rules (DESIGN.md: Wiring)", () => {
 
   it("@singleton() is reported (it registers in the global container)", async () => {
     const msgs = await diMessages(`${HEADER}\n@singleton()\nexport class Engine {}\n`, LIB);
-    expect(msgs).toEqual([expect.stringMatching(/^6: DESIGN.md: no @singleton\(\)/)]);
+    expect(msgs).toEqual([expect.stringMatching(/^6: docs\/architecture.md: no @singleton\(\)/)]);
   });
 
   it("@injectable({ token }) is reported, a bare @injectable() is not", async () => {
@@ -77,7 +77,7 @@ export class Svc {
 `;
     const msgs = await diMessages(code, LIB);
     expect(msgs).toHaveLength(2);
-    expect(msgs[0]).toMatch(/^10: DESIGN.md: every injected constructor parameter carries an explicit @inject\(Token\)/);
+    expect(msgs[0]).toMatch(/^10: docs\/architecture.md: every injected constructor parameter carries an explicit @inject\(Token\)/);
     expect(msgs[1]).toMatch(/^11: /);
   });
 
@@ -105,7 +105,7 @@ export class Svc {
   constructor(@inject("Dep") readonly a: Dep) {}
 }
 `;
-    expect(await diMessages(code, LIB)).toEqual([expect.stringMatching(/^8: DESIGN.md: inject a token/)]);
+    expect(await diMessages(code, LIB)).toEqual([expect.stringMatching(/^8: docs\/architecture.md: inject a token/)]);
   });
 
   it("the global container is reported everywhere, tests included", async () => {
@@ -119,8 +119,8 @@ container.registerSingleton(A);
     expect(lib.filter((m) => /never imports tsyringe's global container/.test(m))).toHaveLength(1);
     const test = await diMessages(code, TEST);
     expect(test).toEqual([
-      expect.stringMatching(/^3: DESIGN.md: never touch tsyringe's global container/),
-      expect.stringMatching(/^4: DESIGN.md: never touch tsyringe's global container/),
+      expect.stringMatching(/^3: docs\/architecture.md: never touch tsyringe's global container/),
+      expect.stringMatching(/^4: docs\/architecture.md: never touch tsyringe's global container/),
     ]);
   });
 
@@ -128,7 +128,7 @@ container.registerSingleton(A);
     const code = `import { container as rootContainer } from "tsyringe";
 export const child = rootContainer.createChildContainer();
 `;
-    expect(await diMessages(code, LIB)).toEqual([expect.stringMatching(/^1: DESIGN.md: library code never imports/)]);
+    expect(await diMessages(code, LIB)).toEqual([expect.stringMatching(/^1: docs\/architecture.md: library code never imports/)]);
     expect(await diMessages(code, ROOT)).toEqual([]);
   });
 
@@ -140,7 +140,7 @@ export function build(c: DependencyContainer): CostLedger {
   return c.resolve(CostLedger);
 }
 `;
-    expect(await diMessages(code, LIB)).toEqual([expect.stringMatching(/^9: DESIGN.md: only composition roots/)]);
+    expect(await diMessages(code, LIB)).toEqual([expect.stringMatching(/^9: docs\/architecture.md: only composition roots/)]);
     expect(await diMessages(code, PLUGIN_LIB)).toHaveLength(1);
     expect(await diMessages(code, TEST)).toEqual([]);
     expect(await diMessages(code, ROOT)).toEqual([]);

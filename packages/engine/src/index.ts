@@ -3,6 +3,7 @@ export { PS_PER_NS, PS_PER_US, PS_PER_MS, PS_PER_S, MAX_TIME_PS, addTime, checkD
 export {
   EngineError,
   VirtualTimeError,
+  VirtualTimeOverflowError,
   DeadlockError,
   LivelockError,
   ForeignAwaitError,

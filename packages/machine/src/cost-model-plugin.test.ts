@@ -3,7 +3,7 @@ import { PS_PER_US } from "@hmmsim/engine";
 import { COST_KINDS } from "./cost-model.js";
 import { createMachine, defaultPlugins } from "./create-machine.js";
 import { getMachineStats } from "./stats-plugin.js";
-import { testPlugins } from "./test-link.js";
+import { testPlugins } from "./testing/test-link.js";
 
 /** Two devices, each on its own link, with different bandwidths each way, so the link a DMA uses is visible. */
 const SPEC = {

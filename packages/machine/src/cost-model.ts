@@ -1,8 +1,8 @@
 /**
  * Cost models: what each kernel/driver operation costs in virtual time (integer ps). One small interface per
  * kind, each with its own token (tokens.ts), so a plugin can replace one model; `CostModel` maps the core's
- * cost kinds onto them. Defaults (CostSpec, `defaultCostSpec`) cite docs anchors.md by [Sx] key; figures
- * marked "assumption" are not in the anchors and are there to be overridden.
+ * cost kinds onto them. Defaults (CostSpec, `defaultCostSpec`) cite their sources by [Sx] key (docs/references.md);
+ * figures marked "assumption" have no source and are there to be overridden.
  */
 import { inject, injectable } from "tsyringe";
 import type { LinkDirection } from "./interconnect.js";
@@ -55,7 +55,7 @@ export interface CostModel {
 
 /** The figures of the default models. All times integer ps, bandwidths bytes/s. */
 export interface CostSpec {
-  /** Per CPU page fault: trap, handle_mm_fault walk, return. Assumption (not in anchors.md): 1 µs. */
+  /** Per CPU page fault: trap, handle_mm_fault walk, return. Assumption: 1 µs. */
   cpuFaultPs: number;
   /** clear_page bandwidth. Assumption: 10 GB/s per core (409.6 ns per 4 KiB page). */
   pageZeroBandwidth: number;
@@ -65,11 +65,11 @@ export interface CostSpec {
   pteUpdatePs: number;
   /** TLB shootdown fixed cost α: local flush + IPI send, "about 1–3 µs per IPI round trip" [S39]: 1 µs. */
   tlbShootdownAlphaPs: number;
-  /** TLB shootdown per target core k: "≈1.5 µs × cores" [S39] (anchors.md B3): 1.5 µs. */
+  /** TLB shootdown per target core k: "≈1.5 µs × cores" [S39]: 1.5 µs. */
   tlbShootdownPerCorePs: number;
   /**
    * Device far-fault service per round: 45 µs, UVMSmart's whole-fault latency (66,645 cycles @ 1481 MHz) [S14]
-   * (anchors.md B1; the literature uses 20–50 µs [S24]). Charged once per service round, so a batch of one
+   * (the literature uses 20–50 µs [S24]). Charged once per service round, so a batch of one
    * fault costs what UVMSmart charges per fault.
    */
   deviceFaultPs: number;

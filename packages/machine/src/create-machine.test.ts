@@ -9,7 +9,7 @@ import { StatsPlugin, getMachineStats } from "./stats-plugin.js";
 import { CostLedger, CostModel, Engine, MachineComponent, MachineSpec } from "./tokens.js";
 import { MachineTrace } from "./trace-points.js";
 import { SpecError } from "./machine-spec.js";
-import { testPlugins } from "./test-link.js";
+import { testPlugins } from "./testing/test-link.js";
 
 const SPEC = {
   seed: 3,

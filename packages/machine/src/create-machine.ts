@@ -18,7 +18,6 @@
  * Only this file (and tests/apps) resolves from a container.
  */
 import { type InjectionToken, Lifecycle, container as rootContainer } from "tsyringe";
-import { parse as parseYaml } from "yaml";
 import { Engine as EngineClass, type EngineOptions } from "@hmmsim/engine";
 import { TaskCostLedger } from "./cost-ledger.js";
 import { CostModelPlugin } from "./cost-model-plugin.js";
@@ -28,6 +27,8 @@ import { type MachineKernel, createMachineKernel, wireKernel } from "./kernel-wi
 import { MapLinkRegistry } from "./link-registry.js";
 import { Machine } from "./machine.js";
 import { type MachineSpec, SpecError, parseMachineSpec } from "./machine-spec.js";
+import { SPEC_LIMITS } from "./spec-limits.js";
+import { parseSpecText } from "./spec-text.js";
 import type { MachinePlugin } from "./plugin.js";
 import { MachineCompositionError, type PartialSpec, PluginRegistry } from "./plugin-registry.js";
 import { StatsPlugin } from "./stats-plugin.js";
@@ -99,15 +100,16 @@ function partialSpec(spec: string | object): PartialSpec | null {
   let raw: unknown = spec;
   if (typeof spec === "string") {
     try {
-      raw = parseYaml(spec);
+      raw = parseSpecText(spec);
     } catch {
       return null;
     }
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return null;
   const r = raw as { devices?: unknown; links?: unknown };
-  const links = Array.isArray(r.links) ? (r.links as unknown[]) : [];
-  const devices = Array.isArray(r.devices) ? (r.devices as unknown[]) : [];
+  // Past the schema's list bounds only the bound is reported (the entries beyond it are not looked at).
+  const links = Array.isArray(r.links) ? (r.links as unknown[]).slice(0, SPEC_LIMITS.maxLinks) : [];
+  const devices = Array.isArray(r.devices) ? (r.devices as unknown[]).slice(0, SPEC_LIMITS.maxDevices) : [];
   const alone = (devs: unknown[], lks: unknown[]): MachineSpec | null => {
     try {
       return parseMachineSpec({ cpus: { count: 1 }, ram: { size: "2MiB" }, devices: devs, links: lks });
@@ -115,11 +117,17 @@ function partialSpec(spec: string | object): PartialSpec | null {
       return null;
     }
   };
+  // The first link of each name (what a device's `link` finds), looked up in a Map: linear in devices + links.
+  const linkByName = new Map<unknown, unknown>();
+  for (const l of links) {
+    const name = (l as { name?: unknown } | null)?.name;
+    if (!linkByName.has(name)) linkByName.set(name, l);
+  }
   return {
     links: links.map((l) => alone([], [l])?.links[0] ?? null),
     devices: devices.map((d) => {
       const name = (d as { link?: unknown } | null)?.link;
-      return alone([d], links.filter((l) => (l as { name?: unknown } | null)?.name === name).slice(0, 1))?.devices[0] ?? null;
+      return alone([d], linkByName.has(name) ? [linkByName.get(name)] : [])?.devices[0] ?? null;
     }),
   };
 }

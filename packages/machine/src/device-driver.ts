@@ -61,6 +61,11 @@ export interface DeviceDriver {
   runKernel(mm: unknown, accesses: AccessSource, opts?: { warps?: number }): Promise<DeviceKernelResult>;
   /** The driver's running counters (a snapshot). */
   counters(): DeviceDriverCounters;
+  /**
+   * Optional: the counts of the kernel running now (accesses started so far, faults, …), or null when none runs.
+   * A run that stops in the middle of a device phase reports them in its partial summary (else they are 0).
+   */
+  kernelProgress?(): DeviceKernelResult | null;
 }
 
 /** The machine's device drivers by device name (registered under the `DeviceDrivers` token). */

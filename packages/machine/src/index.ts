@@ -49,7 +49,7 @@ export { CORE_COST_KINDS, type CoreCostKind, type MachineKernel, createMachineKe
 export { DuplexLink, LinkChannel } from "./link-channel.js";
 export type { DependencyContainer } from "tsyringe";
 export { MapLinkRegistry } from "./link-registry.js";
-export { Machine, MachineError, type MachineHooks, type MachineParts, type RunResult } from "./machine.js";
+export { Machine, MachineError, type MachineHooks, type MachineParts, type MachineRunOptions, type RunResult } from "./machine.js";
 export {
   COMMON_LINK_FIELDS,
   type CpuSpec,
@@ -63,6 +63,17 @@ export {
   formatPath,
   parseMachineSpec,
 } from "./machine-spec.js";
+export { SPEC_LIMITS } from "./spec-limits.js";
+export { parseSpecText } from "./spec-text.js";
+export {
+  REQUESTED_STOPS,
+  type RunLimitFailure,
+  type RunStop,
+  SimulationStoppedError,
+  type StopReason,
+  isRunLimitFailure,
+  stopReasonOf,
+} from "./run-stop.js";
 export {
   type BuiltinPluginKind,
   type ComponentRef,
@@ -112,12 +123,14 @@ export { MACHINE_VERSION, packageVersion } from "./version.js";
 export {
   type LinkDirectionSummary,
   type RunSummary,
+  type SummaryExtras,
+  THRASH_THRESHOLDS,
   buildSummary,
   formatBandwidth,
   formatBytes,
   formatSummary,
   formatTime,
 } from "./run-summary.js";
-export { CPU_ACCESS_BYTES, type PhaseSummary, USER_MIN_ADDR, WORKLOAD_BASE, type WorkloadRunOptions, spawnWorkload } from "./run-workload.js";
-export { type SimulateOptions, prepareWorkload, simulate } from "./simulate.js";
+export { CPU_ACCESS_BYTES, type PhaseSummary, USER_MIN_ADDR, WORKLOAD_BASE, type WorkloadRun, type WorkloadRunOptions, spawnWorkload, startWorkload } from "./run-workload.js";
+export { PROGRESS_EVERY_EVENTS, type SimulateOptions, SimulateOptionError, prepareWorkload, simulate } from "./simulate.js";
 export { type LoadPluginsOptions, type LoadedPlugin, PluginLoadError, loadPluginModule, loadPlugins } from "./load-plugins.js";

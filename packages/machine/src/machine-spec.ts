@@ -4,10 +4,14 @@
  * its path (`devices[0].memory: expected a size like "16GiB"`). Unknown keys are errors. Quantities are
  * normalized to base units (bytes, ps, B/s, Hz); a normalized spec parses to itself.
  */
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { type WorkloadSpec, validateWorkload } from "@hmmsim/workloads";
-import { parseBandwidth, parseDuration, parseFrequency, parseSize } from "./units.js";
+import { SpecError, type SpecIssue } from "./spec-error.js";
+import { SPEC_LIMITS, firstDeviceOverPfnLimit, firstDevicePfn } from "./spec-limits.js";
+import { parseSpecText } from "./spec-text.js";
+import { formatDuration, parseBandwidth, parseDuration, parseFrequency, parseSize } from "./units.js";
+
+export { SpecError, type SpecIssue };
 
 /**
  * A device kind: a name (gpu, fpga, dmirror, or a third-party kind). The kind names the device's driver unless
@@ -101,46 +105,58 @@ export interface MachineSpec {
    * loadPlugins (the CLI does it), never by parseMachineSpec or createMachine.
    */
   plugins: string[];
+  /**
+   * Virtual time after which a run stops (ps, > 0): simulate() ends the run there with a partial summary that says
+   * so (`stopped.reason: "max-simulated-time"`). Absent: the run goes to the end of its workload.
+   */
+  maxSimulatedTime?: number;
 }
 
-export interface SpecIssue {
-  /** e.g. "devices[0].memory" ("" for the whole spec). */
-  path: string;
-  message: string;
-}
-
-/** A machine spec with problems; `issues` lists every one, each with its path. */
-export class SpecError extends Error {
-  override readonly name = "SpecError";
-  constructor(readonly issues: readonly SpecIssue[]) {
-    super(`invalid machine spec (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` + issues.map((i) => `  ${i.path || "(spec)"}: ${i.message}`).join("\n"));
-  }
-}
-
-function unit<T>(parse: (v: unknown) => T | undefined, expected: string) {
+/** A unit-bearing field: `parse` reads it, `check` (optional) returns the rule a parsed value breaks. */
+function unit<T>(parse: (v: unknown) => T | undefined, expected: string, check?: (v: T) => string | undefined) {
   return z.unknown().transform((v, ctx): T => {
     const r = v === undefined ? undefined : parse(v);
     if (r === undefined) {
       ctx.addIssue({ code: "custom", message: v === undefined ? "required" : `${expected}, got ${show(v)}` });
       return z.NEVER;
     }
+    const broken = check?.(r);
+    if (broken !== undefined) {
+      ctx.addIssue({ code: "custom", message: broken });
+      return z.NEVER;
+    }
     return r;
   });
 }
 
+const L = SPEC_LIMITS;
 const size = unit(parseSize, 'expected a size like "16GiB"');
-const duration = unit(parseDuration, 'expected a duration like "1.5us" (whole ps)');
-const bandwidth = unit(parseBandwidth, 'expected a bandwidth like "25GB/s"');
-const frequency = unit(parseFrequency, 'expected a frequency like "3GHz"');
+/** A link latency (alpha, cpuAccessLatency): at most SPEC_LIMITS.maxLatencyPs. */
+const latency = unit(parseDuration, 'expected a duration like "1.5us" (whole ps)', (ps) =>
+  ps > L.maxLatencyPs ? `must be at most 1s (PCIe's per-transfer cost is about 1.5us; a second per transfer is a unit mistake), got ${formatDuration(ps)}` : undefined,
+);
+/** A link bandwidth: SPEC_LIMITS.minBandwidth..maxBandwidth. */
+const bandwidth = unit(parseBandwidth, 'expected a bandwidth like "25GB/s"', (bps) =>
+  bps < L.minBandwidth
+    ? `must be at least 1MB/s (1000000 B/s): slower, the whole 2^53 ps (≈ 9007 s) virtual-time horizon moves less than 9 GB; got ${bps} B/s`
+    : bps > L.maxBandwidth
+      ? `must be at most 1PB/s (10^15 B/s; real links run at 1-1000 GB/s), got ${bps} B/s`
+      : undefined,
+);
+const frequency = unit(parseFrequency, 'expected a frequency like "3GHz"', (hz) =>
+  hz < L.minFrequencyHz || hz > L.maxFrequencyHz ? `must be between 1MHz and 100GHz (a CPU clock, e.g. "3GHz"), got ${hz} Hz` : undefined,
+);
+/** A run's time limit: a duration > 0. */
+const timeLimit = unit(parseDuration, 'expected a duration like "10ms" or "2s" (whole ps)', (ps) => (ps <= 0 ? "must be > 0" : undefined));
 const name = z.string({ error: "expected a name (string)" }).regex(/^[A-Za-z0-9_.-]+$/, "expected a name of letters, digits, '_', '.', '-'");
 
 const linkFields = {
   name,
   lanes: z.union([z.literal(1), z.literal(2), z.literal(4), z.literal(8), z.literal(16)], { error: "expected 1, 2, 4, 8 or 16 lanes" }).optional(),
-  alpha: duration.optional(),
+  alpha: latency.optional(),
   h2dBandwidth: bandwidth.optional(),
   d2hBandwidth: bandwidth.optional(),
-  cpuAccessLatency: duration.optional(),
+  cpuAccessLatency: latency.optional(),
   cpuAccessBandwidth: bandwidth.optional(),
 };
 
@@ -176,7 +192,7 @@ const bytesMode = z
 
 const specSchema = z.strictObject({
   name: z.string().default("machine"),
-  seed: z.number().int("expected a non-negative integer seed").min(0, "must be >= 0").default(0),
+  seed: z.number({ error: "expected a non-negative integer seed" }).int("expected a non-negative integer seed (at most 2^53 - 1)").min(0, "must be >= 0").default(0),
   bytes: bytesMode,
   cpus: z.strictObject({
     count: z.number().int("expected a whole number of CPUs").min(1, "must be >= 1").max(4096, "must be <= 4096"),
@@ -184,10 +200,11 @@ const specSchema = z.strictObject({
     activeCores: z.number().int("expected a whole number of CPUs").min(1, "must be >= 1").optional(),
   }),
   ram: z.strictObject({ size }),
-  devices: z.array(device).default([]),
-  links: z.array(link).default([]),
+  devices: z.array(device).max(L.maxDevices, `at most ${L.maxDevices} devices (a real machine has a few dozen)`).default([]),
+  links: z.array(link).max(L.maxLinks, `at most ${L.maxLinks} links (a real machine has a few dozen)`).default([]),
   workload: z.unknown().optional(),
   plugins: z.array(pluginSpecifier, { error: "expected a list of plugin modules" }).default([]),
+  maxSimulatedTime: timeLimit.optional(),
 });
 
 /** "devices[0].memory" from ["devices", 0, "memory"]. */
@@ -220,8 +237,14 @@ function zodIssues(error: z.ZodError): SpecIssue[] {
 }
 
 const MiB2 = 2 * 1024 * 1024;
+const PAGE = 4096;
 type Raw = Record<string, unknown>;
 const isObj = (v: unknown): v is Raw => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** "a, b, c" for the first `max` names, then "… (N in all)". */
+function someNames(names: readonly string[], max = 20): string {
+  return names.length <= max ? names.join(", ") : `${names.slice(0, max).join(", ")}, … (${names.length} in all)`;
+}
 
 /** Checks that need several fields, run on the raw input (guarded) so they are reported with the shape errors. */
 function crossFieldIssues(raw: Raw): SpecIssue[] {
@@ -235,6 +258,8 @@ function crossFieldIssues(raw: Raw): SpecIssue[] {
     else linkByName.set(l.name, l);
   });
   const deviceNames = new Set<string>();
+  const deviceBytes: number[] = [];
+  const devicePaths: string[] = [];
   devices.forEach((d, i) => {
     if (!isObj(d)) return;
     if (typeof d.name === "string") {
@@ -243,36 +268,117 @@ function crossFieldIssues(raw: Raw): SpecIssue[] {
     }
     const mem = parseSize(d.memory);
     if (mem !== undefined && mem === 0) out.push({ path: `devices[${i}].memory`, message: "must be > 0" });
-    else if (mem !== undefined && mem % 4096 !== 0) out.push({ path: `devices[${i}].memory`, message: `must be a multiple of 4KiB, got ${mem}` });
+    else if (mem !== undefined && mem % PAGE !== 0) out.push({ path: `devices[${i}].memory`, message: `must be a multiple of 4KiB, got ${mem}` });
+    else if (mem !== undefined) {
+      deviceBytes.push(mem);
+      devicePaths.push(`devices[${i}].memory`);
+    }
     if (typeof d.link === "string") {
       const l = linkByName.get(d.link);
       if (!l) {
         const declared = [...linkByName.keys()];
-        out.push({ path: `devices[${i}].link`, message: `no link named ${JSON.stringify(d.link)} (declared: ${declared.length ? declared.join(", ") : "none"})` });
+        out.push({ path: `devices[${i}].link`, message: `no link named ${JSON.stringify(d.link)} (declared: ${declared.length ? someNames(declared) : "none"})` });
       }
     }
   });
+  let ram: number | undefined;
   if (isObj(raw.ram)) {
-    const ram = parseSize(raw.ram.size);
-    if (ram !== undefined && (ram === 0 || ram % MiB2 !== 0)) out.push({ path: "ram.size", message: `must be a positive multiple of 2MiB, got ${ram}` });
+    ram = parseSize(raw.ram.size);
+    if (ram !== undefined && (ram === 0 || ram % MiB2 !== 0)) {
+      out.push({ path: "ram.size", message: `must be a positive multiple of 2MiB, got ${ram}` });
+      ram = undefined;
+    } else if (ram !== undefined && ram > SPEC_LIMITS.maxRamBytes) {
+      out.push({
+        path: "ram.size",
+        message: `must be at most 8TiB - 2MiB (${SPEC_LIMITS.maxRamBytes} B): RAM takes at most half of the 2^32 page frames (16 TiB of 4 KiB pages) the page store addresses, got ${ram}`,
+      });
+      ram = undefined;
+    }
+  }
+  if (ram !== undefined && deviceBytes.length > 0) {
+    const over = firstDeviceOverPfnLimit(ram, deviceBytes);
+    if (over >= 0) {
+      out.push({
+        path: devicePaths[over]!,
+        message:
+          `does not fit: RAM (${formatBytesShort(ram)}) and the device memory up to this device need more than the 2^32 page frames (16 TiB of 4 KiB pages) ` +
+          `the page store addresses; with this RAM the devices' memory may add up to about ${formatBytesShort((SPEC_LIMITS.maxPfn - firstDevicePfn(ram)) * PAGE)}, got ${formatBytesShort(deviceBytes[over]!)} for this device`,
+      });
+    }
   }
   if (isObj(raw.cpus) && typeof raw.cpus.activeCores === "number" && typeof raw.cpus.count === "number" && raw.cpus.activeCores > raw.cpus.count) {
     out.push({ path: "cpus.activeCores", message: `must be <= cpus.count (${raw.cpus.count}), got ${raw.cpus.activeCores}` });
   }
   if (raw.workload !== undefined && raw.workload !== null) {
     const seed = typeof raw.seed === "number" ? raw.seed : 0;
-    for (const i of validateWorkload(raw.workload, { seed })) out.push({ path: formatPath(["workload"]) + (i.path ? (i.path.startsWith("[") ? "" : ".") + i.path : ""), message: i.message });
+    const wIssues = validateWorkload(raw.workload, { seed });
+    for (const i of wIssues) out.push({ path: formatPath(["workload"]) + (i.path ? (i.path.startsWith("[") ? "" : ".") + i.path : ""), message: i.message });
     const targets = workloadTargets(raw.workload);
     for (const { path, on } of targets) {
       if (on === "cpu") continue;
       if (on === "device") {
         if (devices.length === 0) out.push({ path, message: '"device" needs at least one device in devices' });
       } else if (!deviceNames.has(on)) {
-        out.push({ path, message: `expected "cpu", "device" or a device name (${[...deviceNames].join(", ") || "no devices declared"}), got ${JSON.stringify(on)}` });
+        out.push({ path, message: `expected "cpu", "device" or a device name (${someNames([...deviceNames]) || "no devices declared"}), got ${JSON.stringify(on)}` });
+      }
+    }
+    if (wIssues.length === 0 && ram !== undefined) {
+      const capacity = ram + deviceBytes.reduce((a, b) => a + b, 0);
+      const w = largestWrittenSet(raw.workload);
+      if (w !== null && w.bytes > capacity) {
+        out.push({
+          path: w.path,
+          message:
+            `writes every page of its working set (${formatBytesShort(w.bytes)}), but RAM (${formatBytesShort(ram)}) and device memory ` +
+            `(${formatBytesShort(capacity - ram)}) hold only ${formatBytesShort(capacity)}: a written page needs a page frame somewhere ` +
+            `for the rest of the run, so it would run out of memory`,
+        });
       }
     }
   }
   return out;
+}
+
+function formatBytesShort(b: number): string {
+  for (const [mul, u] of [
+    [2 ** 40, "TiB"],
+    [2 ** 30, "GiB"],
+    [2 ** 20, "MiB"],
+    [2 ** 10, "KiB"],
+  ] as const) {
+    if (b >= mul) return `${+(b / mul).toFixed(2)} ${u}`;
+  }
+  return `${b} B`;
+}
+
+/**
+ * The largest set of pages some phase of the workload surely writes, or null when no phase's writes are known
+ * from its parameters alone: a streaming phase whose granularity (≤ 4 KiB) and writeFraction put a write in every
+ * page (error diffusion writes once in every ⌈1/writeFraction⌉ consecutive accesses), or a streaming or strided
+ * phase that writes every access. Every such page holds a page frame (RAM or device memory) from its first write to
+ * the end of the run (the workload's memory is anonymous and never unmapped), so more of them than RAM + device
+ * memory cannot run. Random, stencil, BFS and trace phases are not counted (their pages are known only by running).
+ */
+function largestWrittenSet(w: unknown): { path: string; bytes: number } | null {
+  if (!isObj(w)) return null;
+  const phases: [unknown, string][] =
+    w.kind === "phases" && isObj(w.params) && Array.isArray(w.params.phases)
+      ? w.params.phases.map((p, i): [unknown, string] => [p, `workload.params.phases[${i}].params.bytes`])
+      : [[w, "workload.params.bytes"]];
+  let best: { path: string; bytes: number } | null = null;
+  for (const [p, path] of phases) {
+    if (!isObj(p) || !isObj(p.params) || (p.kind !== "streaming" && p.kind !== "strided")) continue;
+    const bytes = parseSize(p.params.bytes);
+    const g = p.params.granularity === undefined ? PAGE : parseSize(p.params.granularity);
+    const f = p.params.writeFraction === undefined ? 0 : p.params.writeFraction;
+    if (bytes === undefined || g === undefined || g <= 0 || typeof f !== "number" || !(f > 0)) continue;
+    let written: number;
+    if (f >= 1) written = g <= PAGE ? Math.ceil(bytes / PAGE) * PAGE : Math.ceil(bytes / g) * PAGE;
+    else if (p.kind === "streaming" && g <= PAGE && Math.floor(PAGE / g) >= Math.ceil(1 / f)) written = Math.ceil(bytes / PAGE) * PAGE;
+    else continue;
+    if (best === null || written > best.bytes) best = { path, bytes: written };
+  }
+  return best;
 }
 
 function workloadTargets(w: unknown): { path: string; on: string }[] {
@@ -290,14 +396,7 @@ function workloadTargets(w: unknown): { path: string; on: string }[] {
  * (bytes, ps, B/s, Hz); throws SpecError listing every problem with its path.
  */
 export function parseMachineSpec(input: string | object): MachineSpec {
-  let raw: unknown = input;
-  if (typeof input === "string") {
-    try {
-      raw = parseYaml(input, { prettyErrors: true }); // YAML 1.2 is a superset of JSON
-    } catch (e) {
-      throw new SpecError([{ path: "", message: `not valid YAML/JSON: ${(e as Error).message}` }]);
-    }
-  }
+  const raw: unknown = typeof input === "string" ? parseSpecText(input) : input; // YAML 1.2 is a superset of JSON
   if (!isObj(raw)) throw new SpecError([{ path: "", message: `expected an object (a mapping), got ${show(raw)}` }]);
   const parsed = specSchema.safeParse(raw, { reportInput: true });
   const issues = parsed.success ? [] : zodIssues(parsed.error);
@@ -314,6 +413,7 @@ export function parseMachineSpec(input: string | object): MachineSpec {
     links: s.links.map((l) => stripUndefined({ ...l }) as LinkSpec),
     workload: (s.workload as WorkloadSpec | undefined) ?? null,
     plugins: [...s.plugins],
+    ...(s.maxSimulatedTime !== undefined ? { maxSimulatedTime: s.maxSimulatedTime } : {}),
   };
 }
 

@@ -31,6 +31,16 @@ export interface RunResult {
   events: number;
   /** Charged time no task settled (a task that forgot `await machine.settle()`), ps. */
   unsettledPs: number;
+  /** True when run({ maxSimulatedPs }) stopped at its limit with events still pending (the work is not done). */
+  stoppedAtLimit: boolean;
+}
+
+export interface MachineRunOptions {
+  /**
+   * Stop once this much virtual time has passed since run() started (ps, an integer > 0): events later than that
+   * do not run and the clock stays at the last event that did; `stoppedAtLimit` tells. Default: run to the end.
+   */
+  maxSimulatedPs?: number;
 }
 
 export interface MachineHooks {
@@ -168,16 +178,25 @@ export class Machine {
     return this.spec.workload ? createWorkload(this.spec.workload, { rng: this.engine.rng.derive("workload"), ...ctx }) : null;
   }
 
-  /** beforeRun → engine.run() → afterRun. */
-  async run(): Promise<RunResult> {
+  /** beforeRun → engine.run() (or engine.runUntil(start + maxSimulatedPs, { advance: false })) → afterRun. */
+  async run(opts: MachineRunOptions = {}): Promise<RunResult> {
     if (this.#disposed) throw new MachineError("run(): the machine is disposed");
     if (this.#running) throw new MachineError("run(): already running");
+    const limit = opts?.maxSimulatedPs;
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit <= 0)) {
+      throw new MachineError(`run(): opts.maxSimulatedPs = ${String(limit)}: must be an integer number of ps > 0`);
+    }
     this.#running = true;
     try {
       await this.hooks.beforeRun.promise(this);
       const startPs = this.engine.now;
       const events0 = this.engine.events;
-      await this.engine.run();
+      let stoppedAtLimit = false;
+      if (limit === undefined) await this.engine.run();
+      else {
+        await this.engine.runUntil(Math.min(startPs + limit, Number.MAX_SAFE_INTEGER), { advance: false });
+        stoppedAtLimit = this.engine.pendingEvents > 0;
+      }
       const endPs = this.engine.now;
       const result: RunResult = Object.freeze({
         startPs,
@@ -185,6 +204,7 @@ export class Machine {
         simulatedPs: endPs - startPs,
         events: this.engine.events - events0,
         unsettledPs: this.ledger.unsettledPs,
+        stoppedAtLimit,
       });
       await this.hooks.afterRun.promise(this, result);
       return result;

@@ -80,7 +80,7 @@ export class PluginRegistry {
    */
   specIssues(spec: Pick<MachineSpec, "devices" | "links"> | PartialSpec): SpecIssue[] {
     const out: SpecIssue[] = [];
-    const ask = (p: MachinePlugin, ref: ComponentRef, prefix: string): void => {
+    const ask = (p: MachinePlugin, ref: ComponentRef, prefix: string, owner: string): void => {
       if (!p.componentSpecIssues) {
         if (ref.kind !== "interconnect" && ref.spec !== undefined) out.push({ path: prefix, message: `plugin ${p.name} takes no ${ref.kind}Spec` });
         return;
@@ -91,27 +91,34 @@ export class PluginRegistry {
       } catch (e) {
         issues = [{ path: "", message: `plugin ${p.name} could not validate it: ${(e as Error)?.message ?? String(e)}` }];
       }
-      for (const i of issues) out.push({ path: joinPath(prefix, i.path), message: i.message });
+      if (!Array.isArray(issues)) issues = [{ path: "", message: `plugin ${p.name}'s componentSpecIssues returned ${typeof issues}, not a list of issues` }];
+      for (const i of issues) {
+        const rel = typeof i?.path === "string" ? i.path : "";
+        // "^field" is relative to the device (or link) the part belongs to, not to the part: "^memory" → devices[0].memory.
+        out.push({ path: rel.startsWith("^") ? joinPath(owner, rel.slice(1)) : joinPath(prefix, rel), message: String(i?.message) });
+      }
     };
     const missing = (kind: NamedPluginKind, name: string, note = ""): string => {
       const have = this.available(kind);
       return `no plugin provides ${WHAT[kind]} ${JSON.stringify(name)} (${note}available: ${have.length ? have.join(", ") : "none"}; load one with plugins: in the spec or --plugin)`;
     };
+    const linkByName = new Map<string, LinkSpec>();
     spec.links.forEach((l: LinkSpec | null, i) => {
       if (l === null) return;
+      if (!linkByName.has(l.name)) linkByName.set(l.name, l);
       const p = this.provider("interconnect", l.kind);
       if (!p) out.push({ path: `links[${i}].kind`, message: missing("interconnect", l.kind) });
-      else ask(p, { kind: "interconnect", name: l.kind, spec: l, link: l }, `links[${i}]`);
+      else ask(p, { kind: "interconnect", name: l.kind, spec: l, link: l }, `links[${i}]`, `links[${i}]`);
     });
     spec.devices.forEach((d: DeviceSpec | null, i) => {
       if (d === null) return;
       const dp = this.provider("driver", d.driver);
       if (!dp) out.push({ path: `devices[${i}].driver`, message: missing("driver", d.driver, d.driver === d.kind ? `the default driver of kind ${JSON.stringify(d.kind)}; ` : "") });
-      else ask(dp, { kind: "driver", name: d.driver, spec: d.driverSpec, device: d }, `devices[${i}].driverSpec`);
+      else ask(dp, { kind: "driver", name: d.driver, spec: d.driverSpec, device: d }, `devices[${i}].driverSpec`, `devices[${i}]`);
       const pp = this.provider("policy", d.policy);
       if (!pp) out.push({ path: `devices[${i}].policy`, message: missing("policy", d.policy) });
-      else ask(pp, { kind: "policy", name: d.policy, spec: d.policySpec, device: d }, `devices[${i}].policySpec`);
-      const link = spec.links.find((l) => l !== null && l.name === d.link);
+      else ask(pp, { kind: "policy", name: d.policy, spec: d.policySpec, device: d }, `devices[${i}].policySpec`, `devices[${i}]`);
+      const link = linkByName.get(d.link);
       if (d.memoryType === "coherent" && link) {
         const lp = this.provider("interconnect", link.kind);
         if (lp && !(lp.isCoherentLink?.(link) ?? false)) {

@@ -63,6 +63,10 @@ export interface MachinePlugin {
    * policySpec, absent = undefined; a link object). Each issue's `path` is relative to that part ("" = the part
    * itself, "threshold", "lanes"); createMachine prefixes it (`devices[0].policySpec.threshold`) and reports every
    * plugin's issues together with the schema's in one SpecError. Unknown fields must be issues.
+   *
+   * A path that starts with "^" is relative to the device (driver and policy parts) or link (interconnect parts)
+   * the part belongs to instead: a driver that needs something of the device's own fields reports it there
+   * (`"^memory"` → `devices[0].memory`, `"^"` → `devices[0]`).
    */
   componentSpecIssues?(ref: ComponentRef): SpecIssue[];
   /** Interconnect plugins: can the CPU access device memory behind this link coherently (DEVICE_COHERENT possible)? */

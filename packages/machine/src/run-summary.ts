@@ -8,6 +8,7 @@ import type { WorkloadSpec } from "@hmmsim/workloads";
 import { COST_KINDS } from "./cost-model.js";
 import { type Interconnect, type LinkDirection, isCoherentInterconnect } from "./interconnect.js";
 import type { Machine, RunResult } from "./machine.js";
+import type { RunStop } from "./run-stop.js";
 import type { PhaseSummary } from "./run-workload.js";
 import type { MachineStats, PageTotals } from "./stats-plugin.js";
 import { parseSize } from "./units.js";
@@ -73,6 +74,41 @@ export interface RunSummary {
   unsettledPs: number;
   /** Every plugin the machine ran, in order, with its kind and version (loaded third-party code included). */
   plugins: { name: string; kind: string; version: string }[];
+  /** Bytes the workload's phases span together (its working set; 0 without a workload). */
+  workingSetBytes: number;
+  /**
+   * How much the run moved memory back and forth (README "Thrash"): device-memory evictions per device fault
+   * entry, and pages migrated (both ways, evictions included) per page of the working set. Past
+   * THRASH_THRESHOLDS each adds a warning.
+   */
+  thrash: { evictionsPerDeviceFault: number; pagesMovedPerWorkingSetPage: number };
+  /** What deserves a look (thrash past its threshold, …), one sentence each; empty when nothing does. */
+  warnings: string[];
+  /**
+   * null when the workload ran to its end; else why and when the run stopped (the summary is then partial: the
+   * last phase is cut at the stop and marked `partial`).
+   */
+  stopped: RunStop | null;
+}
+
+/**
+ * When the summary warns of thrash (each a documented judgement, not a kernel figure):
+ *  - evictionsPerDeviceFault > 0.05: one eviction (a whole 2 MiB root chunk for the GPU driver) per 20 fault
+ *    entries. Oversubscription that streams through memory evicts one chunk per 512 pages faulted (≈ 0.002 per
+ *    entry); a working set that does not fit what the warps touch at once evicts for nearly every fault batch's
+ *    block, far above it.
+ *  - pagesMovedPerWorkingSetPage > 4 × phases: each phase moves a page at most to where it runs and, when
+ *    memory is oversubscribed, once out again (2 moves), and a CPU/device round trip moves it both ways; twice
+ *    that leaves room for a prefetcher. The presets move 2 pages per working-set page over 3 phases.
+ */
+export const THRASH_THRESHOLDS = Object.freeze({ evictionsPerDeviceFault: 0.05, pagesMovedPerWorkingSetPagePerPhase: 4 });
+
+/** Extra inputs of buildSummary for a summary of a workload run (simulate fills them). */
+export interface SummaryExtras {
+  /** Bytes the workload's phases span (WorkloadRun.workingSetBytes). */
+  workingSetBytes?: number;
+  /** How the run stopped early, if it did. */
+  stopped?: RunStop | null;
 }
 
 const ratio = (busy: number, total: number): number => (total > 0 ? busy / total : 0);
@@ -81,7 +117,14 @@ function linkInfo(l: Interconnect): RunSummary["machine"]["links"][number] {
   return { name: l.name, kind: l.kind, h2dBandwidth: l.params.h2dBandwidth, d2hBandwidth: l.params.d2hBandwidth, alphaPs: l.params.alpha, coherent: isCoherentInterconnect(l) };
 }
 
-export function buildSummary(machine: Machine, stats: MachineStats, result: RunResult, source: { preset: string | null; file: string }, phases: readonly PhaseSummary[] = []): RunSummary {
+export function buildSummary(
+  machine: Machine,
+  stats: MachineStats,
+  result: RunResult,
+  source: { preset: string | null; file: string },
+  phases: readonly PhaseSummary[] = [],
+  extras: SummaryExtras = {},
+): RunSummary {
   const s = machine.spec;
   const links: RunSummary["links"] = {};
   for (const [name, dirs] of Object.entries(stats.links)) {
@@ -89,6 +132,28 @@ export function buildSummary(machine: Machine, stats: MachineStats, result: RunR
       h2d: { ...dirs.h2d, utilisation: ratio(dirs.h2d.busyPs, result.simulatedPs) },
       d2h: { ...dirs.d2h, utilisation: ratio(dirs.d2h.busyPs, result.simulatedPs) },
     };
+  }
+  const workingSetBytes = extras.workingSetBytes ?? 0;
+  const wsPages = Math.ceil(workingSetBytes / 4096);
+  const moved = stats.migrated.h2d.pages + stats.migrated.d2h.pages;
+  const thrash = {
+    evictionsPerDeviceFault: stats.deviceFaults > 0 ? stats.evictions.count / stats.deviceFaults : 0,
+    pagesMovedPerWorkingSetPage: wsPages > 0 ? moved / wsPages : 0,
+  };
+  const nPhases = Math.max(1, s.workload?.kind === "phases" ? ((s.workload.params as { phases?: unknown[] })?.phases?.length ?? 1) : 1);
+  const warnings: string[] = [];
+  if (thrash.evictionsPerDeviceFault > THRASH_THRESHOLDS.evictionsPerDeviceFault) {
+    warnings.push(
+      `device memory thrashes: ${ratioText(thrash.evictionsPerDeviceFault)} evictions per device fault (${count(stats.evictions.count)} evictions for ${count(stats.deviceFaults)} fault entries; ` +
+        `warned above ${THRASH_THRESHOLDS.evictionsPerDeviceFault}): what the device touches at once does not fit its memory — give it more memory, fewer warps, or a smaller working set`,
+    );
+  }
+  const movedLimit = THRASH_THRESHOLDS.pagesMovedPerWorkingSetPagePerPhase * nPhases;
+  if (thrash.pagesMovedPerWorkingSetPage > movedLimit) {
+    warnings.push(
+      `pages move back and forth: ${ratioText(thrash.pagesMovedPerWorkingSetPage)} pages migrated per working-set page (${count(moved)} pages for ${count(wsPages)}; ` +
+        `warned above ${movedLimit}, ${THRASH_THRESHOLDS.pagesMovedPerWorkingSetPagePerPhase} per phase)`,
+    );
   }
   return {
     machine: {
@@ -118,6 +183,10 @@ export function buildSummary(machine: Machine, stats: MachineStats, result: RunR
     cost: Object.fromEntries(COST_KINDS.map((k) => [k, { ps: stats.costPs[k], count: stats.costCount[k] }])),
     unsettledPs: result.unsettledPs,
     plugins: machine.plugins.plugins.map((p) => ({ name: p.name, kind: String(p.kind), version: p.version ?? "unknown" })),
+    workingSetBytes,
+    thrash,
+    warnings,
+    stopped: extras.stopped ? { ...extras.stopped } : null,
   };
 }
 
@@ -150,6 +219,12 @@ export function formatBytes(bytes: number): string {
 /** "25 GB/s" (10^9). */
 export function formatBandwidth(bps: number): string {
   return bps >= 1e9 ? `${sig(bps / 1e9)} GB/s` : bps >= 1e6 ? `${sig(bps / 1e6)} MB/s` : `${bps} B/s`;
+}
+
+/** A ratio: three significant digits at most, small ones kept ("0.0021"). */
+function ratioText(x: number): string {
+  if (x === 0 || !Number.isFinite(x)) return String(x);
+  return x >= 1 ? sig(x) : String(Number(x.toPrecision(2)));
 }
 
 function sig(x: number): string {
@@ -196,7 +271,12 @@ export function formatSummary(s: RunSummary): string {
   const head = table(rows);
 
   const res: [string, string][] = [];
-  res.push(["simulated time", formatTime(s.simulatedPs)]);
+  res.push(["simulated time", formatTime(s.simulatedPs) + (s.stopped ? " (stopped early: see below)" : "")]);
+  if (s.stopped) {
+    const st = s.stopped;
+    const of = st.accessesTotal === null ? "" : ` of ${count(st.accessesTotal)}`;
+    res.push(["stopped", `${st.reason} at ${formatTime(st.atPs)}, after ${count(st.accessesDone)}${of} accesses: ${st.message}`]);
+  }
   s.phases.forEach((p, i) => {
     let detail = "";
     if (p.gpu) {
@@ -206,7 +286,7 @@ export function formatSummary(s: RunSummary): string {
     } else if (p.cpu && p.cpu.coherentAccesses > 0) {
       detail = `; ${count(p.cpu.coherentAccesses)} of them read/written in place in device memory (${formatTime(p.cpu.coherentPs)})`;
     }
-    res.push([`phase ${i + 1} (${p.on})`, `${p.kind}: ${count(p.accesses)} accesses in ${formatTime(p.endPs - p.startPs)}${detail}`]);
+    res.push([`phase ${i + 1} (${p.on})`, `${p.kind}: ${count(p.accesses)} accesses in ${formatTime(p.endPs - p.startPs)}${detail}${p.partial ? " (cut short by the stop)" : ""}`]);
   });
   res.push(["CPU faults", count(s.faults.cpu)]);
   const gpuPhases = s.phases.filter((p) => p.gpu);
@@ -262,7 +342,16 @@ export function formatSummary(s: RunSummary): string {
     .map(([k, c]) => `${k} ${formatTime(c.ps)}`);
   if (s.coherentCpuAccess.ps > 0) costs.push(`CPU coherent access ${formatTime(s.coherentCpuAccess.ps)}`);
   res.push(["charged cost", costs.length ? `${costs.join(", ")} (summed over tasks)` : "none"]);
-  if (s.unsettledPs > 0) res.push(["unsettled cost", `${formatTime(s.unsettledPs)} (a task charged cost it never slept: a driver bug)`]);
+  if (s.unsettledPs > 0) {
+    res.push(["unsettled cost", `${formatTime(s.unsettledPs)} ` + (s.stopped ? "(charged by tasks the stop interrupted before they slept it)" : "(a task charged cost it never slept: a driver bug)")]);
+  }
+  if (s.thrash && s.workingSetBytes > 0) {
+    res.push([
+      "thrash",
+      `${ratioText(s.thrash.evictionsPerDeviceFault)} evictions per device fault, ${ratioText(s.thrash.pagesMovedPerWorkingSetPage)} pages migrated per working-set page (${formatBytes(s.workingSetBytes)} working set)`,
+    ]);
+  }
+  for (const w of s.warnings ?? []) res.push(["warning", w]);
   return `${head}\n\n${table(res)}\n`;
 }
 

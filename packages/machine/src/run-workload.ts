@@ -17,7 +17,7 @@
  * addresses is replayed as written).
  */
 import type { AccessPattern, Workload } from "@hmmsim/workloads";
-import type { AccessBuffer, AccessSource, DeviceDriver } from "./device-driver.js";
+import type { AccessBuffer, AccessSource, DeviceDriver, DeviceDriverCounters } from "./device-driver.js";
 import { type CoherentInterconnect, isCoherentInterconnect } from "./interconnect.js";
 import type { Machine } from "./machine.js";
 import { MachineError } from "./machine-error.js";
@@ -42,7 +42,7 @@ const BLOCK = 2 * 1024 * 1024;
 
 /**
  * Bytes one CPU access moves over a coherent link: one cache line (a CPU load or store to device memory is
- * served a line at a time). Assumption; anchors.md gives no line size.
+ * served a line at a time). Assumption: no cited source gives a line size.
  */
 export const CPU_ACCESS_BYTES = 64;
 
@@ -86,6 +86,25 @@ export interface PhaseSummary {
    * migration back) and the time they cost the CPU thread, ps (cpuAccessTime of CPU_ACCESS_BYTES each).
    */
   cpu?: { coherentAccesses: number; coherentPs: number };
+  /**
+   * Present (true) only on the last phase of a run that stopped before its workload ended: the phase was cut at
+   * the stop (endPs is the stop's time, the counts are those so far).
+   */
+  partial?: true;
+}
+
+/** A workload running on a machine (startWorkload): its phases so far and its progress. */
+export interface WorkloadRun {
+  /** The completed phases, in order (filled in as they complete). */
+  readonly phases: PhaseSummary[];
+  /** Accesses handed out so far. */
+  readonly done: number;
+  /** Accesses in all, or undefined when a phase cannot say in advance (BFS). */
+  readonly total: number | undefined;
+  /** Bytes the phases' working sets span together (the mapping's size before its 2 MiB rounding). */
+  readonly workingSetBytes: number;
+  /** The phases so far, the running one (if any) cut at the current virtual time and marked `partial`. */
+  snapshot(): PhaseSummary[];
 }
 
 export interface WorkloadRunOptions {
@@ -96,6 +115,9 @@ export interface WorkloadRunOptions {
 /** Counts the accesses a pattern hands out (the run's progress) and shifts them by `offset`. */
 class PhaseSource implements AccessSource {
   handed = 0;
+  get kind(): string {
+    return this.pattern.kind;
+  }
   constructor(
     private readonly pattern: AccessPattern,
     private readonly offset: number,
@@ -126,6 +148,14 @@ function deviceOf(machine: Machine, on: string): string | null {
  * in as the phases complete.
  */
 export function spawnWorkload(machine: Machine, workload: Workload, opts: WorkloadRunOptions = {}): PhaseSummary[] {
+  return startWorkload(machine, workload, opts).phases;
+}
+
+/**
+ * spawnWorkload, returning the WorkloadRun: the phases as they complete, the progress (accesses handed out of the
+ * total) and a snapshot of the phases with the running one cut at the current time (a stopped run's summary).
+ */
+export function startWorkload(machine: Machine, workload: Workload, opts: WorkloadRunOptions = {}): WorkloadRun {
   const kernel = machine.kernel;
   if (!kernel) throw new MachineError(`${machine.spec.name}: the machine has no kernel to run a workload in`);
   // The span every phase touches, and the shift that places it in the user address space.
@@ -135,11 +165,16 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
     lo = Math.min(lo, p.pattern.base);
     hi = Math.max(hi, p.pattern.base + p.pattern.workingSetBytes);
   }
-  if (!(hi > lo)) return [];
+  if (!(hi > lo)) return { phases: [], done: 0, total: 0, workingSetBytes: 0, snapshot: () => [] };
   const offset = lo >= USER_MIN_ADDR && hi <= TASK_SIZE ? 0 : WORKLOAD_BASE;
   const start = Math.floor((lo + offset) / BLOCK) * BLOCK;
   const end = Math.ceil((hi + offset) / BLOCK) * BLOCK;
-  if (end > TASK_SIZE) throw new MachineError(`the workload's addresses [0x${lo.toString(16)}, 0x${hi.toString(16)}) do not fit in the 47-bit user address space`);
+  if (end > TASK_SIZE) {
+    throw new MachineError(
+      `the workload's addresses [0x${lo.toString(16)}, 0x${hi.toString(16)}) do not fit in the 47-bit user address space: addresses from 64 KiB ` +
+        `(vm.mmap_min_addr) up to 2^47 are replayed as written, a span starting lower is moved up by 16 TiB, and this one would then pass 2^47`,
+    );
+  }
 
   const drivers = new Map<string, DeviceDriver>();
   const phases = workload.phases.map((p) => {
@@ -149,10 +184,23 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
   });
   // Unknown when a phase cannot say its length in advance (BFS): progress is then a count.
   const total = workload.phases.every((p) => p.pattern.expectedLength !== undefined) ? workload.phases.reduce((s, p) => s + p.pattern.expectedLength!, 0) : undefined;
-  let done = 0;
+  const out: PhaseSummary[] = [];
+  // The phase running now (for snapshot()): its source, start, device and counters before it.
+  let current: RunningPhase | null = null;
+  const run = {
+    phases: out,
+    done: 0,
+    total,
+    workingSetBytes: hi - lo,
+    snapshot(): PhaseSummary[] {
+      const phases = [...out];
+      if (current !== null) phases.push(partialPhase(machine, drivers, current));
+      return phases;
+    },
+  };
   const progress = (n: number) => {
-    done += n;
-    opts.onProgress?.(done, total, machine.engine.now);
+    run.done += n;
+    opts.onProgress?.(run.done, total, machine.engine.now);
   };
 
   const mm = kernel.createMm();
@@ -160,18 +208,23 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
   if (addr !== start) throw new MachineError(`mmap of the workload's ${end - start} bytes at 0x${start.toString(16)} failed (${addr})`);
 
   const coherent = coherentPagemaps(machine);
-  const out: PhaseSummary[] = [];
   machine.spawn("workload", async () => {
     for (const { device, pattern } of phases) {
       const src = new PhaseSource(pattern, offset, progress);
       const startPs = machine.engine.now;
       if (device === null) {
-        const cpu = await runCpuPhase(machine, kernel, mm, src, coherent);
+        const stats = { coherentAccesses: 0, coherentPs: 0 };
+        const executed = { n: 0 };
+        current = { device, src, startPs, before: null, cpu: stats, executed };
+        const cpu = await runCpuPhase(machine, kernel, mm, src, coherent, stats, executed);
+        current = null;
         out.push({ on: "cpu", kind: pattern.kind, accesses: src.handed, startPs, endPs: machine.engine.now, cpu });
       } else {
         const driver = drivers.get(device)!;
         const before = driver.counters();
+        current = { device, src, startPs, before, cpu: { coherentAccesses: 0, coherentPs: 0 }, executed: { n: 0 } };
         const r = await driver.runKernel(mm, src);
+        current = null;
         const st = driver.counters();
         out.push({
           on: device,
@@ -193,7 +246,48 @@ export function spawnWorkload(machine: Machine, workload: Workload, opts: Worklo
       }
     }
   });
-  return out;
+  return run;
+}
+
+/** What startWorkload knows of the phase running now. */
+interface RunningPhase {
+  device: string | null;
+  src: PhaseSource;
+  startPs: number;
+  /** The device driver's counters when the phase started (device phases). */
+  before: DeviceDriverCounters | null;
+  cpu: { coherentAccesses: number; coherentPs: number };
+  /** Accesses a CPU phase has completed (its source hands them out 4,096 at a time). */
+  executed: { n: number };
+}
+
+/** The running phase cut at the current time (a stopped run). */
+function partialPhase(
+  machine: Machine,
+  drivers: ReadonlyMap<string, DeviceDriver>,
+  c: RunningPhase,
+): PhaseSummary {
+  const base = { on: c.device ?? "cpu", kind: c.src.kind, accesses: c.src.handed, startPs: c.startPs, endPs: machine.engine.now };
+  if (c.device === null) return { ...base, accesses: c.executed.n, cpu: { ...c.cpu }, partial: true };
+  const driver = drivers.get(c.device)!;
+  const st = driver.counters();
+  const before = c.before ?? st;
+  const k = driver.kernelProgress?.() ?? null;
+  return {
+    ...base,
+    accesses: k?.accesses ?? c.src.handed,
+    gpu: {
+      faults: k?.faults ?? 0,
+      remoteAccesses: k?.remoteAccesses ?? 0,
+      tlbHits: k?.tlbHits ?? 0,
+      tlbMisses: k?.tlbMisses ?? 0,
+      batches: st.batches - before.batches,
+      faultedPages: st.faultedPages - before.faultedPages,
+      migratedPages: st.migratedPages - before.migratedPages,
+      populatedPages: st.populatedPages - before.populatedPages,
+    },
+    partial: true,
+  };
 }
 
 type TouchMm = { touch(addr: number, write: boolean): number };
@@ -226,11 +320,12 @@ async function runCpuPhase(
   mm: TouchMm,
   src: AccessSource,
   coherent: ReadonlyMap<DevPagemap, CoherentInterconnect>,
+  stats: { coherentAccesses: number; coherentPs: number },
+  executed: { n: number },
 ): Promise<{ coherentAccesses: number; coherentPs: number }> {
   const buf: AccessBuffer = { capacity: 4096, addr: new Float64Array(4096), write: new Uint8Array(4096), computePs: new Float64Array(4096) };
   const ledger = machine.ledger;
   const store = kernel.store;
-  const stats = { coherentAccesses: 0, coherentPs: 0 };
   for (let n = src.fill(buf); n > 0; n = src.fill(buf)) {
     for (let i = 0; i < n; i++) {
       const c = buf.computePs[i]!;
@@ -256,6 +351,7 @@ async function runCpuPhase(
         }
       }
       if (ledger.hasPending) await machine.settle();
+      executed.n++;
     }
   }
   return stats;

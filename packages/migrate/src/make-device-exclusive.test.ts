@@ -19,8 +19,8 @@ import {
 } from "@hmmsim/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeDeviceExclusive } from "./make-device-exclusive.js";
-import { TestDevice } from "./test-driver.js";
-import { assertTrackedInvariants, locked, pattern, recordNotifier, setup } from "./test-helpers.js";
+import { TestDevice } from "./testing/test-driver.js";
+import { assertTrackedInvariants, locked, pattern, recordNotifier, setup } from "./testing/test-helpers.js";
 
 // Every test ends with the kernel invariants checked on every kernel it created (setup() tracks them).
 afterEach(assertTrackedInvariants);

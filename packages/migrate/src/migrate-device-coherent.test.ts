@@ -22,8 +22,8 @@ import {
 import { checkInvariants } from "@hmmsim/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { installMigrateDeviceCoherentFolio, migrateDeviceCoherentFolio } from "./migrate-device-coherent.js";
-import { TestDevice } from "./test-driver.js";
-import { assertTrackedInvariants, pattern, recordNotifier, setup } from "./test-helpers.js";
+import { TestDevice } from "./testing/test-driver.js";
+import { assertTrackedInvariants, pattern, recordNotifier, setup } from "./testing/test-helpers.js";
 
 // Every test ends with the kernel invariants checked on every kernel it created (tracked by setup / trackKernel).
 afterEach(assertTrackedInvariants);

@@ -62,8 +62,8 @@ import {
   type MigrateVma,
 } from "./migrate-pfn.js";
 import { GUP_PIN_COUNTING_BIAS } from "./rmap.js";
-import { TestDevice } from "./test-driver.js";
-import { assertTrackedInvariants, locked, pattern, recordNotifier, setup } from "./test-helpers.js";
+import { TestDevice } from "./testing/test-driver.js";
+import { assertTrackedInvariants, locked, pattern, recordNotifier, setup } from "./testing/test-helpers.js";
 
 // Every test ends with the kernel invariants checked on every kernel it created (setup() tracks them).
 afterEach(assertTrackedInvariants);
@@ -87,7 +87,7 @@ describe("migrate_pfn words (include/linux/migrate.h)", () => {
   });
 });
 
-describe("migrate_vma_setup validation (hmm-spec §4.2)", () => {
+describe("migrate_vma_setup validation (mm/migrate_device.c)", () => {
   it("returns -EINVAL for each rule, leaving src untouched", () => {
     const { k, mm, a, n } = setup();
     const dev = new TestDevice(k, 8);

@@ -11,7 +11,8 @@
  * COMPOUND src with a small dst splits the source (migrate_vma_split_unmapped_folio), a small src with a COMPOUND
  * dst is refused, and a COMPOUND dst in a hole is mapped by one PMD (migrate_vma_insert_huge_pmd_page). Without
  * SELECT_COMPOUND (or unaligned) a THP is split on collect (split_huge_pmd + split_folio) and collected page by
- * page. hmmsim has no huge zero folio (core maps no huge zero page), so that collect case never arises.
+ * page. The huge zero PMD is collected as a hole (a COMPOUND hole under the same conditions), and a page inserted
+ * there replaces it: a 2 MiB dst the whole PMD, a small dst one PTE after split_huge_pmd (zero-page PTEs).
  *
  * The hot path (one order-0 page mapped in one mm) allocates nothing per page: the page-table leaf is read and
  * written in place, the rmap walks use static callbacks, and finalize restores an entry collect made at its known
@@ -31,6 +32,8 @@ import {
   MM_ANONPAGES,
   PAGE_SIZE,
   PAGE_SLOT_MASK,
+  PGDIR_SIZE,
+  PUD_SIZE,
   PG_anon,
   PG_active,
   PG_anon_exclusive,
@@ -58,6 +61,7 @@ import {
   invalidateEnd,
   invalidateStart,
   isDevicePrivateEntry,
+  isHugeZeroPmd,
   isMigrationEntry,
   isDevicePrivatePage,
   isVmHugetlbPage,
@@ -165,7 +169,7 @@ function checkMpfnArray(field: string, a: unknown, n: number): void {
 /**
  * migrate_vma_setup(args): validate, collect the pages of [start, end) (MMU_NOTIFY_MIGRATE, owner = pgmapOwner,
  * over the whole range), lock and unmap them (migration entries), restore the pinned ones. Returns 0 (even when
- * nothing is collectable) or -EINVAL (hmm-spec §4.2: no VMA, hugetlb / VM_SPECIAL VMA, empty range, range
+ * nothing is collectable) or -EINVAL (migrate_vma_setup's checks: no VMA, hugetlb / VM_SPECIAL VMA, empty range, range
  * outside the VMA, no src/dst, a fault page that is not a locked device-private page). The caller holds the mmap
  * lock. Bad argument types throw InvalidArgumentError; calling it again before finalize throws KernelRuleError.
  */
@@ -268,11 +272,25 @@ export function migrateVmaFinalize(args: MigrateVma): void {
 }
 
 // --- collect ------------------------------------------------------------------------------------------------
-/** migrate_vma_collect(): the walk, bracketed by MMU_NOTIFY_MIGRATE with the owner. */
+/**
+ * migrate_vma_collect(): the walk (walk_page_range with migrate_vma_walk_ops), bracketed by MMU_NOTIFY_MIGRATE with
+ * the owner. As walk_pgd_range / walk_pud_range / walk_pmd_range do, a missing table at any level is one pte_hole
+ * (migrate_vma_collect_hole) over that table's whole extent inside the range: a PGD entry (512 GiB) or PUD entry
+ * (1 GiB) with no table under it, or an empty PMD (2 MiB); present PMDs go to migrate_vma_collect_pmd.
+ */
 function migrateVmaCollect(args: MigrateVma, k: Kernel, mm: Mm, vma: VmAreaStruct): void {
   const range = invalidateStart(mm, MMU_NOTIFY_MIGRATE, args.start, args.end, args.pgmapOwner);
+  const pt = mm.pgtable;
   let unmapped = 0;
   for (let addr = args.start; addr < args.end; ) {
+    if (!pt.hasDir(addr)) {
+      // pud_none (no PMD table): the hole spans to the PUD's end, or to the PGD's end when pgd_none too.
+      const size = pt.hasPgdEntry(addr) ? PUD_SIZE : PGDIR_SIZE;
+      const next = Math.min(args.end, Math.floor(addr / size) * size + size);
+      collectHole(args, vma, addr, next);
+      addr = next;
+      continue;
+    }
     const next = Math.min(args.end, alignDown(addr, PMD_SIZE) + PMD_SIZE);
     unmapped += migrateVmaCollectPmd(args, k, mm, vma, addr, next);
     addr = next;
@@ -298,9 +316,12 @@ function collectCompound(args: MigrateVma, start: number, end: number): boolean 
 }
 
 /**
- * migrate_vma_collect_hole(): only anonymous memory may be populated. With SELECT_COMPOUND and a PMD-aligned
- * chunk the 2 MiB hole is one MIGRATE|COMPOUND entry followed by 511 zero entries (hmmsim calls this per PMD; the
- * kernel's walker can hand it a whole missing PUD, which then gives one compound entry for more than 2 MiB).
+ * migrate_vma_collect_hole(): only anonymous memory may be populated. With SELECT_COMPOUND and a hole whose start
+ * and end are PMD-aligned, the hole is one MIGRATE|COMPOUND entry followed by zero entries up to its end ("in case
+ * we need to split later"), however long it is: the walker hands it a whole missing PUD or PGD extent, so a 4 MiB
+ * aligned range with no page table under it collects one COMPOUND entry (cpages 1) and 1023 zero entries, and only
+ * its first 2 MiB can be populated (migrate_vma_pages inserts HPAGE_PMD_NR pages for a COMPOUND hole). Otherwise
+ * every page of the hole is a MIGRATE entry.
  */
 function collectHole(args: MigrateVma, vma: VmAreaStruct, start: number, end: number): void {
   if (!vmaIsAnonymous(vma)) {
@@ -477,7 +498,8 @@ function collectPte(args: MigrateVma, k: Kernel, vma: VmAreaStruct, t: Float64Ar
 }
 
 /**
- * migrate_vma_collect_huge_pmd(): a present THP (SELECT_SYSTEM) or a huge device-private entry
+ * migrate_vma_collect_huge_pmd(): the huge zero PMD (SELECT_SYSTEM) is collected as a hole (is_huge_zero_folio →
+ * migrate_vma_collect_hole). A present THP (SELECT_SYSTEM) or a huge device-private entry
  * (SELECT_DEVICE_PRIVATE + owner) is referenced and locked (else skipped). With SELECT_COMPOUND and a PMD-aligned
  * chunk it becomes one entry migrate_pfn(head) | MIGRATE | COMPOUND [| WRITE] under a PMD migration entry
  * (set_pmd_migration_entry), 511 zero entries after it (returns 0). Otherwise, or when the folio may be pinned,
@@ -499,6 +521,12 @@ function migrateVmaCollectHugePmd(
   if (pmdTransHuge(pmd)) {
     if ((args.flags & MIGRATE_VMA_SELECT_SYSTEM) === 0) {
       collectSkip(args, start, end);
+      return 0;
+    }
+    // is_huge_zero_folio(): the huge zero PMD is a hole (one COMPOUND entry with SELECT_COMPOUND and a PMD-aligned
+    // chunk, else a MIGRATE hole per page); nothing is locked or unmapped, the insert replaces it.
+    if (k.isHugeZeroPfn(head)) {
+      collectHole(args, vma, start, end);
       return 0;
     }
     if (pteWrite(pmd)) write = MIGRATE_PFN_WRITE;
@@ -532,11 +560,13 @@ function migrateVmaCollectHugePmd(
     }
     // fallback (a maybe-pinned folio): the split below fails on its references and the chunk is skipped
   }
-  // fallback: split_folio(): can_split_folio first (a folio with references beyond its mappings and ours stays
-  // as it is and the chunk is skipped), then every PMD mapping of it (this mm's and, after fork, others') is split
-  // and the folio becomes order-0 folios; the split unlocks all but the head, which keeps our lock and reference.
-  // The kernel WARNs on a THP fault folio ("we don't expect THP for fault_folio") and skips the chunk.
-  const ret = faultFolio ? -EBUSY : splitFolio(k, head, 1);
+  // fallback: split_folio(), the fault folio included (the current migrate_vma_collect_huge_pmd splits whatever it
+  // holds; an older one did WARN_ON_ONCE(fault_folio == folio) and skipped the chunk): can_split_folio first (a
+  // folio with references beyond its mappings and the caller's one stays as it is and the chunk is skipped — for
+  // the fault folio that is do_huge_pmd_device_private's reference besides ours), then every PMD mapping of it (this
+  // mm's and, after fork, others') is split and the folio becomes order-0 folios; the split unlocks all but the
+  // head, which keeps the lock (ours, or the fault path's) and the reference.
+  const ret = splitFolio(k, head, 1);
   if (!faultFolio) folioUnlock(k, head);
   putPage(k, head);
   if (ret !== 0) {
@@ -936,8 +966,9 @@ function splitMigrationPmd(mm: Mm, vma: VmAreaStruct, ha: number, head: number):
  * charge, MM_ANONPAGES++, new exclusive anon rmap, a reference for the mapping; a device-private entry (writable
  * iff VM_WRITE) for a private page, else a present PTE (writable+dirty iff VM_WRITE). A COMPOUND dst goes through
  * migrate_vma_insert_huge_pmd_page. Clears MIGRATE when the VMA is not anonymous, the PTE is no longer none/zero,
- * a huge PMD is there, the charge fails, or the page is an unsupported ZONE_DEVICE type. No notifier (the caller's
- * MIGRATE range covers it).
+ * a huge PMD other than the huge zero PMD is there (that one is split first: MMU_NOTIFY_CLEAR over its 2 MiB), the
+ * charge fails, or the page is an unsupported ZONE_DEVICE type. No notifier of its own (the caller's MIGRATE range
+ * covers it).
  */
 /** migrate_vma_insert_page's abort: the entry is not migrated (no closure per call: this runs per hole page). */
 function insertAbort(src: MpfnArray, i: number): void {
@@ -957,7 +988,13 @@ function migrateVmaInsertPage(k: Kernel, migrate: MigrateVma, addr: number, i: n
     if (migrateVmaInsertHugePmdPage(k, migrate, addr, i, page) !== 0) insertAbort(src, i);
     return;
   }
-  if (pt.pmdGet(addr) !== 0) return insertAbort(src, i);
+  const pmd = pt.pmdGet(addr);
+  if (pmd !== 0) {
+    // A huge PMD: abort, unless it maps the huge zero folio, which split_huge_pmd turns into zero-page PTEs (one of
+    // which this insert replaces).
+    if (!isHugeZeroPmd(k, pmd)) return insertAbort(src, i);
+    splitHugePmd(mm, vma, addr);
+  }
   const zoneDevice = s.zone(page) === ZONE_DEVICE;
   const type = zoneDevice ? pagePgmap(k, page)?.type : 0;
   if (zoneDevice && type !== MEMORY_DEVICE_PRIVATE && type !== MEMORY_DEVICE_COHERENT) return insertAbort(src, i);
@@ -986,8 +1023,9 @@ const PTE_CLEAN = { dirty: false } as const;
  * migrate_vma_insert_huge_pmd_page(): map the order-9 dst folio at `page` into a 2 MiB hole with one PMD entry
  * (as __do_huge_pmd_anonymous_page): memcg charge, MM_ANONPAGES += HPAGE_PMD_NR, new exclusive anon rmap (PMD),
  * LRU for a RAM folio, a reference for the mapping; a huge device-private entry (writable iff VM_WRITE) for a
- * private folio, else a trans-huge PMD (writable+dirty iff VM_WRITE). -EINVAL when the VMA cannot hold a PMD at
- * `addr` (the caller clears MIGRATE on this entry); a PMD or PTE table already there, a failed charge or an
+ * private folio, else a trans-huge PMD (writable+dirty iff VM_WRITE), replacing the huge zero PMD if that is
+ * there. -EINVAL when the VMA cannot hold a PMD at `addr` (the caller clears MIGRATE on this entry); another PMD or
+ * a PTE table already there, a failed charge or an
  * unsupported ZONE_DEVICE type clear MIGRATE on all HPAGE_PMD_NR entries (and return 0), as the kernel's abort.
  */
 function migrateVmaInsertHugePmdPage(k: Kernel, migrate: MigrateVma, addr: number, i: number, page: number): number {
@@ -1005,7 +1043,9 @@ function migrateVmaInsertHugePmdPage(k: Kernel, migrate: MigrateVma, addr: numbe
   const zoneDevice = s.zone(page) === ZONE_DEVICE;
   const type = zoneDevice ? pagePgmap(k, page)?.type : 0;
   if (zoneDevice && type !== MEMORY_DEVICE_PRIVATE && type !== MEMORY_DEVICE_COHERENT) return abortAll();
-  if (pt.pmdGet(addr) !== 0 || pt.pteTable(addr, false) !== null) return abortAll();
+  // pmd_none, or the huge zero PMD (which the new entry replaces: `flush = true`); a PTE table is not pmd_none.
+  const old = pt.pmdGet(addr);
+  if (old !== 0 ? !isHugeZeroPmd(k, old) : pt.pteTable(addr, false) !== null) return abortAll();
   if (memcgCharge(s, page, mm.memcg) !== 0) return abortAll();
   s.set(page, PG_uptodate);
   const write = (vma.vmFlags & VM_WRITE) !== 0;

@@ -17,7 +17,7 @@ import { PAGE_SIZE } from "@hmmsim/core";
 import { propertyConfig, propertyParameters, withPropertyReport } from "@hmmsim/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { World, newStats, opString, runSequence, sequenceArb, type DeviceStats, type Op } from "./property-model.js";
+import { World, newStats, opString, runSequence, sequenceArb, type DeviceStats, type Op } from "./testing/property-model.js";
 
 const PROPERTY = propertyConfig();
 const { numRuns: NUM_RUNS, timeoutMs: TIMEOUT } = PROPERTY;

@@ -23,8 +23,8 @@ import { propertyConfig, propertyParameters, withPropertyReport } from "@hmmsim/
 import { afterEach, describe, expect, it } from "vitest";
 import { migrateVmaFinalize, migrateVmaPages, migrateVmaSetup, setSmallFolioPaths } from "./migrate-device.js";
 import { MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_SYSTEM, migratePfn, migratePfnToPage, migrateVmaInit } from "./migrate-pfn.js";
-import { TestDevice } from "./test-driver.js";
-import { World, opString, sequenceArb, type Op } from "./property-model.js";
+import { TestDevice } from "./testing/test-driver.js";
+import { World, opString, sequenceArb, type Op } from "./testing/property-model.js";
 
 // fast-check: HMMSIM_PROPERTY_RUNS overrides the 150 runs (each compares two whole kernels after every step); the
 // seed derives from the git commit (HMMSIM_PROPERTY_SEED replays one).

@@ -36,8 +36,8 @@ import {
   migratePfnToPage,
   migrateVmaInit,
 } from "./migrate-pfn.js";
-import { TestDevice } from "./test-driver.js";
-import { assertTrackedInvariants, locked, pattern, recordNotifier, trackKernel } from "./test-helpers.js";
+import { TestDevice } from "./testing/test-driver.js";
+import { assertTrackedInvariants, locked, pattern, recordNotifier, trackKernel } from "./testing/test-helpers.js";
 
 // Every test ends with the kernel invariants checked on every kernel it created (tracked by setup / trackKernel).
 afterEach(assertTrackedInvariants);

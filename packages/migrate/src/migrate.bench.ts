@@ -11,7 +11,7 @@
 // finalize, so the bytes move by reference and bytes on costs about what bytes off does.
 import { MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE, createKernel } from "@hmmsim/core";
 import { measureInterleaved } from "@hmmsim/engine";
-import { TestDevice, type MigratePhase } from "./test-driver.js";
+import { TestDevice, type MigratePhase } from "./testing/test-driver.js";
 
 interface BenchEntry {
   name: string;

@@ -71,7 +71,7 @@ import {
   migrateVmaPages,
   migrateVmaSetup,
 } from "./index.js";
-import { ModelDevice, newStats } from "./property-model.js";
+import { ModelDevice, newStats } from "./testing/property-model.js";
 
 const N = 8;
 const P = PAGE_SIZE;

@@ -48,8 +48,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { makeDeviceExclusive } from "./make-device-exclusive.js";
 import { migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from "./migrate-device.js";
 import { MIGRATE_PFN_COMPOUND, MIGRATE_PFN_MIGRATE, MIGRATE_VMA_SELECT_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM, migratePfn, migrateVmaInit } from "./migrate-pfn.js";
-import { TestDevice } from "./test-driver.js";
-import { assertTrackedInvariants, locked, pattern, setup, trackKernel } from "./test-helpers.js";
+import { TestDevice } from "./testing/test-driver.js";
+import { assertTrackedInvariants, locked, pattern, setup, trackKernel } from "./testing/test-helpers.js";
 
 afterEach(assertTrackedInvariants);
 

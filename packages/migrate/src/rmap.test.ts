@@ -23,8 +23,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from "./migrate-device.js";
 import { MIGRATE_PFN_MIGRATE, MIGRATE_VMA_SELECT_SYSTEM, migratePfnToPage, migrateVmaInit } from "./migrate-pfn.js";
 import { rmapWalk } from "./rmap.js";
-import { TestDevice } from "./test-driver.js";
-import { assertTrackedInvariants, locked, pattern, trackKernel } from "./test-helpers.js";
+import { TestDevice } from "./testing/test-driver.js";
+import { assertTrackedInvariants, locked, pattern, trackKernel } from "./testing/test-helpers.js";
 
 // Every test ends with the kernel invariants checked on every kernel it created (tracked by setup / trackKernel).
 afterEach(assertTrackedInvariants);

@@ -1,4 +1,4 @@
-// Which mm operation sends which notifier event (hmm-spec.md §2.3), observed through a real interval notifier
+// Which mm operation sends which notifier event (the mmu_notifier_invalidate_range_start call sites of mm/), observed through a real interval notifier
 // on a real Mm: the contract a mirroring driver relies on.
 import { describe, expect, it } from "vitest";
 import { EINVAL } from "@hmmsim/core";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { defaultPrefetchRange, defaultShouldMigrate, lruVictim } from "./defaults.js";
 import type { FaultQuery } from "./fault-query.js";
-import { victimQuery } from "./test-util.js";
+import { victimQuery } from "./testing/test-util.js";
 
 describe("defaults", () => {
   it("defaultShouldMigrate migrates; defaultPrefetchRange keeps the faulted page", () => {

@@ -1,5 +1,5 @@
 /**
- * The migration-policy hook points of a machine, declared once, frozen and typed (DESIGN.md "Wiring: DI + hooks"):
+ * The migration-policy hook points of a machine, declared once, frozen and typed (docs/architecture.md, "Wiring: DI and hooks"):
  * drivers call them, policy plugins tap them, and neither imports the other — both meet here.
  *
  *  - `shouldMigrate` (SyncBailHook, first answer wins): for one distinct faulted page, `true` = migrate it (and

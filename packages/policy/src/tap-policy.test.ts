@@ -15,7 +15,7 @@ import {
 import { POLICY_STAGE_DEFAULT, Policy } from "./policy-hooks.js";
 import { definePolicySpec, specRules } from "./policy-spec.js";
 import { servedDevices, tapPolicy } from "./tap-policy.js";
-import { faultQuery, victimQuery } from "./test-util.js";
+import { faultQuery, victimQuery } from "./testing/test-util.js";
 
 const dev = (name: string, policy: string, policySpec?: Record<string, unknown>): DeviceSpec =>
   ({ kind: "gpu", name, memory: 1 << 22, memoryType: "private", driver: "gpu", policy, link: "l0", ...(policySpec ? { policySpec } : {}) }) as DeviceSpec;

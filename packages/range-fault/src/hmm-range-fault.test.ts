@@ -16,6 +16,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MMU_NOTIFY_CLEAR,
+  MM_ANONPAGES,
   MMU_NOTIFY_MIGRATE,
   PAGE_SIZE,
   PMD_SIZE,
@@ -38,6 +39,7 @@ import {
   remapPfnRange,
   vmInsertPage,
 } from "@hmmsim/core";
+import { mmuIntervalReadBegin } from "@hmmsim/mmu-notifier";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   HMM_PFN_DMA_MAPPED,
@@ -56,7 +58,7 @@ import {
   makeHmmPfn,
 } from "./hmm-pfn.js";
 import { hmmRangeFault } from "./hmm-range-fault.js";
-import { TestDevice, assertTrackedInvariants, hugetlbCheckerGap, lockedRangeFault, makeRange, setup, trackInvariants } from "./test-util.js";
+import { TestDevice, assertTrackedInvariants, hugetlbCheckerGap, lockedRangeFault, makeRange, setup, trackInvariants } from "./testing/test-util.js";
 
 const FAULT = HMM_PFN_REQ_FAULT;
 const WRITE = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
@@ -339,10 +341,30 @@ describe("hmmRangeFault: PMD mappings", () => {
       expect(hmmPfnFlags(r.hmmPfns[i]!) & 3).toBe(VW);
       expect(hmmPfnToMapOrder(r.hmmPfns[i]!)).toBe(9);
     }
-    // The rest lies in the second PMD, which the fault request populated with another THP.
+    // The rest lies in the second PMD, which the read fault request populated with the huge zero folio
+    // (do_huge_pmd_anonymous_page, use_zero_page): VALID without WRITE, order 9.
     expect(faults).toBeGreaterThan(0);
     const head2 = ptePfn(t.mm.pgtable.pmdGet(t.addr + PMD_SIZE));
-    for (let i = 412; i < 500; i++) expect(r.hmmPfns[i]).toBe(makeHmmPfn(head2 + i - 412, VW | (9 << 6)));
+    expect(head2).toBe(t.k.hugeZeroPfn);
+    for (let i = 412; i < 500; i++) expect(r.hmmPfns[i]).toBe(makeHmmPfn(head2 + i - 412, HMM_PFN_VALID | (9 << 6)));
+  });
+
+  it("a write request over the huge zero PMD faults a THP in its place (do_huge_pmd_wp_page → do_huge_zero_wp_pmd)", () => {
+    const t = setup({ pages: HPAGE_PMD_NR, thp: "always" });
+    expect(t.addr % PMD_SIZE).toBe(0);
+    t.mm.touch(t.addr, false); // a CPU read: the huge zero PMD
+    expect(ptePfn(t.mm.pgtable.pmdGet(t.addr))).toBe(t.k.hugeZeroPfn);
+    const r = makeRange(t, t.addr, 8, { defaultFlags: FAULT | HMM_PFN_REQ_WRITE });
+    // The new THP replaces the zero PMD inside MMU_NOTIFY_CLEAR: the walk sees its own invalidation (-EBUSY), and
+    // the caller's next read_begin pass finds the THP.
+    expect(lockedRangeFault(t.mm, r)).toBe(-EBUSY);
+    expect(t.invalidations.at(-1)).toMatchObject({ event: MMU_NOTIFY_CLEAR, start: t.addr, end: t.addr + PMD_SIZE });
+    r.notifierSeq = mmuIntervalReadBegin(t.sub);
+    expect(lockedRangeFault(t.mm, r)).toBe(0);
+    const head = ptePfn(t.mm.pgtable.pmdGet(t.addr));
+    expect(head).not.toBe(t.k.hugeZeroPfn);
+    for (let i = 0; i < 8; i++) expect(r.hmmPfns[i]).toBe(makeHmmPfn(head + i, VW | (9 << 6)));
+    expect(t.mm.rss[MM_ANONPAGES]).toBe(HPAGE_PMD_NR);
   });
 
 });

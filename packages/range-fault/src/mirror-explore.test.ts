@@ -19,7 +19,7 @@ import { describe, expect, it } from "vitest";
 import { HMM_PFN_REQ_FAULT } from "./hmm-pfn.js";
 import { hmmRangeFault, type HmmRange } from "./hmm-range-fault.js";
 import { mirrorRangeFault, mirrorRangeFaultStats, type MirrorRangeFaultStats } from "./mirror-range-fault.js";
-import { DeviceMirror, lockedFromTask, munmapFromTask } from "./test-util.js";
+import { DeviceMirror, lockedFromTask, munmapFromTask } from "./testing/test-util.js";
 
 const N = 8;
 

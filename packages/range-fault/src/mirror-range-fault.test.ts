@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE } from "./hmm-pfn.js";
 import type { HmmRange } from "./hmm-range-fault.js";
 import { mirrorRangeFault, mirrorRangeFaultStats, type MirrorWindow } from "./mirror-range-fault.js";
-import { DeviceMirror, TestDevice, assertTrackedInvariants, lockedFromTask, setup } from "./test-util.js";
+import { DeviceMirror, TestDevice, assertTrackedInvariants, lockedFromTask, setup } from "./testing/test-util.js";
 
 // Every test ends with the kernel invariants checked (setup() tracks its kernel).
 afterEach(assertTrackedInvariants);

@@ -1,4 +1,4 @@
-// @hmmsim/testing public surface (private package): test machine, invariant checker, content snapshots.
+// @hmmsim/testing public surface: test machine, invariant checker, content snapshots (dmirror's self-tests use them at run time).
 export { createTestMachine, type TestMachine, type TestMachineOptions, type MmapOptions } from "./test-machine.js";
 export {
   checkInvariants,

@@ -3,7 +3,7 @@
  * sanity in mm/rmap.c __folio_rmap_sanity_checks, check_mm's "BUG: Bad rss-counter state", mem_cgroup usage,
  * mm/debug.c) would catch, run over a whole simulated Kernel. It never changes state.
  *
- * Mappings are counted by walking every live mm's page tables (hmm-spec §1.3): present PTEs/PMDs, device-private
+ * Mappings are counted by walking every live mm's page tables, as the kernel counts them: present PTEs/PMDs, device-private
  * and device-exclusive entries each hold one mapcount and one reference of their page and one rss count;
  * migration entries hold only their rss (they exist transiently, inside a migration).
  */
@@ -188,6 +188,16 @@ function checkEntry(
     const pfn = ptePfn(e);
     if (pfn === k.zeroPfn) {
       if (pteWrite(e)) out.add({ rule: "zero_page_writable", mmId: mm.id, addr, pfn, message: `${where}: the zero page is mapped writable` });
+      if (huge) out.add({ rule: "entry_kind", mmId: mm.id, addr, pfn, message: `${where}: a PMD maps the (small) zero page` });
+      return;
+    }
+    // The huge zero folio: one read-only PMD per mapping, no reference, mapcount or rss (set_huge_zero_folio);
+    // never mapped by PTEs (__split_huge_zero_page_pmd maps the small zero page).
+    if (pfn >= k.hugeZeroPfn && pfn < k.hugeZeroPfn + HPAGE_PMD_NR) {
+      if (!huge || pfn !== k.hugeZeroPfn) {
+        out.add({ rule: "huge_zero_page_mapping", mmId: mm.id, addr, pfn, message: `${where}: huge zero folio page ${pfn} mapped other than by a PMD at its head` });
+      }
+      if (pteWrite(e)) out.add({ rule: "zero_page_writable", mmId: mm.id, addr, pfn, message: `${where}: the huge zero folio is mapped writable` });
       return;
     }
     if (pteSpecial(e)) {
@@ -327,6 +337,21 @@ function checkPages(k: Kernel, exp: Expected, opts: InvariantOptions, out: Colle
   const z = k.zeroPfn;
   if (s.refcount(z) !== 1 || !s.test(z, PG_reserved) || s.bufSlot(z) !== 0 || s.tag(z) !== 0 || s.mapcount(z) !== 0) {
     out.add({ rule: "zero_page", pfn: z, message: `zero page ${z}: refcount ${s.refcount(z)}, reserved ${s.test(z, PG_reserved)}, bytes ${s.bufSlot(z) !== 0}, tag ${s.tag(z)}, mapcount ${s.mapcount(z)}` });
+  }
+
+  // The huge zero folio: reserved, order 9, one reference of its own (plus any a test declares, e.g. a GUP pin),
+  // never written, never counted as mapped.
+  const hz = k.hugeZeroPfn;
+  for (let p = hz; p < hz + HPAGE_PMD_NR; p++) {
+    const bad =
+      !s.test(p, PG_reserved) || s.folioHead(p) !== hz || s.bufSlot(p) !== 0 || s.tag(p) !== 0 || s.mapcount(p) !== 0 || (p === hz && s.entireMapcount(p) !== 0);
+    if (bad) {
+      out.add({ rule: "huge_zero_page", pfn: p, message: `huge zero folio page ${p}: reserved ${s.test(p, PG_reserved)}, head ${s.folioHead(p)}, bytes ${s.bufSlot(p) !== 0}, tag ${s.tag(p)}, mapcount ${s.mapcount(p)}, entire ${s.entireMapcount(p)}` });
+      break;
+    }
+  }
+  if (s.refcount(hz) !== 1 + extraRefs(opts, hz)) {
+    out.add({ rule: "huge_zero_page", pfn: hz, message: `huge zero folio ${hz}: refcount ${s.refcount(hz)}, expected ${1 + extraRefs(opts, hz)} (its own + declared extra refs)` });
   }
 
   const noMms = k.mms.size === 0;

@@ -2,7 +2,7 @@
 // machine, fixture setup, body, teardown, process exit, invariant + leak checks). Skips carry the kernel's own
 // SKIP reason. The one XFAIL (a failure of the kernel's own test, README) must fail exactly as the kernel's does.
 import { describe, expect, it } from "vitest";
-import { HMM_TESTS, HMM_XFAILS, KERNEL_TEST_NAMES } from "./hmm-tests.js";
+import { ANON_TEARDOWN_CHUNK_NS, ANON_TEARDOWN_MAX_SLEEP_NS, HMM_TESTS, HMM_XFAILS, KERNEL_TEST_NAMES, anonTeardownPoint, anonTeardownRaces } from "./hmm-tests.js";
 import { runSelftest, runSelftests, selftestInstances } from "./run-selftests.js";
 
 /**
@@ -85,5 +85,44 @@ describe("hmm-tests.c port", () => {
   }
   it("XFAIL_MESSAGES names exactly the port's XFAIL instances", () => {
     expect([...XFAIL_MESSAGES.keys()]).toEqual(HMM_XFAILS.map((x) => `${x.fixture}.${x.variant}.${x.test}`));
+  });
+});
+
+describe("anon_teardown: the race varies as the C test's random sleep does", () => {
+  it("the thread's sleep (hmm_random() % 32000 ns) picks where the munmap lands; sleeps past the fault loop succeed", () => {
+    // 1024 pages = 32 chunks of 32: the fault loop ends at 32 × 500 ns; the last chunk starts at 15,500 ns.
+    expect(anonTeardownPoint(0, 32)).toBe(0); // before the READ's first fault chunk
+    expect(anonTeardownPoint(1, 32)).toBe(1); // after the first chunk
+    expect(anonTeardownPoint(15_500, 32)).toBe(31); // after the 31st: the last chunk then faults an unmapped range
+    expect(anonTeardownPoint(15_501, 32)).toBe(32); // once the fault loop is done: the READ succeeds
+    expect(anonTeardownPoint(ANON_TEARDOWN_MAX_SLEEP_NS - 1, 32)).toBe(32);
+    let success = 0;
+    for (let d = 0; d < ANON_TEARDOWN_MAX_SLEEP_NS; d++) if (anonTeardownPoint(d, 32) === 32) success++;
+    expect(success).toBe(ANON_TEARDOWN_MAX_SLEEP_NS - 31 * ANON_TEARDOWN_CHUNK_NS - 1); // 16,499 of 32,000: 51.6 %
+  });
+
+  it("with the default seed both variants reach the success branch, and its asserts hold", () => {
+    anonTeardownRaces.iterations = 0;
+    anonTeardownRaces.success = 0;
+    const r = runSelftests({ filter: /\.anon_teardown$/ });
+    expect(r.totals).toMatchObject({ pass: 2, fail: 0 });
+    expect(anonTeardownRaces.iterations).toBe(20); // NTIMES per variant
+    // seed 1: 10 of the 20 READs ran with no munmap in the way and checked every word the device read
+    expect(anonTeardownRaces.success).toBeGreaterThanOrEqual(2);
+    expect(anonTeardownRaces.success).toBeLessThan(20);
+  });
+
+  it("over 10 seeds the success branch runs in about half the iterations (51.6 % expected)", () => {
+    anonTeardownRaces.iterations = 0;
+    anonTeardownRaces.success = 0;
+    for (let seed = 1; seed <= 10; seed++) {
+      const r = runSelftests({ filter: /hmm_device_private\.anon_teardown$/, seed, checks: false });
+      expect(r.totals.fail).toBe(0);
+    }
+    expect(anonTeardownRaces.iterations).toBe(100);
+    const share = anonTeardownRaces.success / anonTeardownRaces.iterations;
+    console.log(`anon_teardown: success branch in ${anonTeardownRaces.success} of ${anonTeardownRaces.iterations} iterations`);
+    expect(share).toBeGreaterThan(0.35);
+    expect(share).toBeLessThan(0.7);
   });
 });

@@ -721,6 +721,31 @@ TEST_F("hmm", "anon_read_multiple", (self, _v, t) => {
 });
 
 /* Try reading anonymous memory while it is being unmapped. */
+/** hmm-tests.c unmap_buffer(): hmm_nanosleep(hmm_random() % 32000). */
+export const ANON_TEARDOWN_MAX_SLEEP_NS = 32000;
+/** dmirror_fault() faults in chunks of this many pages (lib/test_hmm.c: `unsigned long pfns[32]`). */
+export const ANON_TEARDOWN_CHUNK_PAGES = 32;
+/**
+ * The port's time model of the race (the kernel's is the real clock): one 32-page chunk of dmirror_fault over present
+ * pages (read_begin, mmap_read_lock, hmm_range_fault over 32 present PTEs, the driver mutex, read_retry, 32 xarray
+ * stores) takes 500 ns, so the 1024-page READ's fault loop takes 16 µs, half of the thread's longest sleep.
+ */
+export const ANON_TEARDOWN_CHUNK_NS = 500;
+
+/**
+ * Where anon_teardown's thread munmaps, given its sleep of `sleepNs`: point k = ceil(sleepNs / CHUNK_NS), the first
+ * place at or after the sleep where the READ holds no lock — 0 before the first fault chunk, k in [1, chunks) after
+ * the k-th chunk (dmirror_fault's onUnlocked), ≥ chunks once the fault loop is done (the munmap then waits for the
+ * mutex dmirror_do_read holds, or comes after the READ: it runs at pthread_join). Only that last case reaches the
+ * test's success branch: sleeps in (31 × 500, 32000) ns, i.e. 16,499 of the 32,000 values, ≈ 51.6 % of iterations.
+ */
+export function anonTeardownPoint(sleepNs: number, chunks: number): number {
+  return Math.min(chunks, Math.ceil(sleepNs / ANON_TEARDOWN_CHUNK_NS));
+}
+
+/** anon_teardown iterations run and those whose READ succeeded (the branch that checks what the device read). */
+export const anonTeardownRaces = { iterations: 0, success: 0 };
+
 TEST_F("hmm", "anon_teardown", (self, _v, t) => {
   const p = self.p;
   const { npages, size } = bufferPages(self, t);
@@ -729,13 +754,19 @@ TEST_F("hmm", "anon_teardown", (self, _v, t) => {
     buffer.ptr = p.mmap(0, size, RW, PRIV_ANON, buffer.fd, 0);
     t.ASSERT_NE(buffer.ptr, MAP_FAILED);
     p.fillI32(buffer.ptr, size / 4, (i) => i + c);
-    // unmap_buffer(): delay for a bit and then unmap buffer while it is being read.
+    // unmap_buffer(): delay for a bit (hmm_nanosleep(hmm_random() % 32000)) and then unmap buffer while it is being
+    // read. The thread lands at the first place the READ drops the mmap lock at or after its delay (see
+    // anonTeardownPoint): before the first fault chunk, between two, or once the fault loop is done.
+    const chunks = npages / ANON_TEARDOWN_CHUNK_PAGES;
+    const at = anonTeardownPoint(p.hmmRandom() % ANON_TEARDOWN_MAX_SLEEP_NS, chunks);
     const thread = p.pthreadCreate(() => {
       p.munmap(buffer.ptr + buffer.size / 2, buffer.size / 2);
       buffer.ptr = 0;
-    }, npages / 32);
+    }, chunks, at);
     const rc = hmmDmirrorCmd(p, self.fd, HMM_DMIRROR_READ, buffer, npages);
+    anonTeardownRaces.iterations++;
     if (rc === 0) {
+      anonTeardownRaces.success++;
       t.ASSERT_EQ(buffer.cpages, npages);
       t.ASSERT_EQ(buffer.faults, 1);
       assertEach(t, i32(buffer.mirror), size / 4, (i) => i + c, "mirror");

@@ -460,11 +460,12 @@ export class TestProcess {
   }
 
   /**
-   * pthread_create(fn): the thread runs at a point chosen by the seeded RNG — before the next dmirror ioctl's
-   * first fault chunk, or where dmirror_fault drops the mmap lock between 32-page chunks — or at pthread_join.
+   * pthread_create(fn): the thread runs at point `at` of the next dmirror ioctl — 0: before its first fault chunk;
+   * k ≥ 1: where dmirror_fault drops the mmap lock after its k-th 32-page chunk — or, past the last chunk, at
+   * pthread_join. Without `at`, the seeded RNG draws it uniformly from [0, maxPoints].
    */
-  pthreadCreate(fn: () => void, maxPoints: number): TestThread {
-    const k = this.sys.rng.int(maxPoints + 1);
+  pthreadCreate(fn: () => void, maxPoints: number, at?: number): TestThread {
+    const k = at ?? this.sys.rng.int(maxPoints + 1);
     const th: TestThread = {
       ran: false,
       run: () => {
@@ -486,6 +487,10 @@ export class TestProcess {
         };
     }
     return th;
+  }
+  /** hmm_random() (hmm-tests.c): a random unsigned 32-bit number, here from the system's seeded RNG. */
+  hmmRandom(): number {
+    return this.sys.rng.nextU32();
   }
   /** pthread_join(). */
   pthreadJoin(th: TestThread): void {

@@ -10,7 +10,7 @@ import { COST_KINDS, MachineTrace, createMachine, defaultCostSpec, defaultPlugin
 import { PciePlugin } from "@hmmsim/interconnect-pcie";
 import { GpuDriver } from "./gpu-driver.js";
 import { GpuDriverPlugin } from "./plugin.js";
-import { TestPolicyPlugin } from "./test-util.js";
+import { TestPolicyPlugin } from "./testing/test-util.js";
 import { VA_BLOCK_SIZE } from "./va-block.js";
 
 const GiB = 2 ** 30;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { COST_KINDS, defaultCostSpec, type CostKind } from "@hmmsim/machine";
 import { cyclesToPs, defaultSpec } from "./gpu-spec.js";
-import { anonMap, fillPages, testMachine } from "./test-util.js";
+import { anonMap, fillPages, testMachine } from "./testing/test-util.js";
 
 describe("fault latency calibration", () => {
   it("a single 4 KiB on-demand fault = walk + interrupt + service round + kernel costs + DMA + PTE + TLB invalidate + replay + walk + access", async () => {

@@ -20,7 +20,7 @@ import { GpuFaultError, GpuInputError, GpuPolicyError, GpuSpecError } from "./er
 import { GpuDriver } from "./gpu-driver.js";
 import { resolveGpuSpec } from "./gpu-spec.js";
 import { GpuDevices, GpuDriverPlugin } from "./plugin.js";
-import { anonMap, fillPages, testMachine, testPlugins } from "./test-util.js";
+import { anonMap, fillPages, testMachine, testPlugins } from "./testing/test-util.js";
 
 const PAGE = 4096;
 const BLOCK = 2 * 1024 * 1024;
@@ -526,7 +526,7 @@ describe("the driver plugin and its DI", () => {
     expect(() => GpuDriver.of(machine, "zz")).toThrow(/no GPU driver for device "zz"/);
   });
 
-  it("device memory below one 2 MiB root chunk is a spec issue of the device's driver part", () => {
+  it("device memory below one 2 MiB root chunk is a spec issue the driver reports at the device's memory", () => {
     let err: unknown;
     try {
       createMachine({ spec: spec([{ kind: "gpu", name: "g", memory: "1MiB", link: "l0", driverSpec: { batchSize: 0 } }]), plugins: [...defaultPlugins(), ...testPlugins(), new GpuDriverPlugin()] });
@@ -536,7 +536,7 @@ describe("the driver plugin and its DI", () => {
     expect(err).toBeInstanceOf(SpecError);
     expect((err as SpecError).issues).toEqual([
       { path: "devices[0].driverSpec.batchSize", message: "must be a positive integer, got 0" },
-      { path: "devices[0].driverSpec", message: expect.stringMatching(/at least one 2 MiB root chunk, got 1048576 B/) },
+      { path: "devices[0].memory", message: expect.stringMatching(/in 2 MiB root chunks: it must be a whole number of them \(at least one\), got 1048576 B/) },
     ]);
   });
 

@@ -1,5 +1,5 @@
 /**
- * A GPU-like HMM driver built on hmmsim's kernel mechanisms (DESIGN.md; hmm-spec §2, §4, §5). It stands for the
+ * A GPU-like HMM driver built on hmmsim's kernel mechanisms (docs/architecture.md; Documentation/mm/hmm.rst). It stands for the
  * fault path of NVIDIA UVM in HMM mode (kernel-open/nvidia-uvm/uvm_gpu_replayable_faults.c, uvm_hmm.c,
  * uvm_pmm_gpu.c) written the way an upstream HMM driver is (lib/test_hmm.c, drivers/gpu/drm/drm_gpusvm.c):
  *
@@ -9,7 +9,7 @@
  *  - mirroring: one interval notifier per mm (VA space) over the whole user address space; each serviced block
  *    is mirrored with hmmRangeFault in the documented read_begin / read_retry loop (mirrorRangeFault) and the
  *    device page table is written under the driver lock; the invalidate callback clears device PTEs and TLB
- *    entries for the range and ignores this device's own MMU_NOTIFY_MIGRATE (owner filtering, hmm-spec §2.4);
+ *    entries for the range and ignores this device's own MMU_NOTIFY_MIGRATE (owner filtering, as lib/test_hmm.c does);
  *  - replayable faults: warps raise faults into a fault buffer; a daemon fault-service task takes batches
  *    (default 256 [S1]), folds duplicates, asks the policy hooks, migrates with migrateVmaSetup / Pages /
  *    Finalize (one call per contiguous run of a block), copies over the link (`await link.transfer("h2d", …)`),
@@ -286,6 +286,8 @@ export class GpuDriver implements DeviceDriver {
   private readonly blockLock: Mutex;
   /** @internal the running kernel, if any. */
   run: KernelRun | null = null;
+  /** The last kernel, when it failed (kernelProgress). */
+  private failedRun: KernelRun | null = null;
   private runGen = 0;
 
   // Reused per-block state of the service path.
@@ -396,6 +398,25 @@ export class GpuDriver implements DeviceDriver {
     return { batches: s.batches, faultedPages: s.faultedPages, migratedPages: s.migratedPages, populatedPages: s.populatedPages };
   }
 
+  /**
+   * DeviceDriver.kernelProgress: the counts so far of the kernel running now, or of the last one if it failed (a
+   * run stopped in the middle of it), or null.
+   */
+  kernelProgress(): GpuKernelResult | null {
+    return (this.run ?? this.failedRun)?.result() ?? null;
+  }
+
+  /** @internal Why a warp makes no progress, for GpuForwardProgressError: what competes for device memory. */
+  progressDiagnosis(warps: number): string {
+    const s = this.stats;
+    const mib = (this.chunks.count * VA_BLOCK_SIZE) / 2 ** 20;
+    return (
+      `its page was taken away before each replay (${s.evictions.toLocaleString("en-US")} root chunks evicted so far, ${s.invalidatedPtes.toLocaleString("en-US")} device PTEs invalidated): ` +
+      `the device's ${this.chunks.count.toLocaleString("en-US")} root chunk${this.chunks.count === 1 ? "" : "s"} of 2 MiB (${mib} MiB) cannot hold what ${warps} warps touch at once — ` +
+      `give the device more memory, run fewer warps (driverSpec.warps) or shrink the working set`
+    );
+  }
+
   /** @internal The mm of VA space `id` (the eviction query's chunkMm). */
   spaceMm(id: number): Mm | null {
     return this.spaces[id]?.mm ?? null;
@@ -482,6 +503,7 @@ export class GpuDriver implements DeviceDriver {
       throw new GpuInputError("opts.warps", `must be an integer in [1, ${this.spec.warps}] (spec.warps)`, warps);
     }
     const run = new KernelRun(this, space, accesses, warps, ++this.runGen);
+    this.failedRun = null;
     this.startService();
     await this.ledger.settle();
     await this.stream.lock();
@@ -493,7 +515,10 @@ export class GpuDriver implements DeviceDriver {
       this.run = null;
       this.stream.unlock();
     }
-    if (run.error) throw run.error;
+    if (run.error) {
+      this.failedRun = run;
+      throw run.error;
+    }
     return run.result();
   }
 
@@ -617,7 +642,7 @@ export class GpuDriver implements DeviceDriver {
       for (let j = b.pageFirst[p]!, end = j + b.pageDup[p]!; j < end; j++) {
         const i = b.order[j]!;
         if (run === null || b.gen[i] !== run.gen) continue; // a finished kernel's warp
-        if (err !== 0) run.fail(new GpuFaultError(this.name, b.addr[i]!, err, "the device access cannot be serviced"));
+        if (err !== 0) run.fail(new GpuFaultError(this.name, b.addr[i]!, err, err === -ENOMEM ? "out of memory: no page of RAM for the fault (hmm_range_fault -ENOMEM)" : "the device access cannot be serviced"));
         else rw[nr++] = b.warp[i]!;
       }
     }
@@ -1064,7 +1089,9 @@ export class GpuDriver implements DeviceDriver {
         continue;
       }
       const spfn = allocPages(k, 0);
-      if (spfn < 0) throw new GpuFaultError(this.name, blockStart + i * PAGE_SIZE, -12, "system RAM exhausted while evicting (__GFP_NOFAIL)");
+      if (spfn < 0) {
+        throw new GpuFaultError(this.name, blockStart + i * PAGE_SIZE, -ENOMEM, "system RAM exhausted while evicting device memory (__GFP_NOFAIL): every evicted page needs a free page of RAM and none is left");
+      }
       folioTrylock(k, spfn);
       k.pageBytes.copy(spfn, migratePfnToPage(m));
       dst[i] = (m & MIGRATE_PFN_WRITE) !== 0 ? mpfnSet(migratePfn(spfn), MIGRATE_PFN_WRITE) : migratePfn(spfn);
@@ -1152,7 +1179,7 @@ export class GpuDriver implements DeviceDriver {
 
   /** mmu_interval_notifier_ops.invalidate (dmirror_interval_invalidate). */
   private invalidate(space: number, sub: MmuIntervalNotifier, range: MmuNotifierRange<unknown>, curSeq: number): boolean {
-    // Our own migrations told us which pages move through src/dst (hmm-spec §2.4).
+    // Our own migrations told us which pages move through src/dst (owner filtering, as lib/test_hmm.c does).
     if (range.event === MMU_NOTIFY_MIGRATE && range.owner === this) return true;
     if (!this.lock.tryLock()) {
       throw new KernelRuleError("gpu_driver_lock_held_across_await", `${this.name}: the driver lock is held outside a synchronous section`);

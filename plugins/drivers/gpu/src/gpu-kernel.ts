@@ -15,7 +15,7 @@
 import { Completion } from "@hmmsim/engine";
 import { TASK_SIZE } from "@hmmsim/core";
 import type { AccessBuffer, AccessSource } from "@hmmsim/machine";
-import { GpuInputError } from "./errors.js";
+import { GpuForwardProgressError, GpuInputError } from "./errors.js";
 import type { GpuDriver } from "./gpu-driver.js";
 import { VaBlocks } from "./va-block.js";
 
@@ -76,6 +76,11 @@ export class KernelRun {
   private readonly write: Uint8Array;
   private readonly key: Float64Array;
   private readonly slot: Int32Array;
+  /** Faults of each warp's current access (forward progress: at most spec.maxFaultsPerAccess). */
+  private readonly tries: Uint32Array;
+  private readonly maxTries: number;
+  /** The most faults one access took before it completed, over the kernel so far. */
+  worstFaultsPerAccess = 0;
   private readonly issueFn: (() => void)[];
   private readonly translateFn: (() => void)[];
   private readonly raiseFn: (() => void)[];
@@ -98,6 +103,8 @@ export class KernelRun {
     this.write = new Uint8Array(warps);
     this.key = new Float64Array(warps).fill(-1);
     this.slot = new Int32Array(warps).fill(-1);
+    this.tries = new Uint32Array(warps);
+    this.maxTries = driver.spec.maxFaultsPerAccess;
     this.issueFn = new Array<() => void>(warps);
     this.translateFn = new Array<() => void>(warps);
     this.raiseFn = new Array<() => void>(warps);
@@ -259,12 +266,22 @@ export class KernelRun {
     const r = d.translate(this.space, a, write, slot);
     const e = d.engine;
     const t = e.now + d.translateCost;
+    if (r === 0 || r === 1) {
+      const n = this.tries[w]!;
+      if (n > this.worstFaultsPerAccess) this.worstFaultsPerAccess = n;
+      this.tries[w] = 0;
+    }
     if (r === 0) {
       this.sched(t + d.memAccessPs, this.issueFn[w]!);
     } else if (r === 1) {
       this.remote++;
       this.sched(t, this.remoteFn[w]!);
     } else {
+      const n = ++this.tries[w]!;
+      if (n > this.maxTries) {
+        this.fail(new GpuForwardProgressError(d.name, w, a, n, this.maxTries, d.progressDiagnosis(this.warps)));
+        return;
+      }
       this.faults++;
       this.sched(t, this.raiseFn[w]!);
     }

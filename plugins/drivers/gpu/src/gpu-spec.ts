@@ -1,7 +1,6 @@
 /**
- * The GPU driver's plain-JSON spec (`GpuDriverPlugin.defaultSpec`) and its validation. Figures cite
- * /work/shared/reference/anchors.md by [Sx] key; "assumption" marks a figure the anchors do not give (there to be
- * overridden). Device memory size and type come from the machine spec's `devices[]`, not from here.
+ * The GPU driver's plain-JSON spec (`GpuDriverPlugin.defaultSpec`) and its validation. Figures cite their
+ * sources by [Sx] key (docs/references.md); "assumption" marks a figure no source gives (there to be overridden). Device memory size and type come from the machine spec's `devices[]`, not from here.
  *
  * Kernel/UVM counterparts: the module parameters at the top of
  * kernel-open/nvidia-uvm/uvm_gpu_replayable_faults.c (uvm_perf_fault_batch_count,
@@ -44,6 +43,14 @@ export interface GpuDriverSpec {
   deviceMemoryBandwidth: number;
   /** Extra setup of a remote (over-the-link) access: 200 core cycles (UVMSmart get_ready_cycle_dma) [S14]. */
   remoteAccessSetupCycles: number;
+  /**
+   * Forward progress: the most times one warp's access may fault (and be replayed) without completing before the
+   * kernel stops with GpuForwardProgressError naming the device. A page faulted in is normally there at the replay
+   * (one fault per access, two for a read then a write); an access that faults again and again has its page taken
+   * away before each replay — thrash. UVM has no such bound (it throttles and pins instead); it is here so that a
+   * run that cannot progress ends with a reason instead of running for hours. Assumption: 64.
+   */
+  maxFaultsPerAccess: number;
 }
 
 export const defaultSpec: Readonly<GpuDriverSpec> = Object.freeze({
@@ -62,9 +69,40 @@ export const defaultSpec: Readonly<GpuDriverSpec> = Object.freeze({
   accessBytes: 128,
   deviceMemoryBandwidth: 1_555_000_000_000,
   remoteAccessSetupCycles: 200,
+  maxFaultsPerAccess: 64,
 });
 
-const POSITIVE = new Set<keyof GpuDriverSpec>(["batchSize", "maxBatchesPerService", "warps", "gpuClockHz", "tlbEntries", "tlbWays", "accessBytes", "deviceMemoryBandwidth"]);
+const CYCLES = { min: 0, max: 1e6, why: "cycles: UVMSmart's page walk is 100; a million is a unit mistake" };
+const DELAY = { min: 0, max: 1e12, why: "ps (at most 1 s): the assumed figure is 1 µs" };
+
+/**
+ * The range of each field (inclusive), with its reason. A value outside used to fail deep inside the driver or the
+ * engine (10^7 warps: a false LivelockError after 4.7 GB of host memory; 10^9: out of host memory).
+ */
+export const GPU_SPEC_BOUNDS: Readonly<Record<keyof GpuDriverSpec, { readonly min: number; readonly max: number; readonly why: string }>> = Object.freeze({
+  batchSize: { min: 1, max: 2048, why: "the batch sort key packs it with the VA-space id; UVM's default is 256 [S1]" },
+  maxBatchesPerService: { min: 1, max: 65536, why: "UVM's default is 20 [S1]" },
+  warps: {
+    min: 1,
+    max: 65536,
+    why: "warps resident at once on a real GPU: A100 108 SMs × 64 = 6,912, H100 132 × 64 = 8,448; 65,536 is 8 times that (each warp's first step is an engine event at one instant)",
+  },
+  gpuClockHz: { min: 1e6, max: 1e11, why: "Hz, 1 MHz to 100 GHz: GPU clocks run at 1-2 GHz" },
+  tlbEntries: { min: 1, max: 2 ** 20, why: "a GPU's last-level TLB has a few thousand entries [S14]; the model keeps 16 B of host memory per entry" },
+  tlbWays: { min: 1, max: 2 ** 20, why: "at most tlbEntries, and a divisor of it" },
+  tlbHitCycles: CYCLES,
+  pageWalk4kCycles: CYCLES,
+  pageWalk2mCycles: CYCLES,
+  faultInterruptPs: DELAY,
+  tlbInvalidatePs: DELAY,
+  replayPs: DELAY,
+  accessBytes: { min: 1, max: 4096, why: "bytes: one access lies within one 4 KiB page (the unit a fault is raised for)" },
+  deviceMemoryBandwidth: { min: 1e6, max: 1e15, why: "B/s, 1 MB/s to 1 PB/s: HBM runs at 1-8 TB/s [S33]" },
+  remoteAccessSetupCycles: CYCLES,
+  maxFaultsPerAccess: { min: 1, max: 2 ** 20, why: "faults of one access before the kernel stops (forward progress)" },
+});
+
+const POSITIVE = new Set<keyof GpuDriverSpec>(["batchSize", "maxBatchesPerService", "warps", "gpuClockHz", "tlbEntries", "tlbWays", "accessBytes", "deviceMemoryBandwidth", "maxFaultsPerAccess"]);
 
 /**
  * The problems of `overrides` laid over `base` (default: the built-in defaults), each with its field and rule;
@@ -85,10 +123,14 @@ export function gpuDriverSpecIssues(overrides: unknown, base: Readonly<GpuDriver
     const positive = POSITIVE.has(k as keyof GpuDriverSpec);
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || (positive && v === 0)) {
       issues.push({ field: k, rule: `must be a ${positive ? "positive" : "non-negative"} integer, got ${JSON.stringify(v) ?? String(v)}` });
+      continue;
     }
+    const b = GPU_SPEC_BOUNDS[k as keyof GpuDriverSpec];
+    if (v > b.max) issues.push({ field: k, rule: `must be at most ${b.max} (${b.why}), got ${v}` });
+    else if (v < b.min) issues.push({ field: k, rule: `must be at least ${b.min} (${b.why}), got ${v}` });
   }
-  if (issues.length === 0 && spec.batchSize > 2048) {
-    issues.push({ field: "batchSize", rule: `must be at most 2048 (the batch sort key packs it with the VA-space id), got ${spec.batchSize}` });
+  if (issues.length === 0 && spec.tlbWays > spec.tlbEntries) {
+    issues.push({ field: "tlbWays", rule: `must be at most tlbEntries (${spec.tlbEntries}), got ${spec.tlbWays}` });
   }
   if (issues.length === 0 && spec.tlbEntries % spec.tlbWays !== 0) {
     issues.push({ field: "tlbWays", rule: `must divide tlbEntries (${spec.tlbEntries}), got ${spec.tlbWays}` });

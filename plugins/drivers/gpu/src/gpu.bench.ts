@@ -1,6 +1,6 @@
 // Benchmarks of @hmmsim/driver-gpu (`npm run bench -- drivers/gpu`): device faults serviced per host second by
 // the GPU driver with no policy answering (the driver takes @hmmsim/policy's defaults: on-demand), bytes-off mode, on a 16 M-page (64 GiB) working set,
-// and the host memory it takes (bytes per page). Goal (anchors.md §0.7, D): ≥ 1 M faults/s.
+// and the host memory it takes (bytes per page). Goal: ≥ 1 M faults/s.
 //
 // HMMSIM_GPU_BENCH_FAULTS sets the number of random accesses (default 1,000,000; each first touch of a page is a
 // fault). The workload is @hmmsim/workloads' `random` pattern over 64 GiB at 4 KiB granularity, built from the
@@ -17,7 +17,7 @@ import { createMachine, defaultPlugins, getMachineStats, type AccessSource } fro
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "@hmmsim/core";
 import { GpuDriver } from "./gpu-driver.js";
 import { GpuDriverPlugin } from "./plugin.js";
-import { testPlugins } from "./test-util.js";
+import { testPlugins } from "./testing/test-util.js";
 
 interface BenchEntry {
   name: string;

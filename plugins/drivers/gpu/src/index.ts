@@ -1,11 +1,11 @@
 // @hmmsim/driver-gpu public surface.
 export { GpuDriver, GPU_MAX_VA_SPACES, type GpuDriverOptions, type GpuDriverStats, type GpuPteInfo } from "./gpu-driver.js";
 export type { AccessList, GpuKernelResult, RunKernelOptions } from "./gpu-kernel.js";
-export { cyclesToPs, defaultSpec, gpuDriverSpecIssues, resolveGpuSpec } from "./gpu-spec.js";
+export { GPU_SPEC_BOUNDS, cyclesToPs, defaultSpec, gpuDriverSpecIssues, resolveGpuSpec } from "./gpu-spec.js";
 export { GpuDriverSpec } from "./tokens.js";
 export { DRIVER_NAME, GpuDevices, GpuDriverPlugin, PLUGIN_NAME } from "./plugin.js";
 export { DeviceTlb, tlbTag2m, tlbTag4k } from "./device-tlb.js";
 export { CHUNK_PAGES, RootChunks } from "./root-chunks.js";
 export { GPU_PTE_REMOTE, GPU_PTE_VALID, GPU_PTE_WRITE, VA_BLOCK_SIZE, VaBlocks } from "./va-block.js";
 export { FaultBatch, FaultBuffer } from "./fault-buffer.js";
-export { GpuFaultError, GpuInputError, GpuPolicyError, GpuSpecError } from "./errors.js";
+export { GpuFaultError, GpuForwardProgressError, GpuInputError, GpuPolicyError, GpuSpecError } from "./errors.js";

@@ -10,7 +10,7 @@ import { GpuInputError } from "./errors.js";
 import { GpuDriver } from "./gpu-driver.js";
 import { gpuDriverSpecIssues } from "./gpu-spec.js";
 import { GpuDriverPlugin } from "./plugin.js";
-import { anonMap, fillPages, testMachine, testPlugins } from "./test-util.js";
+import { anonMap, fillPages, testMachine, testPlugins } from "./testing/test-util.js";
 import { VA_BLOCK_SIZE } from "./va-block.js";
 
 const BLOCK = VA_BLOCK_SIZE;

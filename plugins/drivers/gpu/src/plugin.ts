@@ -101,14 +101,22 @@ export class GpuDriverPlugin implements MachinePlugin {
 
   /**
    * The problems of one GPU device's part of the machine spec: its `driverSpec` laid over this plugin's spec
-   * (paths relative to the driverSpec: `batchSize`, "" for the driverSpec itself), and its memory, which must hold
-   * at least one 2 MiB root chunk (reported on the driverSpec path: the contract has no path back to the device).
+   * (paths relative to the driverSpec: `batchSize`, "" for the driverSpec itself), and its memory (reported at the
+   * device's `memory`: path "^memory"), which the driver manages in 2 MiB root chunks: at least one, and a whole
+   * number of them (a 3 MiB device would be shown as 3 MiB and run as 2).
    */
   componentSpecIssues(ref: ComponentRef): SpecIssue[] {
     if (ref.kind !== "driver") return [];
     const out: SpecIssue[] = ref.spec === undefined ? [] : gpuDriverSpecIssues(ref.spec, this.spec).map((i) => ({ path: i.field === "spec" ? "" : i.field, message: i.rule }));
-    if (ref.device.memory < VA_BLOCK_SIZE) {
-      out.push({ path: "", message: `the GPU driver needs device memory (devices[].memory) of at least one 2 MiB root chunk, got ${ref.device.memory} B` });
+    const mem = ref.device.memory;
+    if (mem < VA_BLOCK_SIZE || mem % VA_BLOCK_SIZE !== 0) {
+      const whole = Math.floor(mem / VA_BLOCK_SIZE);
+      out.push({
+        path: "^memory",
+        message:
+          `the GPU driver manages device memory in 2 MiB root chunks: it must be a whole number of them (at least one), got ${mem} B` +
+          (whole >= 1 ? ` (${whole * 2} MiB or ${(whole + 1) * 2} MiB would do)` : ""),
+      });
     }
     return out;
   }

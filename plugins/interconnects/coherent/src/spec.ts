@@ -1,12 +1,12 @@
 /**
- * Coherent-link presets (per direction), from docs anchors.md B2:
+ * Coherent-link presets (per direction), derived in docs/references.md:
  *
  * | preset     | h2d β          | d2h β          | α per DMA     | CPU access to device memory |
  * |------------|----------------|----------------|---------------|-----------------------------|
- * | nvlink-c2c | 375 GB/s [S34] | 297 GB/s [S34] (measured, Schieffer et al. 2024; 450 GB/s/dir peak [S35]) | 1 µs (assumption: copy-engine setup; not in anchors.md) | latency +150 ns (assumption, not in anchors.md), bandwidth 297 GB/s (the measured d2h figure [S34]) |
- * | cxl        | 50.4 GB/s      | 50.4 GB/s      | 1.5 µs (assumption: as PCIe 5, anchors.md B2) | latency +80 ns (midpoint of "+70–90 ns per load" [S36, S37]), bandwidth 50.4 GB/s |
+ * | nvlink-c2c | 375 GB/s [S34] | 297 GB/s [S34] (measured, Schieffer et al. 2024; 450 GB/s/dir peak [S35]) | 1 µs (assumption: copy-engine setup) | latency +150 ns (assumption), bandwidth 297 GB/s (the measured d2h figure [S34]) |
+ * | cxl        | 50.4 GB/s      | 50.4 GB/s      | 1.5 µs (assumption: as PCIe 5) | latency +80 ns (midpoint of "+70–90 ns per load" [S36, S37]), bandwidth 50.4 GB/s |
  *
- * CXL: a x16 Gen5 type-3 memory expander, ≈63 GB/s theoretical at ≈80% effective [S36, S37, B2].
+ * CXL: a x16 Gen5 type-3 memory expander, ≈63 GB/s theoretical [S28] at ≈80% effective; latency [S36, S37].
  * `cpuAccessLatency` is the latency a CPU load to device memory adds over a local DRAM access.
  */
 import type { LinkSharing } from "@hmmsim/machine";

@@ -1,6 +1,6 @@
 /**
- * A PCIe link: t = α + ⌈bytes·10^12/β⌉ ps per transfer (anchors.md B2's recommendation: size-independent α,
- * no atan curve), two independent directions, concurrent same-direction transfers sharing β.
+ * A PCIe link: t = α + ⌈bytes·10^12/β⌉ ps per transfer (a size-independent α, not UVMSmart's atan curve [S14];
+ * docs/references.md), two independent directions, concurrent same-direction transfers sharing β.
  * PCIe has limited atomics and no coherent CPU access to device memory, so `supportsCoherentAccess = false`:
  * device memory behind it is MEMORY_DEVICE_PRIVATE.
  */

@@ -1,11 +1,11 @@
 /**
- * PCIe presets (per direction, x16), from docs anchors.md B2:
+ * PCIe presets (per direction, x16), derived in docs/references.md:
  *
  * | preset   | β peak (theor.) | β eff (default)            | α per DMA                                   |
  * |----------|-----------------|----------------------------|---------------------------------------------|
  * | pcie3x16 | 15.75 GB/s [S28]| 12 GB/s (UVMSmart fit) [S14]| 1.5 µs (fit: 4 KiB → 1.76 µs) [S14]         |
  * | pcie4x16 | 31.5 GB/s [S28] | 25 GB/s (≈80%) [S33]        | 1.5 µs                                      |
- * | pcie5x16 | 63.0 GB/s [S28] | 52 GB/s (≈83%; 55.6 seen) [S28, S29] | 1.5 µs (anchors: 1.0–1.5 µs; DMA setup does not shrink with the generation) |
+ * | pcie5x16 | 63.0 GB/s [S28] | 52 GB/s (≈83%; 55.6 seen) [S28, S29] | 1.5 µs (DMA setup does not shrink with the generation) |
  *
  * Bandwidths are decimal (GB = 10^9 B). Fewer lanes scale β by lanes/16.
  */

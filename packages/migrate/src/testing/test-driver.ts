@@ -29,7 +29,7 @@ import {
   type Mm,
   type VmFault,
 } from "@hmmsim/core";
-import { migrateDeviceFinalize, migrateDevicePages, migrateDeviceRange, migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from "./migrate-device.js";
+import { migrateDeviceFinalize, migrateDevicePages, migrateDeviceRange, migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from "../migrate-device.js";
 import {
   MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_MIGRATE,
@@ -42,7 +42,7 @@ import {
   migratePfnToPage,
   migrateVmaInit,
   type MigrateVma,
-} from "./migrate-pfn.js";
+} from "../migrate-pfn.js";
 
 export interface MigrateHooks {
   /** Decline entry i (leave dst[i] = 0). */

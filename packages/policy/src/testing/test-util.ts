@@ -1,6 +1,6 @@
 /** Test helpers (not exported from index.ts): fake queries. */
-import { BLOCK_SIZE, type FaultQuery } from "./fault-query.js";
-import type { VictimQuery } from "./victim-query.js";
+import { BLOCK_SIZE, type FaultQuery } from "../fault-query.js";
+import type { VictimQuery } from "../victim-query.js";
 
 /** A VictimQuery over `lru` (chunk numbers, least recent first) with the given non-evictable chunks. */
 export function victimQuery(lru: number[], pinned: number[] = [], device = "gpu0"): VictimQuery {

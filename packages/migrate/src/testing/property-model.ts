@@ -88,7 +88,7 @@ import {
   migrateVmaPages,
   migrateVmaSetup,
   type MpfnArray,
-} from "./index.js";
+} from "../index.js";
 
 export const RAM = 8 * 1024 * 1024;
 /** THP-eligible regions mapped per run (each 2 MiB). */

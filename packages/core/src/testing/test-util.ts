@@ -3,15 +3,15 @@
  * device that installs device-private / device-exclusive entries the way migrate_vma_* / make_device_exclusive
  * would, so the core's handling of those entries can be tested before @hmmsim/migrate exists.
  */
-import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE, type DevPagemap } from "./dev-pagemap.js";
-import type { Kernel } from "./kernel.js";
-import { splitHugePmd } from "./huge-memory.js";
-import { memcgMigrate } from "./memcontrol.js";
-import { registerPgmap, zoneDeviceFolioInitK, zoneDevicePageInit } from "./memremap.js";
-import { MMU_NOTIFY_EVENT_NAMES, type MmuNotifierRange, type MmuNotifierSubscriptionsOps } from "./mmu-notifier-range.js";
-import type { Mm } from "./mm.js";
-import { PG_anon, PG_anon_exclusive, PG_lru, PG_uptodate } from "./page-flags.js";
-import { allocPages, folioTrylock, folioUnlock, putPage } from "./page-ref.js";
+import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE, type DevPagemap } from "../dev-pagemap.js";
+import type { Kernel } from "../kernel.js";
+import { splitHugePmd } from "../huge-memory.js";
+import { memcgMigrate } from "../memcontrol.js";
+import { registerPgmap, zoneDeviceFolioInitK, zoneDevicePageInit } from "../memremap.js";
+import { MMU_NOTIFY_EVENT_NAMES, type MmuNotifierRange, type MmuNotifierSubscriptionsOps } from "../mmu-notifier-range.js";
+import type { Mm } from "../mm.js";
+import { PG_anon, PG_anon_exclusive, PG_lru, PG_uptodate } from "../page-flags.js";
+import { allocPages, folioTrylock, folioUnlock, putPage } from "../page-ref.js";
 import {
   isDevicePrivateEntry,
   isWritableDevicePrivateEntry,
@@ -22,9 +22,9 @@ import {
   ptePfn,
   ptePresent,
   pteWrite,
-} from "./pgtable.js";
-import { pageRemoveRmap, rmapWalk } from "./rmap.js";
-import { VM_FAULT_OOM, type VmFault } from "./vm-fault.js";
+} from "../pgtable.js";
+import { pageRemoveRmap, rmapWalk } from "../rmap.js";
+import { VM_FAULT_OOM, type VmFault } from "../vm-fault.js";
 
 export interface RecordedEvent {
   kind: "start" | "end" | "release";

@@ -3,13 +3,13 @@
  * policy plugin for `on-demand`, for the machine package's own tests, so they need no plugin package.
  */
 import type { DependencyContainer } from "tsyringe";
-import type { Interconnect, InterconnectFactory as Factory, LinkContext, LinkDirection } from "./interconnect.js";
-import { LinkChannel } from "./link-channel.js";
-import type { LinkSpec } from "./machine-spec.js";
-import type { DeviceDriver } from "./device-driver.js";
-import { Machine } from "./machine.js";
-import type { MachinePlugin } from "./plugin.js";
-import { DeviceDrivers, InterconnectFactory, MachineComponent } from "./tokens.js";
+import type { Interconnect, InterconnectFactory as Factory, LinkContext, LinkDirection } from "../interconnect.js";
+import { LinkChannel } from "../link-channel.js";
+import type { LinkSpec } from "../machine-spec.js";
+import type { DeviceDriver } from "../device-driver.js";
+import { Machine } from "../machine.js";
+import type { MachinePlugin } from "../plugin.js";
+import { DeviceDrivers, InterconnectFactory, MachineComponent } from "../tokens.js";
 
 /** A minimal link (what an interconnect plugin provides), built on LinkChannel. */
 export class TestLink implements Interconnect {
@@ -47,7 +47,7 @@ export class NullDriver implements DeviceDriver {
   readonly pgmap = null;
   kernels = 0;
   constructor(readonly device: string) {}
-  async runKernel(_mm: unknown, accesses: import("./device-driver.js").AccessSource) {
+  async runKernel(_mm: unknown, accesses: import("../device-driver.js").AccessSource) {
     this.kernels++;
     const b = { capacity: 1024, addr: new Float64Array(1024), write: new Uint8Array(1024), computePs: new Float64Array(1024) };
     let n = 0;

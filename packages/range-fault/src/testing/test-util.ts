@@ -46,9 +46,9 @@ import {
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalReadBegin, mmuIntervalSetSeq, type NotifierMm } from "@hmmsim/mmu-notifier";
 import { Mutex, type Engine } from "@hmmsim/engine";
 import { InvariantViolationError, checkInvariants, type InvariantOptions, type Violation } from "@hmmsim/testing";
-import { HMM_PFN_ERROR, HMM_PFN_VALID, HMM_PFN_WRITE, hmmPfnToPfn } from "./hmm-pfn.js";
-import { hmmRangeFault, type HmmRange } from "./hmm-range-fault.js";
-import { asNotifierMm } from "./notifier-mm.js";
+import { HMM_PFN_ERROR, HMM_PFN_VALID, HMM_PFN_WRITE, hmmPfnToPfn } from "../hmm-pfn.js";
+import { hmmRangeFault, type HmmRange } from "../hmm-range-fault.js";
+import { asNotifierMm } from "../notifier-mm.js";
 
 export interface RecordedInvalidation {
   event: number;

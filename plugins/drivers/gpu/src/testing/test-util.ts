@@ -15,9 +15,9 @@ import {
   type Machine,
   type MachinePlugin,
 } from "@hmmsim/machine";
-import { GpuDriver } from "./gpu-driver.js";
-import type { GpuDriverSpec } from "./gpu-spec.js";
-import { GpuDriverPlugin } from "./plugin.js";
+import { GpuDriver } from "../gpu-driver.js";
+import type { GpuDriverSpec } from "../gpu-spec.js";
+import { GpuDriverPlugin } from "../plugin.js";
 
 export class TestLinkPlugin implements MachinePlugin {
   readonly name = "TestLinkPlugin";
