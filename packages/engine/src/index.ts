@@ -65,6 +65,7 @@ export {
   derivedSeed,
   gitHead,
   seedHash,
+  type Env,
   type PropertyConfig,
   type ExploreConfig,
   type DerivedSeed,

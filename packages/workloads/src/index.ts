@@ -1,4 +1,4 @@
-export { type Access, type AccessBatch, AccessPattern, type CommonParams, MAX_ACCESSES, WORKLOAD_PAGE_BYTES, createAccessBatch } from "./access-pattern.js";
+export { type Access, type AccessBatch, AccessPattern, type Common, type CommonParams, MAX_ACCESSES, WORKLOAD_PAGE_BYTES, createAccessBatch } from "./access-pattern.js";
 export { BFS_EDGE_BYTES, BFS_LEVEL_BYTES, BFS_OFFSET_BYTES, BfsPattern, type BfsParams } from "./bfs.js";
 export type { PatternContext, PatternDefinition, RandomSource } from "./pattern-definition.js";
 export { RandomPattern, type RandomParams } from "./random.js";
@@ -22,3 +22,4 @@ export {
   validateWorkload,
 } from "./workload.js";
 export { type ParamIssue, WorkloadParamError } from "./workload-param-error.js";
+export { type NumberRule, ParamReader } from "./param-reader.js";

@@ -1,7 +1,7 @@
 import { parseSize } from "./size.js";
 import type { ParamIssue } from "./workload-param-error.js";
 
-interface NumberRule {
+export interface NumberRule {
   /** Used when the field is absent; a field without a default is required. */
   default?: number;
   min?: number;

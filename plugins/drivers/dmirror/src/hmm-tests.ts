@@ -228,8 +228,8 @@ export function hmm2Teardown(self: Hmm2Self, t: TestMetadata): void {
   self.fd1 = -1;
 }
 
-type HmmTest = TestF<HmmSelf, HmmVariant> & { fixture: "hmm" };
-type Hmm2Test = TestF<Hmm2Self, Hmm2Variant> & { fixture: "hmm2" };
+export type HmmTest = TestF<HmmSelf, HmmVariant> & { fixture: "hmm" };
+export type Hmm2Test = TestF<Hmm2Self, Hmm2Variant> & { fixture: "hmm2" };
 export type AnyHmmTest = HmmTest | Hmm2Test;
 
 /** Every TEST_F of hmm-tests.c, in file order. */

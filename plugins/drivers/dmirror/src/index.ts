@@ -70,6 +70,7 @@ export {
   WIFEXITED,
   WIFSIGNALED,
   WTERMSIG,
+  type OpenFile,
   type SelftestSystem,
   type TestThread,
 } from "./test-process.js";
@@ -80,7 +81,13 @@ export {
   KERNEL_TEST_NAMES,
   hmmDmirrorCmd,
   type AnyHmmTest,
+  type Hmm2Self,
+  type Hmm2Test,
+  type Hmm2Variant,
   type HmmBuffer,
+  type HmmSelf,
+  type HmmTest,
+  type HmmVariant,
 } from "./hmm-tests.js";
 export {
   createSelftestSystem,
@@ -92,3 +99,4 @@ export {
   type SelftestOptions,
   type SelftestReport,
 } from "./run-selftests.js";
+export type { GupTest, GupTestFile, GupTestStats } from "./gup-test.js";

@@ -75,7 +75,8 @@ export class ProcessKilled extends Error {
 }
 
 /** An open file description (struct file): shared across fork, released with its last reference. */
-type OpenFile =
+/** What a file descriptor of a test process refers to. */
+export type OpenFile =
   | { kind: "dmirror"; file: DmirrorFile; refs: number }
   | { kind: "tmpfile"; file: AddressSpace; refs: number }
   | { kind: "pagemap"; refs: number }

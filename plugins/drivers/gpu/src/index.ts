@@ -1,6 +1,7 @@
 // @hmmsim/driver-gpu public surface.
 export { GpuDriver, GPU_MAX_VA_SPACES, type GpuDriverOptions, type GpuDriverStats, type GpuPteInfo } from "./gpu-driver.js";
 export type { AccessList, GpuKernelResult, RunKernelOptions } from "./gpu-kernel.js";
+export { KernelRun } from "./gpu-kernel.js";
 export { GPU_SPEC_BOUNDS, cyclesToPs, defaultSpec, gpuDriverSpecIssues, resolveGpuSpec } from "./gpu-spec.js";
 export { GpuDriverSpec } from "./tokens.js";
 export { DRIVER_NAME, GpuDevices, GpuDriverPlugin, PLUGIN_NAME } from "./plugin.js";
