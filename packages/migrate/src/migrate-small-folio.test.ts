@@ -31,27 +31,50 @@ import { World, opString, sequenceArb, type Op } from "./testing/property-model.
 const PROPERTY = propertyConfig(process.env, { defaultRuns: 150 });
 const RUNS = PROPERTY.numRuns;
 
-/** Every observable field of the kernel's state, as one array of numbers (see the file comment). */
-function snapshot(w: World): number[] {
+/**
+ * Every observable field of the kernel's state, as one array of numbers (see the file comment), written into `out`
+ * (reused between steps: a snapshot is tens of thousands of words, taken twice per step).
+ */
+function snapshot(w: World, out: number[] = []): number[] {
   const k: Kernel = w.k;
   const s = k.store;
-  const out: number[] = [k.allocator.nrFree, k.pageBytes.inUse, k.pageBytes.buffersInUse, k.memcgs.root.usage];
+  let n = 0;
+  out[n++] = k.allocator.nrFree;
+  out[n++] = k.pageBytes.inUse;
+  out[n++] = k.pageBytes.buffersInUse;
+  out[n++] = k.memcgs.root.usage;
   const page = (pfn: number): void => {
-    const i = s.info(pfn);
-    out.push(pfn, i.flags, i.refcount, i.mapcount, i.entireMapcount, i.mapping, i.index, i.order, i.memcgId, i.tag, i.hasBytes ? 1 : 0);
+    out[n++] = pfn;
+    out[n++] = s.flags(pfn);
+    out[n++] = s.refcount(pfn);
+    out[n++] = s.mapcount(pfn);
+    out[n++] = s.entireMapcount(pfn);
+    out[n++] = s.mapping(pfn);
+    out[n++] = s.index(pfn);
+    out[n++] = s.order(pfn);
+    out[n++] = s.memcgId(pfn);
+    out[n++] = s.tag(pfn);
+    out[n++] = s.bufSlot(pfn) !== 0 ? 1 : 0;
   };
   for (let pfn = 0; pfn < k.nrRamPages; pfn++) page(pfn);
   for (const d of w.devs) for (let pfn = d.startPfn; pfn < d.startPfn + d.nrPages; pfn++) page(pfn);
   for (const p of w.procs) {
-    out.push(-1, ...p.mm.rss);
+    out[n++] = -1;
+    for (const r of p.mm.rss) out[n++] = r;
     const dirs = [...p.mm.pgtable.dirs.entries()].sort((a, b) => a[0] - b[0]);
     for (const [key, d] of dirs) {
-      out.push(-2, key, ...d.pmd);
+      out[n++] = -2;
+      out[n++] = key;
+      for (const e of d.pmd) out[n++] = e;
       d.pte.forEach((t, i) => {
-        if (t !== null) out.push(-3, i, ...t);
+        if (t === null) return;
+        out[n++] = -3;
+        out[n++] = i;
+        for (const e of t) out[n++] = e;
       });
     }
   }
+  out.length = n;
   return out;
 }
 
@@ -69,6 +92,8 @@ describe("order-0 migration paths = the general per-folio steps", () => {
     withPropertyReport(PROPERTY, { file: import.meta.url, test: "random sequences give the same kernel state" }, () =>
       fc.assert(
         fc.property(sequenceArb(24), (ops: Op[]) => {
+          const snapA: number[] = [];
+          const snapB: number[] = [];
           const fast = new World();
           const general = new World();
           ops.forEach((o, i) => {
@@ -76,8 +101,8 @@ describe("order-0 migration paths = the general per-folio steps", () => {
             fast.step(i, o);
             setSmallFolioPaths(false);
             general.step(i, o);
-            const a = snapshot(fast);
-            const b = snapshot(general);
+            const a = snapshot(fast, snapA);
+            const b = snapshot(general, snapB);
             if (a.length !== b.length || firstDifference(a, b) !== "none")
               throw new Error(`step ${i} (${opString(o)}): state differs ${firstDifference(a, b)}`);
             compared++;
