@@ -261,7 +261,7 @@ export class EagerDriver {
     const src = new Float64Array(1);
     const dst = new Float64Array(1);
     const args = migrateVmaInit({ vma, start: addr, end: addr + PAGE_SIZE, src, dst, pgmapOwner: this, flags: MIGRATE_VMA_SELECT_SYSTEM });
-    const event = { device: this.device, dir: /** @type {const} */ ("h2d"), start: addr, end: addr + PAGE_SIZE, npages: 1, bytes: 0, reason: "fault", timePs: this.engine.now };
+    const event = { device: this.device, mm, dir: /** @type {const} */ ("h2d"), start: addr, end: addr + PAGE_SIZE, npages: 1, bytes: 0, reason: "fault", timePs: this.engine.now };
     if (this.trace.migrateBegin.isUsed()) this.trace.migrateBegin.call(event);
     let moved = 0;
     let copied = 0;
@@ -411,7 +411,7 @@ export class EagerDriver {
       flags: MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
       faultPage: vmf.page,
     });
-    const event = { device: this.device, dir: /** @type {const} */ ("d2h"), start: args.start, end: args.end, npages: 1, bytes: 0, reason: "cpu-fault", timePs: this.engine.now };
+    const event = { device: this.device, mm: vmf.vma.vmMm, dir: /** @type {const} */ ("d2h"), start: args.start, end: args.end, npages: 1, bytes: 0, reason: "cpu-fault", timePs: this.engine.now };
     if (this.trace.migrateBegin.isUsed()) this.trace.migrateBegin.call(event);
     if (migrateVmaSetup(args) !== 0) {
       if (this.trace.migrateEnd.isUsed()) this.trace.migrateEnd.call({ ...event, npages: 0 });

@@ -37,7 +37,7 @@ describe("createMachine", () => {
     // a tap on one machine is invisible to the other
     let seen = 0;
     MachineTrace.getHooks(a).eviction.tap("t", () => seen++);
-    MachineTrace.getHooks(b).eviction.call({ device: "gpu0", start: 0, npages: 1, bytes: 4096, timePs: 0 });
+    MachineTrace.getHooks(b).eviction.call({ device: "gpu0", mm: null, start: 0, npages: 1, bytes: 4096, timePs: 0 });
     expect(seen).toBe(0);
     // time charged in one machine does not move the other
     a.spawn("t", () => {
@@ -219,9 +219,9 @@ describe("stats plugin", () => {
     t.pageFault.call({ source: "device", device: "gpu0", mm: null, address: 0, write: false, flags: 0, ret: 0, timePs: 0 });
     t.deviceFaultBatch.call({ device: "gpu0", faults: 40, pages: 12, startPs: 0, endPs: 1 });
     t.invalidate.call({ mm: null, start: 0, end: 4096, event: 6, owner: null, timePs: 0 });
-    t.migrateEnd.call({ device: "gpu0", dir: "h2d", start: 0, end: 8192, npages: 2, bytes: 8192, reason: "fault", timePs: 0 });
-    t.migrateEnd.call({ device: "gpu0", dir: "d2h", start: 0, end: 4096, npages: 1, bytes: 4096, reason: "cpu-fault", timePs: 0 });
-    t.eviction.call({ device: "gpu0", start: 0, npages: 512, bytes: 2 << 20, timePs: 0 });
+    t.migrateEnd.call({ device: "gpu0", mm: null, dir: "h2d", start: 0, end: 8192, npages: 2, bytes: 8192, reason: "fault", timePs: 0 });
+    t.migrateEnd.call({ device: "gpu0", mm: null, dir: "d2h", start: 0, end: 4096, npages: 1, bytes: 4096, reason: "cpu-fault", timePs: 0 });
+    t.eviction.call({ device: "gpu0", mm: null, start: 0, npages: 512, bytes: 2 << 20, timePs: 0 });
     m.spawn("dma", async () => {
       await m.dma.dma("gpu0", "h2d", 1000); // 1 µs α + 1000 B at 1 GB/s = 1 µs
     });

@@ -42,6 +42,8 @@ export interface InvalidateEvent {
 /** A migration of [start, end) towards a device (h2d) or towards system memory (d2h). */
 export interface MigrateEvent {
   device: string;
+  /** The address space (@hmmsim/core Mm) of [start, end): policies key per-page history by (mm, address). */
+  mm: unknown;
   dir: LinkDirection;
   start: number;
   end: number;
@@ -65,6 +67,8 @@ export interface DmaTransferEvent {
 /** Device memory evicted to system memory. */
 export interface EvictionEvent {
   device: string;
+  /** The address space (@hmmsim/core Mm) of the evicted block. */
+  mm: unknown;
   start: number;
   npages: number;
   bytes: number;

@@ -785,11 +785,11 @@ export class GpuDriver implements DeviceDriver {
     this.stats.migrateRuns++;
     const reason = seq >= 0 ? "fault" : "hint";
     if (this.trace.migrateBegin.isUsed()) {
-      this.trace.migrateBegin.call({ device: this.name, dir: "h2d", start, end, npages: ke - k, bytes: 0, reason, timePs: this.engine.now });
+      this.trace.migrateBegin.call({ device: this.name, mm: vma.vmMm, dir: "h2d", start, end, npages: ke - k, bytes: 0, reason, timePs: this.engine.now });
     }
     if (migrateVmaSetup(a) !== 0) {
       // Every begin has its end: nothing moved.
-      if (this.trace.migrateEnd.isUsed()) this.trace.migrateEnd.call({ device: this.name, dir: "h2d", start, end, npages: 0, bytes: 0, reason, timePs: this.engine.now });
+      if (this.trace.migrateEnd.isUsed()) this.trace.migrateEnd.call({ device: this.name, mm: vma.vmMm, dir: "h2d", start, end, npages: 0, bytes: 0, reason, timePs: this.engine.now });
       return 0;
     }
     const src = this.src;
@@ -837,7 +837,7 @@ export class GpuDriver implements DeviceDriver {
     this.stats.migratedPages += copiedMoved;
     this.stats.populatedPages += moved - copiedMoved;
     if (this.trace.migrateEnd.isUsed()) {
-      this.trace.migrateEnd.call({ device: this.name, dir: "h2d", start, end, npages: moved, bytes: movedBytes, reason, timePs: this.engine.now });
+      this.trace.migrateEnd.call({ device: this.name, mm: vma.vmMm, dir: "h2d", start, end, npages: moved, bytes: movedBytes, reason, timePs: this.engine.now });
     }
     return moved;
   }
@@ -1102,9 +1102,9 @@ export class GpuDriver implements DeviceDriver {
     this.stats.evictions++;
     this.stats.evictedPages += n;
     const now = this.engine.now;
-    if (this.trace.eviction.isUsed()) this.trace.eviction.call({ device: this.name, start: blockStart, npages: n, bytes: n * PAGE_SIZE, timePs: now });
+    if (this.trace.eviction.isUsed()) this.trace.eviction.call({ device: this.name, mm: this.spaceMm(this.blocks.space[slot]!), start: blockStart, npages: n, bytes: n * PAGE_SIZE, timePs: now });
     if (this.trace.migrateBegin.isUsed()) {
-      this.trace.migrateBegin.call({ device: this.name, dir: "d2h", start: blockStart, end: blockStart + VA_BLOCK_SIZE, npages: n, bytes: 0, reason: "eviction", timePs: now });
+      this.trace.migrateBegin.call({ device: this.name, mm: this.spaceMm(this.blocks.space[slot]!), dir: "d2h", start: blockStart, end: blockStart + VA_BLOCK_SIZE, npages: n, bytes: 0, reason: "eviction", timePs: now });
     }
     await this.ledger.settle();
     if (n > 0) await this.link.transfer("d2h", n * PAGE_SIZE);
@@ -1115,7 +1115,7 @@ export class GpuDriver implements DeviceDriver {
     this.chunks.pinned[c] = 0;
     if (this.chunks.block[c] === slot && this.chunks.used[c] === 0) this.releaseChunk(c);
     if (this.trace.migrateEnd.isUsed()) {
-      this.trace.migrateEnd.call({ device: this.name, dir: "d2h", start: blockStart, end: blockStart + VA_BLOCK_SIZE, npages: moved, bytes: moved * PAGE_SIZE, reason: "eviction", timePs: this.engine.now });
+      this.trace.migrateEnd.call({ device: this.name, mm: this.spaceMm(this.blocks.space[slot]!), dir: "d2h", start: blockStart, end: blockStart + VA_BLOCK_SIZE, npages: moved, bytes: moved * PAGE_SIZE, reason: "eviction", timePs: this.engine.now });
     }
   }
 
@@ -1140,10 +1140,10 @@ export class GpuDriver implements DeviceDriver {
     a.faultPage = vmf.page;
     const traced = this.trace.migrateBegin.isUsed() || this.trace.migrateEnd.isUsed();
     if (traced) {
-      this.trace.migrateBegin.call({ device: this.name, dir: "d2h", start: a.start, end: a.end, npages: 1, bytes: 0, reason: "cpu-fault", timePs: this.engine.now });
+      this.trace.migrateBegin.call({ device: this.name, mm: vmf.vma.vmMm, dir: "d2h", start: a.start, end: a.end, npages: 1, bytes: 0, reason: "cpu-fault", timePs: this.engine.now });
     }
     if (migrateVmaSetup(a) !== 0) {
-      if (traced) this.trace.migrateEnd.call({ device: this.name, dir: "d2h", start: a.start, end: a.end, npages: 0, bytes: 0, reason: "cpu-fault", timePs: this.engine.now });
+      if (traced) this.trace.migrateEnd.call({ device: this.name, mm: vmf.vma.vmMm, dir: "d2h", start: a.start, end: a.end, npages: 0, bytes: 0, reason: "cpu-fault", timePs: this.engine.now });
       return VM_FAULT_SIGBUS;
     }
     const m = this.ramSrc[0]!;
@@ -1170,7 +1170,7 @@ export class GpuDriver implements DeviceDriver {
     migrateVmaFinalize(a);
     this.stats.cpuFaultPages += moved;
     if (traced) {
-      this.trace.migrateEnd.call({ device: this.name, dir: "d2h", start: a.start, end: a.end, npages: moved, bytes: moved * PAGE_SIZE, reason: "cpu-fault", timePs: this.engine.now });
+      this.trace.migrateEnd.call({ device: this.name, mm: vmf.vma.vmMm, dir: "d2h", start: a.start, end: a.end, npages: moved, bytes: moved * PAGE_SIZE, reason: "cpu-fault", timePs: this.engine.now });
     }
     return ret;
   }
