@@ -350,6 +350,11 @@ export class EagerDriver {
       isResident,
       isFaulted: (i) => i === pageIndex,
       isMapped,
+      // No thrashing detection is asked for and no advise API is offered: every page answers "no".
+      isThrashing: () => false,
+      preferredLocation: null,
+      accessedBy: false,
+      readMostly: false,
     };
   }
 

@@ -4,6 +4,7 @@
  * policy plugin taps them at POLICY_STAGE_DEFAULT.
  */
 import type { FaultQuery, PrefetchRange } from "./fault-query.js";
+import type { AccessCounterQuery } from "./hints.js";
 import type { VictimQuery } from "./victim-query.js";
 
 /** On-demand migration: migrate the faulted page to device memory (UVM's default for a replayable fault). */
@@ -24,4 +25,12 @@ export function defaultPrefetchRange(range: PrefetchRange, _q: FaultQuery): Pref
 export function lruVictim(q: VictimQuery): number {
   for (let c = q.first(); c !== -1; c = q.next(c)) if (q.isEvictable(c)) return c;
   return -1;
+}
+
+/**
+ * An access-counter notification migrates its region to the accessing device (uvm_gpu_access_counters.c
+ * `service_va_block_locked`: the notified pages move to the processor that accessed them) [S4].
+ */
+export function defaultAccessCounterMigrate(_q: AccessCounterQuery): boolean {
+  return true;
 }

@@ -74,6 +74,19 @@ export interface FaultQuery {
   isFaulted(i: number): boolean;
   /** Has page `i` of the block a valid device mapping (local or remote)? */
   isMapped(i: number): boolean;
+  /**
+   * Is page `i` of the block thrashing? The driver asks the `thrashingPages` hook once per block it services and
+   * answers from that mask; prefetchers leave such pages out (uvm_perf_prefetch.c `uvm_perf_prefetch_get_hint_va_block`
+   * reads `uvm_perf_thrashing_get_thrashing_pages`) [S2, S3]. False for every page when nobody taps the hook.
+   */
+  isThrashing(i: number): boolean;
+  /**
+   * The advise hints of the range holding the page (the driver's advise API; MemAdvice): the preferred location
+   * ("host", a device name, or null), whether this device is in the range's accessed-by set, and read-mostly.
+   */
+  readonly preferredLocation: string | null;
+  readonly accessedBy: boolean;
+  readonly readMostly: boolean;
 }
 
 /**

@@ -11,6 +11,16 @@ export {
   type PrefetchRange,
 } from "./fault-query.js";
 export type { VictimQuery } from "./victim-query.js";
-export { defaultPrefetchRange, defaultShouldMigrate, lruVictim } from "./defaults.js";
+export { defaultAccessCounterMigrate, defaultPrefetchRange, defaultShouldMigrate, lruVictim } from "./defaults.js";
+export {
+  HOST_LOCATION,
+  THRASHING_HINT_PIN,
+  THRASHING_HINT_THROTTLE,
+  type AccessCounterConfig,
+  type AccessCounterQuery,
+  type MemAdvice,
+  type ThrashingHint,
+  type ThrashingHintType,
+} from "./hints.js";
 export { servedDevices, tapPolicy, type PolicyTapOptions, type PolicyTaps } from "./tap-policy.js";
 export { definePolicySpec, specRules, type PolicySpecSchema, type SpecRule } from "./policy-spec.js";

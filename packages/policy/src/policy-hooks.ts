@@ -9,6 +9,16 @@
  *    faulted page and each tap returns the (possibly grown) range. No tap: the faulted page (`defaultPrefetchRange`).
  *  - `selectVictim` (SyncBailHook): which root chunk to evict when the device's memory is full. No answer:
  *    `lruVictim`.
+ *  - `thrashingPages` (SyncHook): once per VA block a driver services, taps set `mask[i] = 1` for the block's
+ *    thrashing pages (the mask starts cleared); the driver answers `FaultQuery.isThrashing(i)` from it
+ *    (uvm_perf_thrashing_get_thrashing_pages).
+ *  - `thrashingHint` (SyncBailHook): for one distinct faulted page, a ThrashingHint (THROTTLE: hold the
+ *    processor off until `untilPs`; PIN: map remotely, do not migrate) or nothing (uvm_perf_thrashing_get_hint).
+ *    Asked before `shouldMigrate`; a PIN answer skips it.
+ *  - `accessCounterConfig` (SyncBailHook): asked once per device when the machine starts: the granularity and
+ *    threshold of the device's access counters, or nothing (the device counts nothing).
+ *  - `accessCounterNotification` (SyncBailHook): one notification serviced; true = migrate the region to the
+ *    device, false = leave it. No answer: `defaultAccessCounterMigrate` (migrate).
  *
  * These are the places NVIDIA UVM takes its perf-module decisions (uvm_perf_prefetch.c `compute_prefetch_region`,
  * uvm_perf_thrashing.c `uvm_perf_thrashing_get_hint`, uvm_pmm_gpu.c `pick_root_chunk_to_evict`) [S2, S3, S5] and
@@ -17,9 +27,10 @@
  * (a plugin's `apply`), with a stage from POLICY_STAGE_*; per-event history (migrations, evictions,
  * invalidations) is on the machine's trace points (MachineTrace), which a policy taps to keep its own state.
  */
-import { SyncBailHook, SyncWaterfallHook } from "tapable";
+import { SyncBailHook, SyncHook, SyncWaterfallHook } from "tapable";
 import { createHooksRegistry } from "@hmmsim/machine";
 import type { FaultQuery, PrefetchRange } from "./fault-query.js";
+import type { AccessCounterConfig, AccessCounterQuery, ThrashingHint } from "./hints.js";
 import type { VictimQuery } from "./victim-query.js";
 
 /** Tap stages (tapable `stage`, lower runs first): a test or experiment overrides any policy. */
@@ -33,12 +44,20 @@ export interface PolicyHooks {
   readonly shouldMigrate: SyncBailHook<[FaultQuery], boolean | undefined>;
   readonly prefetchRange: SyncWaterfallHook<[PrefetchRange, FaultQuery]>;
   readonly selectVictim: SyncBailHook<[VictimQuery], number | undefined>;
+  readonly thrashingPages: SyncHook<[FaultQuery, Uint8Array]>;
+  readonly thrashingHint: SyncBailHook<[FaultQuery], ThrashingHint | undefined>;
+  readonly accessCounterConfig: SyncBailHook<[string], AccessCounterConfig | undefined>;
+  readonly accessCounterNotification: SyncBailHook<[AccessCounterQuery], boolean | undefined>;
 }
 
 const registry = createHooksRegistry<object, PolicyHooks>(() => ({
   shouldMigrate: new SyncBailHook<[FaultQuery], boolean | undefined>(["fault"]),
   prefetchRange: new SyncWaterfallHook<[PrefetchRange, FaultQuery]>(["range", "fault"]),
   selectVictim: new SyncBailHook<[VictimQuery], number | undefined>(["query"]),
+  thrashingPages: new SyncHook<[FaultQuery, Uint8Array]>(["fault", "mask"]),
+  thrashingHint: new SyncBailHook<[FaultQuery], ThrashingHint | undefined>(["fault"]),
+  accessCounterConfig: new SyncBailHook<[string], AccessCounterConfig | undefined>(["device"]),
+  accessCounterNotification: new SyncBailHook<[AccessCounterQuery], boolean | undefined>(["notification"]),
 }));
 
 export const Policy = Object.freeze({

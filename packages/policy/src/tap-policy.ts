@@ -11,6 +11,7 @@
 import type { DeviceSpec, Machine } from "@hmmsim/machine";
 import type { FaultQuery, PrefetchRange } from "./fault-query.js";
 import { POLICY_STAGE_POLICY, Policy } from "./policy-hooks.js";
+import type { AccessCounterConfig, AccessCounterQuery, ThrashingHint } from "./hints.js";
 import type { VictimQuery } from "./victim-query.js";
 
 /** The devices of `machine` whose spec `policy` is `policy`, in spec order. */
@@ -34,6 +35,10 @@ export interface PolicyTaps<S> {
   shouldMigrate?(fault: FaultQuery, spec: S): boolean | undefined;
   prefetchRange?(range: PrefetchRange, fault: FaultQuery, spec: S): PrefetchRange | undefined;
   selectVictim?(query: VictimQuery, spec: S): number | undefined;
+  thrashingPages?(fault: FaultQuery, mask: Uint8Array, spec: S): void;
+  thrashingHint?(fault: FaultQuery, spec: S): ThrashingHint | undefined;
+  accessCounterConfig?(device: string, spec: S): AccessCounterConfig | undefined;
+  accessCounterNotification?(notification: AccessCounterQuery, spec: S): boolean | undefined;
 }
 
 /**
@@ -53,7 +58,7 @@ export function tapPolicy<S = Record<string, unknown> | undefined>(
   for (const d of devices) specs.set(d.name, { spec: options.spec ? options.spec(d.policySpec, d) : (d.policySpec as S) });
   const hooks = Policy.getHooks(machine);
   const tap = { name: options.name, stage: options.stage ?? POLICY_STAGE_POLICY };
-  const { shouldMigrate, prefetchRange, selectVictim } = taps;
+  const { shouldMigrate, prefetchRange, selectVictim, thrashingPages, thrashingHint, accessCounterConfig, accessCounterNotification } = taps;
   if (shouldMigrate) {
     hooks.shouldMigrate.tap(tap, (f) => {
       const s = specs.get(f.device);
@@ -70,6 +75,30 @@ export function tapPolicy<S = Record<string, unknown> | undefined>(
     hooks.selectVictim.tap(tap, (q) => {
       const s = specs.get(q.device);
       return s === undefined ? undefined : selectVictim(q, s.spec);
+    });
+  }
+  if (thrashingPages) {
+    hooks.thrashingPages.tap(tap, (f, mask) => {
+      const s = specs.get(f.device);
+      if (s !== undefined) thrashingPages(f, mask, s.spec);
+    });
+  }
+  if (thrashingHint) {
+    hooks.thrashingHint.tap(tap, (f) => {
+      const s = specs.get(f.device);
+      return s === undefined ? undefined : thrashingHint(f, s.spec);
+    });
+  }
+  if (accessCounterConfig) {
+    hooks.accessCounterConfig.tap(tap, (device) => {
+      const s = specs.get(device);
+      return s === undefined ? undefined : accessCounterConfig(device, s.spec);
+    });
+  }
+  if (accessCounterNotification) {
+    hooks.accessCounterNotification.tap(tap, (n) => {
+      const s = specs.get(n.device);
+      return s === undefined ? undefined : accessCounterNotification(n, s.spec);
     });
   }
   return devices.map((d) => d.name);

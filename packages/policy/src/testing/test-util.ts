@@ -45,5 +45,9 @@ export function faultQuery(device: string, address = 0x20_0000): FaultQuery {
     isResident: () => false,
     isFaulted: (i) => i === Math.floor((address % BLOCK_SIZE) / 4096),
     isMapped: () => false,
+    isThrashing: () => false,
+    preferredLocation: null,
+    accessedBy: false,
+    readMostly: false,
   };
 }

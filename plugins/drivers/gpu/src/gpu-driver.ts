@@ -1286,6 +1286,12 @@ class FaultInfo implements FaultQuery {
   isMapped(index: number): boolean {
     return (this.driver.blocks.pte[this.slot * CHUNK_PAGES + index]! & GPU_PTE_VALID) !== 0;
   }
+  isThrashing(_index: number): boolean {
+    return false;
+  }
+  readonly preferredLocation: string | null = null;
+  readonly accessedBy = false;
+  readonly readMostly = false;
 
   /** @internal */
   beginBlock(mm: Mm, batch: number, batchPages: number, blockStart: number, slot: number, faulted: number): void {
