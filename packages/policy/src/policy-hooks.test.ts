@@ -4,13 +4,13 @@ import type { FaultQuery } from "./fault-query.js";
 import { POLICY_STAGE_DEFAULT, POLICY_STAGE_OVERRIDE, POLICY_STAGE_POLICY, Policy } from "./policy-hooks.js";
 
 describe("Policy.getHooks", () => {
-  it("is one frozen object per machine with the three typed hooks; machines share no taps", () => {
+  it("is one frozen object per machine with the seven typed hooks; machines share no taps", () => {
     const a = {};
     const b = {};
     const h = Policy.getHooks(a);
     expect(Policy.getHooks(a)).toBe(h);
     expect(Object.isFrozen(h)).toBe(true);
-    expect(Object.keys(h).sort()).toEqual(["prefetchRange", "selectVictim", "shouldMigrate"]);
+    expect(Object.keys(h).sort()).toEqual(["accessCounterConfig", "accessCounterNotification", "prefetchRange", "selectVictim", "shouldMigrate", "thrashingHint", "thrashingPages"]);
     expect(h.shouldMigrate.constructor).toBe(SyncBailHook); // tapable sets the factory as constructor
     expect(h.selectVictim.constructor).toBe(SyncBailHook);
     expect(h.prefetchRange.constructor).toBe(SyncWaterfallHook);
