@@ -45,4 +45,11 @@ export interface VictimQuery {
   chunkLastUsePs(chunk: number): number;
   /** Virtual time `chunk` was allocated to its current block, ps. */
   chunkAllocPs(chunk: number): number;
+  /**
+   * Virtual time of the device's last access to a page of `chunk` (ps; its allocation time until then): the key of
+   * an LRU that moves on access, as UVMSmart's LRU does [S14] — UVM's own list moves on allocation/migration only.
+   */
+  chunkLastAccessPs(chunk: number): number;
+  /** Device accesses to `chunk`'s pages since it was allocated to its current block (an LFU's count). */
+  chunkAccesses(chunk: number): number;
 }

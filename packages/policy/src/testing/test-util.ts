@@ -18,6 +18,8 @@ export function victimQuery(lru: number[], pinned: number[] = [], device = "gpu0
     chunkResidentPages: () => 512,
     chunkLastUsePs: (c) => lru.indexOf(c),
     chunkAllocPs: (c) => lru.indexOf(c),
+    chunkLastAccessPs: (c) => lru.indexOf(c),
+    chunkAccesses: () => 0,
   };
 }
 

@@ -1359,4 +1359,10 @@ class EvictionQuery implements VictimQuery {
   chunkAllocPs(chunk: number): number {
     return this.driver.chunks.allocStamp[chunk]!;
   }
+  chunkLastAccessPs(_chunk: number): number {
+    throw new Error("GpuDriver: per-chunk access times are not tracked yet (VictimQuery.chunkLastAccessPs)");
+  }
+  chunkAccesses(_chunk: number): number {
+    throw new Error("GpuDriver: per-chunk access counts are not tracked yet (VictimQuery.chunkAccesses)");
+  }
 }
