@@ -47,6 +47,20 @@ export interface DeviceDriverCounters {
   populatedPages: number;
 }
 
+/**
+ * Memory-advise hints for a VA range (cudaMemAdvise; NVIDIA UVM's uvm_va_policy_t, kernel-open/nvidia-uvm/
+ * uvm_policy.c): what a driver's `advise` stores per range and reports to the policies in every fault query
+ * (@hmmsim/policy FaultQuery `preferredLocation`, `accessedBy`, `readMostly`). An absent field is left as it is.
+ */
+export interface MemAdvice {
+  /** UVM_SET_PREFERRED_LOCATION: "host", a device name, or null to unset. */
+  preferredLocation?: string | null;
+  /** UVM_SET_ACCESSED_BY (true) / UVM_UNSET_ACCESSED_BY (false) for this device. */
+  accessedBy?: boolean;
+  /** UVM_ENABLE_READ_DUPLICATION (true) / UVM_DISABLE_READ_DUPLICATION (false). */
+  readMostly?: boolean;
+}
+
 export interface DeviceDriver {
   /** The device's name in the machine spec. */
   readonly device: string;
@@ -61,6 +75,16 @@ export interface DeviceDriver {
   runKernel(mm: unknown, accesses: AccessSource, opts?: { warps?: number }): Promise<DeviceKernelResult>;
   /** The driver's running counters (a snapshot). */
   counters(): DeviceDriverCounters;
+  /**
+   * Optional: sets memory-advise hints on [start, end) of `mm` (page-aligned). Returns 0 or a negative errno;
+   * throws the driver's typed error for a bad argument, before anything changes. A workload's `advise` phase calls it.
+   */
+  advise?(mm: unknown, start: number, end: number, advice: MemAdvice): number;
+  /**
+   * Optional: migrates [start, end) of `mm` to the device (cudaMemPrefetchAsync / UVM_MIGRATE), inside an engine
+   * task. Resolves 0 or a negative errno. A workload's `prefetch` phase calls it.
+   */
+  migrateRange?(mm: unknown, start: number, end: number): Promise<number>;
   /**
    * Optional: the counts of the kernel running now (accesses started so far, faults, …), or null when none runs.
    * A run that stops in the middle of a device phase reports them in its partial summary (else they are 0).

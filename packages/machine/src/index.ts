@@ -29,6 +29,7 @@ export {
   type DeviceDriverCounters,
   DeviceDriverRegistry,
   type DeviceKernelResult,
+  type MemAdvice,
 } from "./device-driver.js";
 export { type PartialSpec, PluginRegistry } from "./plugin-registry.js";
 export { createHooksRegistry } from "./hooks-registry.js";

@@ -16,7 +16,7 @@
  * (16 TiB, 2 MiB aligned, inside the 47-bit user address space) unless they already lie in the user range [USER_MIN_ADDR, TASK_SIZE) (a trace of real
  * addresses is replayed as written).
  */
-import type { AccessPattern, Workload } from "@hmmsim/workloads";
+import { type AccessPattern, type Workload, isRangeAction } from "@hmmsim/workloads";
 import type { AccessBuffer, AccessSource, DeviceDriver, DeviceDriverCounters } from "./device-driver.js";
 import { type CoherentInterconnect, isCoherentInterconnect } from "./interconnect.js";
 import type { Machine } from "./machine.js";
@@ -219,6 +219,39 @@ export function startWorkload(machine: Machine, workload: Workload, opts: Worklo
         const cpu = await runCpuPhase(machine, kernel, mm, src, coherent, stats, executed);
         current = null;
         out.push({ on: "cpu", kind: pattern.kind, accesses: src.handed, startPs, endPs: machine.engine.now, cpu });
+      } else if (isRangeAction(pattern)) {
+        // advise / prefetch: one driver call over the range, no access (cudaMemAdvise / cudaMemPrefetchAsync).
+        const driver = drivers.get(device)!;
+        const before = driver.counters();
+        const rs = pattern.base + offset;
+        const re = rs + pattern.workingSetBytes;
+        let ret: number;
+        if (pattern.kind === "advise") {
+          if (!driver.advise) throw new MachineError(`an advise phase runs on ${device}, whose driver (${driver.driverName}) has no advise API`);
+          ret = driver.advise(mm, rs, re, pattern.advice);
+        } else {
+          if (!driver.migrateRange) throw new MachineError(`a prefetch phase runs on ${device}, whose driver (${driver.driverName}) has no migrateRange API`);
+          ret = await driver.migrateRange(mm, rs, re);
+        }
+        if (ret < 0) throw new MachineError(`the ${pattern.kind} phase on ${device} over [0x${rs.toString(16)}, 0x${re.toString(16)}) failed: ${ret}`);
+        const st = driver.counters();
+        out.push({
+          on: device,
+          kind: pattern.kind,
+          accesses: 0,
+          startPs,
+          endPs: machine.engine.now,
+          gpu: {
+            faults: 0,
+            remoteAccesses: 0,
+            tlbHits: 0,
+            tlbMisses: 0,
+            batches: st.batches - before.batches,
+            faultedPages: st.faultedPages - before.faultedPages,
+            migratedPages: st.migratedPages - before.migratedPages,
+            populatedPages: st.populatedPages - before.populatedPages,
+          },
+        });
       } else {
         const driver = drivers.get(device)!;
         const before = driver.counters();

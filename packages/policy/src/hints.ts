@@ -69,13 +69,7 @@ export const HOST_LOCATION = "host";
 
 /**
  * The memory-advise hints of one VA range (cudaMemAdvise / UVM's uvm_va_policy_t, uvm_policy.c [S6]): a driver's
- * advise API stores them per range and reports them in every FaultQuery for a page of the range.
+ * advise API (`DeviceDriver.advise`, @hmmsim/machine) stores them per range and reports them in every FaultQuery
+ * for a page of the range.
  */
-export interface MemAdvice {
-  /** UVM_VA_POLICY_PREFERRED_LOCATION: "host", a device name, or null to unset. */
-  preferredLocation?: string | null;
-  /** UVM_VA_POLICY_ACCESSED_BY: this device keeps a mapping (remote if need be) instead of migrating on fault. */
-  accessedBy?: boolean;
-  /** UVM_READ_DUPLICATION_ENABLED: read faults make a read-only device copy; a write collapses the copies. */
-  readMostly?: boolean;
-}
+export type { MemAdvice } from "@hmmsim/machine";

@@ -2,6 +2,7 @@ export { type Access, type AccessBatch, AccessPattern, type Common, type CommonP
 export { BFS_EDGE_BYTES, BFS_LEVEL_BYTES, BFS_OFFSET_BYTES, BfsPattern, type BfsParams } from "./bfs.js";
 export type { PatternContext, PatternDefinition, RandomSource } from "./pattern-definition.js";
 export { RandomPattern, type RandomParams } from "./random.js";
+export { type AdviseParams, type PrefetchParams, type RangeAdvice, RangeActionPattern, isRangeAction } from "./range-action.js";
 export { formatSize, parseSize } from "./size.js";
 export { StencilPattern, type StencilParams } from "./stencil.js";
 export { StridedPattern, type StridedParams } from "./strided.js";

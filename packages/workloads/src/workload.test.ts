@@ -30,7 +30,7 @@ describe("workload specs", () => {
       },
     });
     expect(issues).toEqual([
-      { path: "params.phases[0].kind", message: "expected one of streaming, strided, random, stencil, bfs, trace, got \"zigzag\"" },
+      { path: "params.phases[0].kind", message: "expected one of streaming, strided, random, stencil, bfs, trace, advise, prefetch, got \"zigzag\"" },
       { path: "params.phases[1].extra", message: "unknown field" },
       { path: "params.phases[1].params.stride", message: "must be a multiple of granularity (4096), got 3" },
     ]);

@@ -4,6 +4,7 @@ import { bfs } from "./bfs.js";
 import { ParamReader, describe } from "./param-reader.js";
 import type { PatternContext, PatternDefinition } from "./pattern-definition.js";
 import { random } from "./random.js";
+import { advise, prefetch } from "./range-action.js";
 import { stencil } from "./stencil.js";
 import { strided } from "./strided.js";
 import { streaming } from "./streaming.js";
@@ -18,9 +19,11 @@ export const PATTERNS: Readonly<Record<string, PatternDefinition>> = Object.free
   stencil,
   bfs,
   trace,
+  advise,
+  prefetch,
 });
-export type PatternKind = "streaming" | "strided" | "random" | "stencil" | "bfs" | "trace";
-export const PATTERN_KINDS: readonly PatternKind[] = Object.freeze(["streaming", "strided", "random", "stencil", "bfs", "trace"]);
+export type PatternKind = "streaming" | "strided" | "random" | "stencil" | "bfs" | "trace" | "advise" | "prefetch";
+export const PATTERN_KINDS: readonly PatternKind[] = Object.freeze(["streaming", "strided", "random", "stencil", "bfs", "trace", "advise", "prefetch"]);
 export const WORKLOAD_KINDS: readonly (PatternKind | "phases")[] = Object.freeze([...PATTERN_KINDS, "phases"]);
 
 /**
@@ -108,6 +111,7 @@ function checkWorkload(spec: unknown, ctx: PatternContext): { issues: ParamIssue
         if (key !== "kind" && key !== "params" && key !== "on") issues.push({ path: `${at}.${key}`, message: "unknown field" });
       }
       const on = onOf(q.on, `${at}.on`);
+      if (on === "cpu" && (q.kind === "advise" || q.kind === "prefetch")) issues.push({ path: `${at}.on`, message: `a ${q.kind} phase runs on a device (its driver's API), not on the cpu` });
       const r = checkPattern(q.kind, q.params, ctx, `${at}.params`, `${at}.kind`);
       issues.push(...r.issues);
       makers.push({ on, make: r.make });
@@ -116,6 +120,7 @@ function checkWorkload(spec: unknown, ctx: PatternContext): { issues: ParamIssue
     return { issues, make: () => ({ kind: "phases", phases: makers.map((m) => ({ on: m.on, pattern: m.make!() })) }) };
   }
   const on = onOf(s.on, "on");
+  if (on === "cpu" && (s.kind === "advise" || s.kind === "prefetch")) issues.push({ path: "on", message: `a ${s.kind} phase runs on a device (its driver's API), not on the cpu` });
   const r = checkPattern(s.kind, s.params, ctx, "params", "kind");
   issues.push(...r.issues);
   if (issues.length) return { issues };
