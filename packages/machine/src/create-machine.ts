@@ -8,10 +8,11 @@
  *     device driver, policy and link kind no plugin provides (with the available names) and every problem the
  *     providers report about their part (driverSpec, policySpec, a link's fields), each with its path;
  *  3. child container; register MachineSpec, Engine (seeded by spec.seed), Kernel (from @hmmsim/core), CostLedger,
- *     LinkRegistry, DeviceDrivers, TraceHooks;
+ *     LinkRegistry, PgmapOwners (the devices' dev_pagemap owners, grouped by peer links), DeviceDrivers, TraceHooks;
  *  4. each plugin's `register(container)` (later registrations of a token win);
  *  5. resolve CostLedger, CostModel, DmaCost; build the Machine (registered under the `Machine` class token);
- *  6. build each spec link with the InterconnectFactory of the plugin that provides its kind;
+ *  6. build each spec link with the InterconnectFactory of the plugin that provides its kind (a link with `peers`
+ *     must come out a PeerInterconnect joining those devices);
  *  7. build every MachineComponent (constructor injection); each plugin's `apply(machine)`;
  *  8. wire the kernel (cost sink, trace points); `hooks.init`.
  *
@@ -22,7 +23,7 @@ import { Engine as EngineClass, type EngineOptions } from "@hmmsim/engine";
 import { TaskCostLedger } from "./cost-ledger.js";
 import { CostModelPlugin } from "./cost-model-plugin.js";
 import { DeviceDriverRegistry } from "./device-driver.js";
-import { type LinkTransferRecord, isCoherentInterconnect } from "./interconnect.js";
+import { type LinkTransferRecord, isCoherentInterconnect, isPeerInterconnect } from "./interconnect.js";
 import { type MachineKernel, createMachineKernel, wireKernel } from "./kernel-wiring.js";
 import { MapLinkRegistry } from "./link-registry.js";
 import { Machine } from "./machine.js";
@@ -30,6 +31,7 @@ import { type MachineSpec, SpecError, parseMachineSpec } from "./machine-spec.js
 import { SPEC_LIMITS } from "./spec-limits.js";
 import { parseSpecText } from "./spec-text.js";
 import type { MachinePlugin } from "./plugin.js";
+import { PgmapOwnerGroups } from "./pgmap-owners.js";
 import { MachineCompositionError, type PartialSpec, PluginRegistry } from "./plugin-registry.js";
 import { StatsPlugin } from "./stats-plugin.js";
 import {
@@ -44,6 +46,7 @@ import {
   LinkRegistry,
   MachineComponent,
   MachineSpec as MachineSpecToken,
+  PgmapOwners,
   TraceHooks,
 } from "./tokens.js";
 import { MachineTrace } from "./trace-points.js";
@@ -123,11 +126,25 @@ function partialSpec(spec: string | object): PartialSpec | null {
     const name = (l as { name?: unknown } | null)?.name;
     if (!linkByName.has(name)) linkByName.set(name, l);
   }
+  // A peer link names devices this one-entry spec does not have: it is normalized without its peers, which are put
+  // back as written when they have the right shape (the schema reports them otherwise), so its plugin sees them.
+  const withoutPeers = (l: unknown): unknown => {
+    if (typeof l !== "object" || l === null || !("peers" in l)) return l;
+    const { peers: _peers, ...rest } = l as Record<string, unknown>;
+    return rest;
+  };
+  const peersOf = (l: unknown): { peers?: readonly [string, string] } => {
+    const p = (l as { peers?: unknown } | null)?.peers;
+    return Array.isArray(p) && p.length === 2 && typeof p[0] === "string" && typeof p[1] === "string" ? { peers: [p[0], p[1]] as const } : {};
+  };
   return {
-    links: links.map((l) => alone([], [l])?.links[0] ?? null),
+    links: links.map((l) => {
+      const parsed = alone([], [withoutPeers(l)])?.links[0];
+      return parsed ? { ...parsed, ...peersOf(l) } : null;
+    }),
     devices: devices.map((d) => {
       const name = (d as { link?: unknown } | null)?.link;
-      return alone([d], linkByName.has(name) ? [linkByName.get(name)] : [])?.devices[0] ?? null;
+      return alone([d], linkByName.has(name) ? [withoutPeers(linkByName.get(name))] : [])?.devices[0] ?? null;
     }),
   };
 }
@@ -146,11 +163,13 @@ export function createMachine(options: CreateMachineOptions): Machine {
     const engine = new EngineClass({ ...options.engine, seed: spec.seed });
     const kernel = (options.createKernel ?? createMachineKernel)(spec);
     const links = new MapLinkRegistry(spec);
+    const owners = new PgmapOwnerGroups(spec);
     const drivers = new DeviceDriverRegistry();
     c.register(MachineSpecToken, { useValue: spec });
     c.register(Engine, { useValue: engine });
     if (kernel) c.register(Kernel, { useValue: kernel });
     c.register(LinkRegistry, { useValue: links });
+    c.register(PgmapOwners, { useValue: owners });
     c.register(DeviceDrivers, { useValue: drivers });
     c.register(CostLedger, { useClass: TaskCostLedger }, { lifecycle: Lifecycle.ContainerScoped });
 
@@ -176,6 +195,7 @@ export function createMachine(options: CreateMachineOptions): Machine {
       dma: c.resolve(DmaCost),
       plugins: registry,
       drivers,
+      owners,
     });
     c.register(Machine, { useValue: machine });
     const trace = MachineTrace.getHooks(machine);
@@ -194,6 +214,12 @@ export function createMachine(options: CreateMachineOptions): Machine {
         );
       }
       const link = f.create(ls, { engine, onTransfer });
+      if (ls.peers && !(isPeerInterconnect(link) && link.peers[0] === ls.peers[0] && link.peers[1] === ls.peers[1])) {
+        throw new MachineCompositionError(
+          `links[${i}] (${JSON.stringify(ls.name)}, kind ${ls.kind}): the spec makes it a peer link of ${JSON.stringify(ls.peers)}, but plugin ${provider.name} built ` +
+            `${isPeerInterconnect(link) ? `a peer link of ${JSON.stringify(link.peers)}` : "a link that is no PeerInterconnect"} (build peer links with PeerLink from @hmmsim/machine)`,
+        );
+      }
       links.add(link);
       c.register(Interconnect, { useValue: link });
     });

@@ -30,6 +30,26 @@ export interface DeviceKernelResult {
   remoteAccesses: number;
   tlbHits: number;
   tlbMisses: number;
+  /**
+   * Optional: of `faults`, the entries the driver dropped unserviced (NVIDIA UVM's default replay policy flushes the
+   * fault buffer after each batch; the dropped accesses are replayed and fault again if their page is still not
+   * valid, so they count again in `faults`). The summary reports them beside `faults`.
+   */
+  flushedFaults?: number;
+  /**
+   * Optional, for devices whose independent streams each stall on their own faults (an FPGA shell's streams: a
+   * miss stops the stream until the driver restarts it): per stream, its accesses, the faults it raised and the time
+   * it stood stalled, ps. The workload runner copies them into the phase summary; a GPU (warps replayed in batches)
+   * leaves them out.
+   */
+  streams?: readonly DeviceStreamResult[];
+}
+
+/** One stream of a device kernel (DeviceKernelResult.streams). */
+export interface DeviceStreamResult {
+  accesses: number;
+  faults: number;
+  stallPs: number;
 }
 
 /**

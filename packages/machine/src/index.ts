@@ -29,9 +29,11 @@ export {
   type DeviceDriverCounters,
   DeviceDriverRegistry,
   type DeviceKernelResult,
+  type DeviceStreamResult,
   type MemAdvice,
 } from "./device-driver.js";
 export { type PartialSpec, PluginRegistry } from "./plugin-registry.js";
+export { type DevicePolicies, type PolicyNames, type ResolvedPolicy, formatPolicy, resolveDevicePolicies } from "./device-policies.js";
 export { createHooksRegistry } from "./hooks-registry.js";
 export {
   type CoherentInterconnect,
@@ -43,11 +45,14 @@ export {
   type LinkParams,
   type LinkSharing,
   type LinkTransferRecord,
+  type PeerInterconnect,
   checkTransferArgs,
   isCoherentInterconnect,
+  isPeerInterconnect,
 } from "./interconnect.js";
 export { CORE_COST_KINDS, type CoreCostKind, type MachineKernel, createMachineKernel, wireKernel } from "./kernel-wiring.js";
-export { DuplexLink, LinkChannel } from "./link-channel.js";
+export { DuplexLink, LinkChannel, PeerLink } from "./link-channel.js";
+export { PgmapOwner, PgmapOwnerGroups } from "./pgmap-owners.js";
 export type { DependencyContainer } from "tsyringe";
 export { MapLinkRegistry } from "./link-registry.js";
 export { Machine, MachineError, type MachineHooks, type MachineParts, type MachineRunOptions, type RunResult } from "./machine.js";
@@ -104,6 +109,7 @@ export {
   MachineComponent,
   MachineSpec,
   PageCopyCost,
+  PgmapOwners,
   PageZeroCost,
   PteUpdateCost,
   TlbShootdownCost,

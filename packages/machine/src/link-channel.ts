@@ -22,6 +22,7 @@ import {
   type LinkDirectionStats,
   type LinkParams,
   type LinkSharing,
+  type PeerInterconnect,
   checkTransferArgs,
 } from "./interconnect.js";
 import type { LinkKind } from "./machine-spec.js";
@@ -252,5 +253,31 @@ export class DuplexLink implements Interconnect {
     const c = this.channels[dir];
     if (!c) throw new InterconnectError(`${this.name}: dir must be "h2d" or "d2h", got ${String(dir)}`);
     return c;
+  }
+}
+
+/**
+ * A peer link (a spec link with `peers: [a, b]`): a DuplexLink whose "h2d" channel carries peers[0] → peers[1]
+ * and "d2h" peers[1] → peers[0] (LinkRegistry.peerDirection picks it). The CPU has no access through it. The
+ * interconnect plugins build their peer kinds (nvlink3, nvlink4, pcie-p2p, custom with peers) with it; a
+ * third-party peer kind does the same, or implements PeerInterconnect itself.
+ */
+export class PeerLink extends DuplexLink implements PeerInterconnect {
+  override readonly supportsCoherentAccess = false as const;
+  readonly peers: readonly [string, string];
+
+  constructor(
+    name: string,
+    kind: LinkKind,
+    params: LinkParams,
+    peers: readonly [string, string],
+    readonly peerAtomics: boolean,
+    ctx: LinkContext,
+  ) {
+    super(name, kind, params, false, ctx);
+    if (!Array.isArray(peers) || peers.length !== 2 || typeof peers[0] !== "string" || typeof peers[1] !== "string" || peers[0] === peers[1]) {
+      throw new InterconnectError(`${name}: peers must be two different device names, got ${JSON.stringify(peers)}`);
+    }
+    this.peers = Object.freeze([peers[0], peers[1]] as const);
   }
 }

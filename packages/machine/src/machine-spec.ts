@@ -23,7 +23,7 @@ export type DeviceKind = string;
 export type LinkKind = string;
 
 /** The link fields every link may carry, validated (with units) by the machine schema; any other field belongs to the link's plugin. */
-export const COMMON_LINK_FIELDS = Object.freeze(["name", "kind", "lanes", "alpha", "h2dBandwidth", "d2hBandwidth", "coherent", "cpuAccessLatency", "cpuAccessBandwidth"] as const);
+export const COMMON_LINK_FIELDS = Object.freeze(["name", "kind", "lanes", "alpha", "h2dBandwidth", "d2hBandwidth", "coherent", "cpuAccessLatency", "cpuAccessBandwidth", "peers"] as const);
 
 /** MEMORY_DEVICE_PRIVATE (behind any link) or MEMORY_DEVICE_COHERENT (needs a coherent link). */
 export type DeviceMemoryType = "private" | "coherent";
@@ -48,14 +48,20 @@ export interface DeviceSpec {
   memoryType: DeviceMemoryType;
   /** Driver plugin that runs the device (default: the kind). */
   driver: string;
-  /** Migration policy plugin (default "on-demand"). */
-  policy: string;
   /**
-   * The device's policy spec: plain JSON the policy plugin validates (its componentSpecIssues) and lays over its
-   * defaults for this device. Absent: the policy's defaults.
+   * The device's policy (default "on-demand"), or the policies it runs together, as written: a name provided by a
+   * policy plugin, a bundle name (a name a plugin expands to a list of policies, e.g. "uvm-default"), or a list of
+   * such names (`[tree-prefetch, thrashing, evict-lru]`). The plugin registry expands bundles
+   * (`PluginRegistry.devicePolicies`, see device-policies.ts); the order of the list decides nothing.
+   */
+  policy: string | string[];
+  /**
+   * The device's policy spec: plain JSON each policy plugin validates (its componentSpecIssues) and lays over its
+   * defaults for this device. For a single policy name, the fields of that policy (`{ threshold: 60 }`); for a list
+   * or a bundle, a mapping keyed by member policy name (`{ thrashing: { lapseUs: 250 } }`). Absent: the defaults.
    */
   policySpec?: Record<string, unknown>;
-  /** Name of the link the device sits behind. */
+  /** Name of the device's host link: the link between it and the host (never a peer link). */
   link: string;
   /**
    * The device's driver spec: plain JSON the driver plugin validates and lays over its own defaults for this
@@ -69,6 +75,10 @@ export interface DeviceSpec {
  * plugin's presets, and any field given here overrides the preset. The common fields below are validated (and
  * their units normalized) by the machine schema; any other field is kept as written for the link's plugin, which
  * validates it (and rejects the fields it does not know).
+ *
+ * Without `peers` a link is a **host link**: devices name it as their `link`. With `peers: [a, b]` it is a
+ * **peer link** joining devices a and b directly (interconnect.ts, PeerInterconnect): no device names it as its
+ * `link`; its h2d figures are the direction a → b, its d2h figures b → a.
  */
 export interface LinkSpec {
   name: string;
@@ -88,6 +98,11 @@ export interface LinkSpec {
   cpuAccessLatency?: number;
   /** Coherent links: CPU load/store bandwidth to device memory, B/s. */
   cpuAccessBandwidth?: number;
+  /**
+   * A peer link: the two (distinct, declared) devices it joins; at most one peer link per pair of devices.
+   * Absent: a host link.
+   */
+  peers?: readonly [string, string];
 }
 
 export interface MachineSpec {
@@ -160,11 +175,48 @@ const linkFields = {
   cpuAccessBandwidth: bandwidth.optional(),
 };
 
+const PEERS_RULE = "expected the two devices a peer link joins: [<device>, <device>]";
+/** A peer link's `peers`: a list of two names (that they are distinct, declared devices is a cross-field check). */
+const peersField = z
+  .array(z.string({ error: "expected a device name (string)" }), { error: PEERS_RULE })
+  .length(2, PEERS_RULE)
+  .optional();
+
 // A link's other fields are its plugin's: kept as written (z.looseObject) and validated by the plugin.
 const link = z.looseObject({
   ...linkFields,
   kind: name,
   coherent: z.boolean({ error: "expected true or false" }).optional(),
+  peers: peersField,
+});
+
+const NAME_RE = /^[A-Za-z0-9_.-]+$/;
+const NAME_RULE = "expected a name of letters, digits, '_', '.', '-'";
+
+/** A device's `policy`: a name or a non-empty list of names (at most SPEC_LIMITS.maxDevicePolicies); absent: "on-demand". */
+const policyField = z.unknown().optional().transform((v, ctx): string | string[] => {
+  if (v === undefined) return "on-demand";
+  if (typeof v === "string") {
+    if (NAME_RE.test(v)) return v;
+    ctx.addIssue({ code: "custom", message: NAME_RULE });
+    return z.NEVER;
+  }
+  if (!Array.isArray(v)) {
+    ctx.addIssue({ code: "custom", message: `expected a policy name or a list of policy names, got ${show(v)}` });
+    return z.NEVER;
+  }
+  if (v.length === 0) ctx.addIssue({ code: "custom", message: "expected at least one policy name (leave policy out for on-demand)" });
+  else if (v.length > L.maxDevicePolicies) ctx.addIssue({ code: "custom", message: `at most ${L.maxDevicePolicies} policies per device, got ${v.length}` });
+  else {
+    let ok = true;
+    v.forEach((x: unknown, j) => {
+      if (typeof x === "string" && NAME_RE.test(x)) return;
+      ok = false;
+      ctx.addIssue({ code: "custom", message: typeof x === "string" ? NAME_RULE : "expected a name (string)", path: [j] });
+    });
+    if (ok) return [...(v as string[])];
+  }
+  return z.NEVER;
 });
 
 const componentSpec = (what: string) => z.record(z.string(), z.unknown(), { error: `expected a mapping of the ${what}'s spec fields` }).optional();
@@ -175,7 +227,7 @@ const device = z.strictObject({
   memory: size,
   memoryType: z.enum(["private", "coherent"], { error: 'expected "private" or "coherent"' }).default("private"),
   driver: name.optional(),
-  policy: name.default("on-demand"),
+  policy: policyField,
   link: z.string({ error: "required: the name of a declared link" }),
   driverSpec: componentSpec("driver"),
   policySpec: componentSpec("policy"),
@@ -257,6 +309,9 @@ function crossFieldIssues(raw: Raw): SpecIssue[] {
     if (linkByName.has(l.name)) out.push({ path: `links[${i}].name`, message: `duplicate link name ${JSON.stringify(l.name)}` });
     else linkByName.set(l.name, l);
   });
+  const declaredDevices = new Set<string>();
+  for (const d of devices) if (isObj(d) && typeof d.name === "string") declaredDevices.add(d.name);
+  out.push(...peerLinkIssues(links, declaredDevices));
   const deviceNames = new Set<string>();
   const deviceBytes: number[] = [];
   const devicePaths: string[] = [];
@@ -276,8 +331,14 @@ function crossFieldIssues(raw: Raw): SpecIssue[] {
     if (typeof d.link === "string") {
       const l = linkByName.get(d.link);
       if (!l) {
-        const declared = [...linkByName.keys()];
+        const declared = [...linkByName.keys()].filter((n) => !isPeerLink(linkByName.get(n)!));
         out.push({ path: `devices[${i}].link`, message: `no link named ${JSON.stringify(d.link)} (declared: ${declared.length ? someNames(declared) : "none"})` });
+      } else if (isPeerLink(l)) {
+        const ends = Array.isArray(l.peers) && l.peers.length === 2 ? ` (it joins ${JSON.stringify(l.peers[0])} and ${JSON.stringify(l.peers[1])})` : "";
+        out.push({
+          path: `devices[${i}].link`,
+          message: `${JSON.stringify(d.link)} is a peer link${ends}; a device's link is its host link, a link without peers`,
+        });
       }
     }
   });
@@ -336,6 +397,46 @@ function crossFieldIssues(raw: Raw): SpecIssue[] {
       }
     }
   }
+  return out;
+}
+
+/** A raw link that declares `peers` (in any shape: the schema reports a bad one). */
+function isPeerLink(l: Raw): boolean {
+  return l.peers !== undefined;
+}
+
+/**
+ * The rules of peer links that need the devices: the two ends are distinct declared devices, and a pair of
+ * devices is joined by at most one peer link (reported at the second).
+ */
+function peerLinkIssues(links: readonly unknown[], devices: ReadonlySet<string>): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  const byPair = new Map<string, number>();
+  links.forEach((l, i) => {
+    if (!isObj(l) || !Array.isArray(l.peers) || l.peers.length !== 2) return;
+    const [a, b] = l.peers as unknown[];
+    if (typeof a !== "string" || typeof b !== "string") return;
+    let ok = true;
+    [a, b].forEach((d, j) => {
+      if (devices.has(d)) return;
+      ok = false;
+      out.push({ path: `links[${i}].peers[${j}]`, message: `no device named ${JSON.stringify(d)} (devices: ${devices.size ? someNames([...devices]) : "none declared"})` });
+    });
+    if (a === b) {
+      out.push({ path: `links[${i}].peers`, message: `a peer link joins two different devices, got ${JSON.stringify(a)} twice` });
+      return;
+    }
+    if (!ok) return;
+    const key = a < b ? `${a}\0${b}` : `${b}\0${a}`;
+    const first = byPair.get(key);
+    if (first !== undefined) {
+      const firstName = (links[first] as Raw).name;
+      out.push({
+        path: `links[${i}].peers`,
+        message: `${JSON.stringify(a)} and ${JSON.stringify(b)} are already joined by peer link ${JSON.stringify(firstName)} (links[${first}]); at most one peer link per pair of devices`,
+      });
+    } else byPair.set(key, i);
+  });
   return out;
 }
 
@@ -410,7 +511,7 @@ export function parseMachineSpec(input: string | object): MachineSpec {
     cpus: { count: s.cpus.count, frequency: s.cpus.frequency ?? 3e9, activeCores: s.cpus.activeCores ?? 1 },
     ram: { size: s.ram.size },
     devices: s.devices.map((d) => stripUndefined({ ...d, driver: d.driver ?? d.kind }) as DeviceSpec),
-    links: s.links.map((l) => stripUndefined({ ...l }) as LinkSpec),
+    links: s.links.map((l) => stripUndefined({ ...l, ...(l.peers ? { peers: [l.peers[0]!, l.peers[1]!] as const } : {}) }) as LinkSpec),
     workload: (s.workload as WorkloadSpec | undefined) ?? null,
     plugins: [...s.plugins],
     ...(s.maxSimulatedTime !== undefined ? { maxSimulatedTime: s.maxSimulatedTime } : {}),

@@ -18,6 +18,7 @@ import type { MachineKernel } from "./kernel-wiring.js";
 import type { DeviceSpec, MachineSpec } from "./machine-spec.js";
 import type { DeviceDriver, DeviceDriverRegistry } from "./device-driver.js";
 import { MachineError } from "./machine-error.js";
+import { type PgmapOwner, PgmapOwnerGroups, type PgmapOwners } from "./pgmap-owners.js";
 import type { DisposableComponent, MachineComponent, MachinePlugin } from "./plugin.js";
 import type { PluginRegistry } from "./plugin-registry.js";
 
@@ -68,6 +69,8 @@ export interface MachineParts {
   dma: DmaCost;
   plugins: PluginRegistry;
   drivers: DeviceDriverRegistry;
+  /** The devices' pgmap owners (default: grouped from the spec's peer links). */
+  owners?: PgmapOwners;
 }
 
 export class Machine {
@@ -87,6 +90,8 @@ export class Machine {
   readonly dma: DmaCost;
   /** The plugins the machine was composed from, by name and by what they provide. */
   readonly plugins: PluginRegistry;
+  /** The dev_pagemap owners of the devices (the `PgmapOwners` token's service; see pgmap-owners.ts). */
+  readonly owners: PgmapOwners;
   readonly #drivers: DeviceDriverRegistry;
   readonly #container: DependencyContainer;
   #components: readonly MachineComponent[] = [];
@@ -104,6 +109,16 @@ export class Machine {
     this.dma = parts.dma;
     this.plugins = parts.plugins;
     this.#drivers = parts.drivers;
+    this.owners = parts.owners ?? new PgmapOwnerGroups(parts.spec);
+  }
+
+  /**
+   * The dev_pagemap owner a driver of `device` uses for its pagemap, `hmmRangeFault`'s devPrivateOwner and
+   * `migrateVma*`'s pgmapOwner: shared by the devices joined by peer links, distinct otherwise
+   * (`owners.ownerOf(device)`; pgmap-owners.ts explains it, and the MMU_NOTIFY_MIGRATE trap).
+   */
+  pgmapOwner(device: string): PgmapOwner {
+    return this.owners.ownerOf(device);
   }
 
   /** The plugin named `name` (its PLUGIN_NAME), or undefined. */

@@ -4,6 +4,7 @@
  * resolves a spec's names to plugins and collects the problems of a spec that only the plugins can see (a name no
  * plugin provides, a driverSpec / policySpec / link field the provider rejects), each with its spec path.
  */
+import { type DevicePolicies, type ResolvedPolicy, resolveDevicePolicies } from "./device-policies.js";
 import type { DeviceSpec, LinkSpec, MachineSpec, SpecIssue } from "./machine-spec.js";
 import { type ComponentRef, type MachinePlugin, NAMED_PLUGIN_KINDS, type NamedPluginKind } from "./plugin.js";
 
@@ -25,6 +26,8 @@ export class PluginRegistry {
   readonly plugins: readonly MachinePlugin[];
   readonly #byName = new Map<string, MachinePlugin>();
   readonly #provided: Record<NamedPluginKind, Map<string, MachinePlugin>> = { driver: new Map(), policy: new Map(), interconnect: new Map() };
+  readonly #bundles = new Map<string, readonly string[]>();
+  readonly #resolved = new WeakMap<object, DevicePolicies>();
 
   /** Checks every plugin's shape and claims; throws one MachineCompositionError listing every problem. */
   constructor(plugins: readonly unknown[]) {
@@ -54,9 +57,22 @@ export class PluginRegistry {
         if (other && other !== p) problems.push(`${who}: ${WHAT[p.kind as NamedPluginKind]} ${JSON.stringify(n)} is provided by two plugins, ${JSON.stringify(other.name)} and ${JSON.stringify(p.name)}`);
         else map.set(n, p);
       }
+      if (p.bundles !== undefined) this.#addBundles(p, who, problems);
     });
     if (problems.length > 0) throw new MachineCompositionError(`cannot compose the machine from its plugins:\n  ${problems.join("\n  ")}`);
     this.plugins = Object.freeze([...(plugins as MachinePlugin[])]);
+  }
+
+  #addBundles(p: MachinePlugin, who: string, problems: string[]): void {
+    const b = p.bundles as unknown;
+    if (p.kind !== "policy") return void problems.push(`${who}: only policy plugins declare bundles; this one is kind ${JSON.stringify(p.kind)}`);
+    if (b === null || typeof b !== "object" || Array.isArray(b)) return void problems.push(`${who}: bundles must map bundle names to lists of policy names`);
+    for (const [name, members] of Object.entries(b)) {
+      if (!(p.provides ?? []).includes(name)) problems.push(`${who}: bundle ${JSON.stringify(name)} is not among the names the plugin provides`);
+      else if (!Array.isArray(members) || members.length === 0 || members.some((m) => typeof m !== "string" || m === "")) {
+        problems.push(`${who}: bundle ${JSON.stringify(name)} must list one or more policy names`);
+      } else this.#bundles.set(name, Object.freeze([...(members as string[])]));
+    }
   }
 
   get(name: string): MachinePlugin | undefined {
@@ -66,6 +82,38 @@ export class PluginRegistry {
   /** The plugin that provides `name` of `kind`, or undefined. */
   provider(kind: NamedPluginKind, name: string): MachinePlugin | undefined {
     return this.#provided[kind].get(name);
+  }
+
+  /** The members of policy bundle `name` (as its plugin declares them), or undefined when `name` is not a bundle. */
+  bundle(name: string): readonly string[] | undefined {
+    return this.#bundles.get(name);
+  }
+
+  /**
+   * The policies `device` runs, bundles expanded, each with its own policySpec (see device-policies.ts), and the
+   * problems of its `policy` / `policySpec` with paths relative to the device. Memoized per device object.
+   */
+  resolvePolicies(device: Pick<DeviceSpec, "policy" | "policySpec">): DevicePolicies {
+    let r = this.#resolved.get(device);
+    if (r === undefined) {
+      r = resolveDevicePolicies(device, {
+        bundle: (n) => this.#bundles.get(n),
+        provided: (n) => this.#provided.policy.has(n),
+        missing: (n) => this.#missing("policy", n),
+      });
+      this.#resolved.set(device, r);
+    }
+    return r;
+  }
+
+  /** The policies a device of a valid spec runs (`resolvePolicies(device).policies`). */
+  devicePolicies(device: Pick<DeviceSpec, "policy" | "policySpec">): readonly ResolvedPolicy[] {
+    return this.resolvePolicies(device).policies;
+  }
+
+  #missing(kind: NamedPluginKind, name: string, note = ""): string {
+    const have = this.available(kind);
+    return `no plugin provides ${WHAT[kind]} ${JSON.stringify(name)} (${note}available: ${have.length ? have.join(", ") : "none"}; load one with plugins: in the spec or --plugin)`;
   }
 
   /** The names of `kind` the plugins provide, sorted. */
@@ -98,10 +146,7 @@ export class PluginRegistry {
         out.push({ path: rel.startsWith("^") ? joinPath(owner, rel.slice(1)) : joinPath(prefix, rel), message: String(i?.message) });
       }
     };
-    const missing = (kind: NamedPluginKind, name: string, note = ""): string => {
-      const have = this.available(kind);
-      return `no plugin provides ${WHAT[kind]} ${JSON.stringify(name)} (${note}available: ${have.length ? have.join(", ") : "none"}; load one with plugins: in the spec or --plugin)`;
-    };
+    const missing = (kind: NamedPluginKind, name: string, note = ""): string => this.#missing(kind, name, note);
     const linkByName = new Map<string, LinkSpec>();
     spec.links.forEach((l: LinkSpec | null, i) => {
       if (l === null) return;
@@ -115,9 +160,11 @@ export class PluginRegistry {
       const dp = this.provider("driver", d.driver);
       if (!dp) out.push({ path: `devices[${i}].driver`, message: missing("driver", d.driver, d.driver === d.kind ? `the default driver of kind ${JSON.stringify(d.kind)}; ` : "") });
       else ask(dp, { kind: "driver", name: d.driver, spec: d.driverSpec, device: d }, `devices[${i}].driverSpec`, `devices[${i}]`);
-      const pp = this.provider("policy", d.policy);
-      if (!pp) out.push({ path: `devices[${i}].policy`, message: missing("policy", d.policy) });
-      else ask(pp, { kind: "policy", name: d.policy, spec: d.policySpec, device: d }, `devices[${i}].policySpec`, `devices[${i}]`);
+      const resolved = this.resolvePolicies(d);
+      for (const issue of resolved.issues) out.push({ path: joinPath(`devices[${i}]`, issue.path), message: issue.message });
+      for (const rp of resolved.policies) {
+        ask(this.provider("policy", rp.name)!, { kind: "policy", name: rp.name, spec: rp.spec, device: d }, joinPath(`devices[${i}]`, rp.specPath), `devices[${i}]`);
+      }
       const link = linkByName.get(d.link);
       if (d.memoryType === "coherent" && link) {
         const lp = this.provider("interconnect", link.kind);

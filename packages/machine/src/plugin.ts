@@ -14,7 +14,7 @@ export type PluginKind = BuiltinPluginKind | (string & {});
 /** The kinds whose plugins provide names the machine spec refers to, and the spec field each name sits in. */
 export const NAMED_PLUGIN_KINDS = Object.freeze({
   driver: "devices[i].driver (default: the device's kind)",
-  policy: "devices[i].policy",
+  policy: "devices[i].policy (a name, a bundle, or a list of them)",
   interconnect: "links[i].kind",
 } as const);
 export type NamedPluginKind = keyof typeof NAMED_PLUGIN_KINDS;
@@ -58,6 +58,15 @@ export interface MachinePlugin {
    * policy), link kinds (kind interconnect). Two plugins may not provide the same name of one kind.
    */
   readonly provides?: readonly string[];
+  /**
+   * Policy plugins: names among `provides` that are bundles — each expands to a list of policy names (members, which
+   * other plugins may provide, and which may be bundles themselves) when a device's `policy` names it:
+   * `{ "uvm-default": ["tree-prefetch", "thrashing", "evict-lru"] }`. A device that names a bundle runs its members,
+   * each with its own policySpec (`policySpec` keyed by member name). A bundle answers no hook itself. Unknown
+   * members, cycles and a policy reached twice are reported as SpecErrors at the device's `policy` when a spec uses
+   * the bundle.
+   */
+  readonly bundles?: Readonly<Record<string, readonly string[]>>;
   /**
    * The problems of the spec part of one component this plugin provides (`ref.spec`: a device's driverSpec or
    * policySpec, absent = undefined; a link object). Each issue's `path` is relative to that part ("" = the part

@@ -6,6 +6,7 @@
  */
 import type { WorkloadSpec } from "@hmmsim/workloads";
 import { COST_KINDS } from "./cost-model.js";
+import { formatPolicy } from "./device-policies.js";
 import { type Interconnect, type LinkDirection, isCoherentInterconnect } from "./interconnect.js";
 import type { Machine, RunResult } from "./machine.js";
 import type { RunStop } from "./run-stop.js";
@@ -23,6 +24,12 @@ export interface LinkDirectionSummary {
   transfers: number;
   /** busyPs / simulatedPs (0 when nothing was simulated). */
   utilisation: number;
+  /**
+   * Peer links only: the device the direction carries data from and the device it carries it to ("h2d" is
+   * peers[0] → peers[1], "d2h" peers[1] → peers[0]). Absent on host links (host → device, device → host).
+   */
+  from?: string;
+  to?: string;
 }
 
 export interface RunSummary {
@@ -37,8 +44,12 @@ export interface RunSummary {
     bytes: boolean;
     cpus: { count: number; frequencyHz: number };
     ramBytes: number;
-    devices: { name: string; kind: string; memoryBytes: number; memoryType: "private" | "coherent"; link: string; driver: string; policy: string }[];
-    links: { name: string; kind: string; h2dBandwidth: number; d2hBandwidth: number; alphaPs: number; coherent: boolean }[];
+    devices: { name: string; kind: string; memoryBytes: number; memoryType: "private" | "coherent"; link: string; driver: string; /** The device's `policy` as written; a list joined with " + ". */ policy: string }[];
+    /**
+     * Every link, host and peer, in spec order. A peer link has `peers` (the two devices it joins; its
+     * h2dBandwidth is peers[0] → peers[1], d2hBandwidth peers[1] → peers[0]); a host link has none.
+     */
+    links: { name: string; kind: string; h2dBandwidth: number; d2hBandwidth: number; alphaPs: number; coherent: boolean; peers?: [string, string] }[];
   };
   workload: WorkloadSpec | null;
   /** Each workload phase, in order: where it ran, its accesses, when it started and ended (ps). */
@@ -63,7 +74,7 @@ export interface RunSummary {
   coherentCpuAccess: { accesses: number; ps: number };
   evictions: PageTotals;
   invalidations: number;
-  /** Per link, per direction. */
+  /** Per link, per direction (a peer link's directions name their devices: `from`, `to`). */
   links: Record<string, Record<LinkDirection, LinkDirectionSummary>>;
   /**
    * Cost charged by the cost models, per kind (CPU_FAULT, PAGE_ZERO, PAGE_COPY, PTE_UPDATE, TLB_SHOOTDOWN,
@@ -113,8 +124,10 @@ export interface SummaryExtras {
 
 const ratio = (busy: number, total: number): number => (total > 0 ? busy / total : 0);
 
-function linkInfo(l: Interconnect): RunSummary["machine"]["links"][number] {
-  return { name: l.name, kind: l.kind, h2dBandwidth: l.params.h2dBandwidth, d2hBandwidth: l.params.d2hBandwidth, alphaPs: l.params.alpha, coherent: isCoherentInterconnect(l) };
+function linkInfo(l: Interconnect, ends: readonly [string, string] | null): RunSummary["machine"]["links"][number] {
+  const info: RunSummary["machine"]["links"][number] = { name: l.name, kind: l.kind, h2dBandwidth: l.params.h2dBandwidth, d2hBandwidth: l.params.d2hBandwidth, alphaPs: l.params.alpha, coherent: isCoherentInterconnect(l) };
+  if (ends) info.peers = [ends[0], ends[1]];
+  return info;
 }
 
 export function buildSummary(
@@ -127,10 +140,18 @@ export function buildSummary(
 ): RunSummary {
   const s = machine.spec;
   const links: RunSummary["links"] = {};
+  const endsOf = (name: string): readonly [string, string] | null => {
+    try {
+      return machine.links.ends(name);
+    } catch {
+      return null; // a link the stats know and the registry does not: shown as a host link
+    }
+  };
   for (const [name, dirs] of Object.entries(stats.links)) {
+    const ends = endsOf(name);
     links[name] = {
-      h2d: { ...dirs.h2d, utilisation: ratio(dirs.h2d.busyPs, result.simulatedPs) },
-      d2h: { ...dirs.d2h, utilisation: ratio(dirs.d2h.busyPs, result.simulatedPs) },
+      h2d: { ...dirs.h2d, utilisation: ratio(dirs.h2d.busyPs, result.simulatedPs), ...(ends ? { from: ends[0], to: ends[1] } : {}) },
+      d2h: { ...dirs.d2h, utilisation: ratio(dirs.d2h.busyPs, result.simulatedPs), ...(ends ? { from: ends[1], to: ends[0] } : {}) },
     };
   }
   const workingSetBytes = extras.workingSetBytes ?? 0;
@@ -164,8 +185,8 @@ export function buildSummary(
       bytes: s.bytes,
       cpus: { count: s.cpus.count, frequencyHz: s.cpus.frequency },
       ramBytes: s.ram.size,
-      devices: s.devices.map((d) => ({ name: d.name, kind: d.kind, memoryBytes: d.memory, memoryType: d.memoryType, link: d.link, driver: d.driver, policy: d.policy })),
-      links: machine.links.all().map(linkInfo),
+      devices: s.devices.map((d) => ({ name: d.name, kind: d.kind, memoryBytes: d.memory, memoryType: d.memoryType, link: d.link, driver: d.driver, policy: formatPolicy(d.policy) })),
+      links: machine.links.all().map((l) => linkInfo(l, endsOf(l.name))),
     },
     workload: s.workload,
     phases: phases.map((p) => ({ ...p, ...(p.gpu ? { gpu: { ...p.gpu } } : {}), ...(p.cpu ? { cpu: { ...p.cpu } } : {}) })),
@@ -261,10 +282,20 @@ export function formatSummary(s: RunSummary): string {
   rows.push(["spec", m.specFile]);
   rows.push(["host", `${m.cpus.count} CPUs @ ${sig(m.cpus.frequencyHz / 1e9)} GHz, ${formatBytes(m.ramBytes)} RAM`]);
   for (const d of m.devices) {
-    rows.push([`device ${d.name}`, `${d.kind}, ${formatBytes(d.memoryBytes)} ${d.memoryType === "coherent" ? "DEVICE_COHERENT" : "DEVICE_PRIVATE"}, link ${d.link}, driver ${d.driver}, policy ${d.policy}`]);
+    // A device joined to others by peer links names them after its host link: "peers gpu1 (nvl0), gpu2 (nvl1)".
+    const peers = m.links.flatMap((l) => (l.peers?.includes(d.name) ? [`${l.peers[0] === d.name ? l.peers[1] : l.peers[0]} (${l.name})`] : []));
+    rows.push([
+      `device ${d.name}`,
+      `${d.kind}, ${formatBytes(d.memoryBytes)} ${d.memoryType === "coherent" ? "DEVICE_COHERENT" : "DEVICE_PRIVATE"}, link ${d.link}${peers.length ? `, peers ${peers.join(", ")}` : ""}, driver ${d.driver}, policy ${d.policy}`,
+    ]);
   }
   for (const l of m.links) {
-    rows.push([`link ${l.name}`, `${l.kind}${l.coherent ? " (coherent)" : ""}, ${formatBandwidth(l.h2dBandwidth)} h2d / ${formatBandwidth(l.d2hBandwidth)} d2h, α ${formatTime(l.alphaPs)}`]);
+    if (l.peers) {
+      const [a, b] = l.peers;
+      rows.push([`link ${l.name}`, `${l.kind}, peer link ${a} ↔ ${b}, ${formatBandwidth(l.h2dBandwidth)} ${a}→${b} / ${formatBandwidth(l.d2hBandwidth)} ${b}→${a}, α ${formatTime(l.alphaPs)}`]);
+    } else {
+      rows.push([`link ${l.name}`, `${l.kind}${l.coherent ? " (coherent)" : ""}, ${formatBandwidth(l.h2dBandwidth)} h2d / ${formatBandwidth(l.d2hBandwidth)} d2h, α ${formatTime(l.alphaPs)}`]);
+    }
   }
   rows.push(["workload", describeWorkload(s.workload)]);
   if (s.plugins?.length) rows.push(["plugins", s.plugins.map((p) => `${p.name} ${p.version}`).join(", ")]);
@@ -281,8 +312,17 @@ export function formatSummary(s: RunSummary): string {
     let detail = "";
     if (p.gpu) {
       const g = p.gpu;
-      detail = `; ${count(g.faults)} fault entries for ${count(g.faultedPages)} pages in ${count(g.batches)} batches; TLB ${count(g.tlbHits)} hits / ${count(g.tlbMisses)} misses`;
+      const flushed = g.flushedFaults ? ` (${count(g.flushedFaults)} of them flushed unserviced after a batch, then raised again)` : "";
+      detail = `; ${count(g.faults)} fault entries${flushed} for ${count(g.faultedPages)} pages in ${count(g.batches)} batches; TLB ${count(g.tlbHits)} hits / ${count(g.tlbMisses)} misses`;
       if (g.remoteAccesses) detail += `; ${count(g.remoteAccesses)} remote accesses`;
+      if (g.streams && g.streams.length > 0) {
+        // Streams stall one by one (an FPGA shell): how long each stood still, the share of the phase, its faults.
+        const span = p.endPs - p.startPs;
+        const worst = g.streams.reduce((a, b) => (b.stallPs > a.stallPs ? b : a));
+        const total = g.streams.reduce((n, x) => n + x.stallPs, 0);
+        const pct = (ps: number) => (span > 0 ? ((100 * ps) / span).toFixed(1) : "0.0");
+        detail += `; ${count(g.streams.length)} stream${g.streams.length === 1 ? "" : "s"} stalled ${formatTime(total / g.streams.length)} on average (${pct(total / g.streams.length)} % of the phase), at most ${formatTime(worst.stallPs)} (${pct(worst.stallPs)} %)`;
+      }
     } else if (p.cpu && p.cpu.coherentAccesses > 0) {
       detail = `; ${count(p.cpu.coherentAccesses)} of them read/written in place in device memory (${formatTime(p.cpu.coherentPs)})`;
     }
@@ -319,14 +359,15 @@ export function formatSummary(s: RunSummary): string {
       const l = dirs[dir];
       const alpha = alphaOf.get(name) ?? 0;
       res.push([
-        `link ${name} ${dir}`,
+        l.from !== undefined && l.to !== undefined ? `link ${name} ${l.from}→${l.to}` : `link ${name} ${dir}`,
         `${pct(l.utilisation)} busy (${formatTime(l.busyPs)} moving data), ${formatBytes(l.bytes)} in ${count(l.transfers)} transfers` +
           (l.transfers > 0 && alpha > 0 ? ` (+ ${formatTime(alpha)} setup each, not in busy)` : ""),
       ]);
     }
   }
   for (const dir of ["h2d", "d2h"] as const) {
-    const onLinks = Object.values(s.links).reduce((sum, l) => sum + l[dir].bytes, 0);
+    // Host links only: a peer link's bytes went device → device, neither to a device from the host nor back.
+    const onLinks = Object.values(s.links).reduce((sum, l) => sum + (l[dir].from === undefined ? l[dir].bytes : 0), 0);
     const moved = s.migrated[dir].bytes;
     if (moved > onLinks) {
       res.push([

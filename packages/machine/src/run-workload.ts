@@ -17,7 +17,7 @@
  * addresses is replayed as written).
  */
 import { type AccessPattern, type Workload, isRangeAction } from "@hmmsim/workloads";
-import type { AccessBuffer, AccessSource, DeviceDriver, DeviceDriverCounters } from "./device-driver.js";
+import type { AccessBuffer, AccessSource, DeviceDriver, DeviceDriverCounters, DeviceStreamResult } from "./device-driver.js";
 import { type CoherentInterconnect, isCoherentInterconnect } from "./interconnect.js";
 import type { Machine } from "./machine.js";
 import { MachineError } from "./machine-error.js";
@@ -80,6 +80,10 @@ export interface PhaseSummary {
     faultedPages: number;
     migratedPages: number;
     populatedPages: number;
+    /** Of `faults`, entries the driver flushed unserviced (DeviceKernelResult.flushedFaults), when it reports them. */
+    flushedFaults?: number;
+    /** Per stream, when the driver reports streams (DeviceKernelResult.streams: an FPGA shell's stall time). */
+    streams?: DeviceStreamResult[];
   };
   /**
    * CPU phases: accesses served in place from DEVICE_COHERENT device memory over a coherent link (no fault, no
@@ -274,6 +278,8 @@ export function startWorkload(machine: Machine, workload: Workload, opts: Worklo
             faultedPages: st.faultedPages - before.faultedPages,
             migratedPages: st.migratedPages - before.migratedPages,
             populatedPages: st.populatedPages - before.populatedPages,
+            ...(r.flushedFaults !== undefined ? { flushedFaults: r.flushedFaults } : {}),
+            ...(r.streams ? { streams: r.streams.map((x) => ({ accesses: x.accesses, faults: x.faults, stallPs: x.stallPs })) } : {}),
           },
         });
       }

@@ -18,6 +18,8 @@ export const SPEC_LIMITS = Object.freeze({
    */
   maxDevices: 4096,
   maxLinks: 4096,
+  /** Policies one device runs together (`devices[i].policy` as a list): a few in practice (UVM's defaults are 3). */
+  maxDevicePolicies: 32,
   /**
    * RAM pages: below half of the page store's 2^32 pfns (@hmmsim/core's Kernel: the other half is for device
    * memory), on a 2 MiB boundary: 8 TiB − 2 MiB.

@@ -36,7 +36,7 @@ export interface MachineStats {
   /** Completed migrations (migrateEnd) towards devices (h2d) and towards system memory (d2h). */
   migrated: Record<LinkDirection, PageTotals>;
   evictions: PageTotals;
-  /** dmaTransfer events per direction. */
+  /** dmaTransfer events per direction, on host links (a peer link's transfers are in `links` only). */
   dma: Record<LinkDirection, { transfers: number; bytes: number }>;
   /** Per link, per direction: busy time (data phase), bytes, transfers. */
   links: Record<string, Record<LinkDirection, LinkDirectionStats>>;
@@ -61,6 +61,9 @@ export class StatsCollector implements MachineComponent {
     d2h: { transfers: 0, bytes: 0 },
   };
 
+  /** The machine's peer links (by name), whose transfers are not host DMA; filled by tap(). */
+  private readonly peerLinks = new Set<string>();
+
   constructor(
     @inject(LinkRegistry) private readonly links: LinkRegistry,
     @inject(CostLedger) private readonly ledger: CostLedger,
@@ -70,6 +73,7 @@ export class StatsCollector implements MachineComponent {
   /** Counts the events of the trace points `h` (StatsPlugin.apply taps the machine's). */
   tap(h: MachineTraceHooks): void {
     const N = STATS_PLUGIN_NAME;
+    for (const l of this.links.all()) if (this.links.ends(l.name) !== null) this.peerLinks.add(l.name);
     h.pageFault.tap(N, (e) => {
       if (e.source === "cpu") this.cpuFaults++;
       else this.deviceFaults++;
@@ -89,6 +93,7 @@ export class StatsCollector implements MachineComponent {
       this.evictions.bytes += e.bytes;
     });
     h.dmaTransfer.tap(N, (e) => {
+      if (this.peerLinks.has(e.link)) return; // device → device: not host DMA (the link's own stats count it)
       this.dma[e.dir].transfers++;
       this.dma[e.dir].bytes += e.bytes;
     });

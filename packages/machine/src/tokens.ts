@@ -56,6 +56,13 @@ export const InterconnectFactory: InjectionToken<InterconnectFactory> = Symbol("
 export type LinkRegistry = I.LinkRegistry;
 export const LinkRegistry: InjectionToken<LinkRegistry> = Symbol("LinkRegistry");
 
+/**
+ * The dev_pagemap owners of the machine's devices: one object per group of devices joined by peer links, one per
+ * other device (pgmap-owners.ts: how a driver uses it, and the MMU_NOTIFY_MIGRATE trap).
+ */
+export type PgmapOwners = import("./pgmap-owners.js").PgmapOwners;
+export const PgmapOwners: InjectionToken<PgmapOwners> = Symbol("PgmapOwners");
+
 /** Stateful services plugins register for createMachine to build and attach (multi-registered). */
 export type MachineComponent = import("./plugin.js").MachineComponent;
 export const MachineComponent: InjectionToken<MachineComponent> = Symbol("MachineComponent");

@@ -25,9 +25,9 @@ export interface ThrashingHint {
 }
 
 /**
- * A device's access-counter setup (`accessCounterConfig`), UVM's module parameters of uvm_gpu_access_counters.c
- * [S4]: the tracking granularity (`uvm_perf_access_counter_granularity`: 64 KiB, 2 MiB, 16 MiB, …) and the
- * notification threshold (`uvm_perf_access_counter_threshold`, default 256). No answer: the device counts nothing.
+ * A device's access-counter setup (`accessCounterConfig`), UVM's module parameters of uvm_gpu_access_counters.c [S4]:
+ * the tracking granularity (`uvm_perf_access_counter_granularity`: 64 KiB, 2 MiB, 16 MiB, …) and the notification
+ * threshold (`uvm_perf_access_counter_threshold`, default 256). No answer: the device counts nothing.
  */
 export interface AccessCounterConfig {
   /** Bytes covered by one counter: a power of two, 64 KiB … 16 MiB. */

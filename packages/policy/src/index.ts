@@ -22,5 +22,5 @@ export {
   type ThrashingHint,
   type ThrashingHintType,
 } from "./hints.js";
-export { servedDevices, tapPolicy, type PolicyTapOptions, type PolicyTaps } from "./tap-policy.js";
+export { devicePolicies, servedDevices, servedPolicies, tapPolicy, type PolicyMachine, type PolicyTapOptions, type PolicyTaps } from "./tap-policy.js";
 export { definePolicySpec, specRules, type PolicySpecSchema, type SpecRule } from "./policy-spec.js";

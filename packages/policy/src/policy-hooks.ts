@@ -23,7 +23,9 @@
  * These are the places NVIDIA UVM takes its perf-module decisions (uvm_perf_prefetch.c `compute_prefetch_region`,
  * uvm_perf_thrashing.c `uvm_perf_thrashing_get_hint`, uvm_pmm_gpu.c `pick_root_chunk_to_evict`) [S2, S3, S5] and
  * that gpu_ext hooks with eBPF struct_ops [S19]. The hooks are per machine, shared by its devices: a tap serves
- * the devices whose spec `policy` names its plugin (`query.device`; `tapPolicy` does the filtering). Tap at setup
+ * the devices that run its policy — named in the device's spec `policy`, alone, in a list or through a bundle
+ * (`query.device`; `tapPolicy` does the filtering). A device may run several policies: the order of its list decides
+ * nothing, the tap stages do (then the machine's plugin order). Tap at setup
  * (a plugin's `apply`), with a stage from POLICY_STAGE_*; per-event history (migrations, evictions,
  * invalidations) is on the machine's trace points (MachineTrace), which a policy taps to keep its own state.
  */

@@ -12,12 +12,12 @@ import {
   type DeviceSpec,
   type MachinePlugin,
 } from "@hmmsim/machine";
-import { POLICY_STAGE_DEFAULT, Policy } from "./policy-hooks.js";
+import { POLICY_STAGE_DEFAULT, POLICY_STAGE_OVERRIDE, Policy } from "./policy-hooks.js";
 import { definePolicySpec, specRules } from "./policy-spec.js";
 import { servedDevices, tapPolicy } from "./tap-policy.js";
 import { faultQuery, victimQuery } from "./testing/test-util.js";
 
-const dev = (name: string, policy: string, policySpec?: Record<string, unknown>): DeviceSpec =>
+const dev = (name: string, policy: string | string[], policySpec?: Record<string, unknown>): DeviceSpec =>
   ({ kind: "gpu", name, memory: 1 << 22, memoryType: "private", driver: "gpu", policy, link: "l0", ...(policySpec ? { policySpec } : {}) }) as DeviceSpec;
 
 const fakeMachine = (...devices: DeviceSpec[]) => ({ spec: { devices } }) as unknown as Parameters<typeof tapPolicy>[0];
@@ -55,6 +55,15 @@ describe("servedDevices / tapPolicy", () => {
     const n = fakeMachine(dev("a", "x"));
     expect(tapPolicy(n, { name: "Q", policy: "y" }, { shouldMigrate: () => true, selectVictim: () => -1 })).toEqual([]);
     expect(Policy.getHooks(n).shouldMigrate.taps).toHaveLength(0);
+  });
+
+  it("serves a device whose policy is a list containing the name, with the policySpec keyed by that name", () => {
+    const m = fakeMachine(dev("a", ["tree", "thrash"] as never, { tree: { threshold: 70 }, thrash: { lapseUs: 9 } }), dev("b", ["thrash"] as never), dev("c", "tree"));
+    expect(servedDevices(m, "tree").map((d) => d.name)).toEqual(["a", "c"]);
+    expect(servedDevices(m, "thrash").map((d) => d.name)).toEqual(["a", "b"]);
+    const specs: unknown[] = [];
+    tapPolicy(m, { name: "T", policy: "thrash", spec: (raw, d) => (specs.push([d.name, raw]), raw) }, { shouldMigrate: () => false });
+    expect(specs).toEqual([["a", { lapseUs: 9 }], ["b", undefined]]);
   });
 
   it("a prefetchRange answer of undefined keeps the range", () => {
@@ -136,6 +145,30 @@ describe("a policy plugin on a machine", () => {
     expect(h.shouldMigrate.call({ ...faultQuery("g0"), blockResident: 2 })).toBe(false);
     expect(h.shouldMigrate.call({ ...faultQuery("g1"), blockResident: 2 })).toBeUndefined(); // default limit 4
     expect(h.shouldMigrate.call({ ...faultQuery("g1"), blockResident: 4 })).toBe(false);
+  });
+
+  it("several policies on one device, one of them through a bundle: each serves with its own spec; the list's order decides nothing", () => {
+    const seen: string[] = [];
+    const stub = (name: string, stage: number, answer: boolean | undefined): MachinePlugin => ({
+      name: `Stub-${name}`,
+      kind: "policy",
+      provides: [name],
+      apply(machine) {
+        tapPolicy(machine, { name: `Stub-${name}`, policy: name, stage }, { shouldMigrate: (f) => (seen.push(`${name}:${f.device}`), answer) });
+      },
+    });
+    const bundle: MachinePlugin = { name: "Bundle", kind: "policy", provides: ["pair"], bundles: { pair: ["late", "early"] }, apply() {} };
+    const s = spec();
+    s.devices[0] = { ...s.devices[0]!, policy: ["remote-above", "pair"], policySpec: { "remote-above": { limit: 1 } } } as never;
+    const m = createMachine({ spec: s, plugins: [...plugins(), bundle, stub("late", POLICY_STAGE_DEFAULT, true), stub("early", POLICY_STAGE_OVERRIDE, undefined)] });
+    const h = Policy.getHooks(m);
+    // early (override stage) asks first and has no answer, remote-above (policy stage) answers with its own spec.
+    expect(h.shouldMigrate.call({ ...faultQuery("g0"), blockResident: 2 })).toBe(false);
+    expect(seen).toEqual(["early:g0"]);
+    expect(h.shouldMigrate.call({ ...faultQuery("g0"), blockResident: 0 })).toBe(true); // late, at the default stage
+    expect(seen).toEqual(["early:g0", "early:g0", "late:g0"]);
+    expect(h.shouldMigrate.call({ ...faultQuery("g1"), blockResident: 4 })).toBe(false); // g1: remote-above alone, default limit 4
+    expect(seen).toHaveLength(3);
   });
 
   it("a bad policySpec is a SpecError with its full path; the machine is not built", () => {

@@ -1,6 +1,8 @@
 /**
- * The one call a policy plugin's `apply` needs: tap the policy hooks for exactly the devices whose machine-spec
- * `policy` is the plugin's policy name, each tap handed that device's policySpec (resolved once, at setup).
+ * The one call a policy plugin's `apply` needs: tap the policy hooks for exactly the devices that run the plugin's
+ * policy — whose machine-spec `policy` is that name, or a list or bundle that contains it once resolved (bundles
+ * expanded by the machine's PluginRegistry) — each tap handed that policy's own policySpec for the device (the
+ * device's policySpec for a single policy, its `policySpec.<name>` for a list or bundle; resolved once, at setup).
  *
  *   apply(machine) {
  *     tapPolicy(machine, { name: PLUGIN_NAME, policy: "tree", spec: (raw) => TreeSpec.resolve(raw) }, {
@@ -8,25 +10,50 @@
  *     });
  *   }
  */
-import type { DeviceSpec, Machine } from "@hmmsim/machine";
+import { type DeviceSpec, type Machine, PluginRegistry, type ResolvedPolicy, resolveDevicePolicies } from "@hmmsim/machine";
 import type { FaultQuery, PrefetchRange } from "./fault-query.js";
 import { POLICY_STAGE_POLICY, Policy } from "./policy-hooks.js";
 import type { AccessCounterConfig, AccessCounterQuery, ThrashingHint } from "./hints.js";
 import type { VictimQuery } from "./victim-query.js";
 
-/** The devices of `machine` whose spec `policy` is `policy`, in spec order. */
-export function servedDevices(machine: Pick<Machine, "spec">, policy: string): DeviceSpec[] {
-  return machine.spec.devices.filter((d) => d.policy === policy);
+/** A machine as the policy taps need it: its spec and, on a real machine, its plugin registry (for bundles). */
+export type PolicyMachine = Pick<Machine, "spec"> & { readonly plugins?: unknown };
+
+/**
+ * The policies `device` runs, bundles expanded, each with its own policySpec: through the machine's PluginRegistry
+ * when it has one, else (a bare `{ spec }`, as in tests) with no bundles.
+ */
+export function devicePolicies(machine: PolicyMachine, device: DeviceSpec): readonly ResolvedPolicy[] {
+  if (machine.plugins instanceof PluginRegistry) return machine.plugins.devicePolicies(device);
+  return resolveDevicePolicies(device, { bundle: () => undefined }).policies;
+}
+
+/** The devices of `machine` that run `policy` (their resolved policy list contains it), in spec order. */
+export function servedDevices(machine: PolicyMachine, policy: string): DeviceSpec[] {
+  return machine.spec.devices.filter((d) => devicePolicies(machine, d).some((p) => p.name === policy));
+}
+
+/** Each device that runs `policy`, with that policy's own policySpec (undefined: its defaults), in spec order. */
+export function servedPolicies(machine: PolicyMachine, policy: string): { device: DeviceSpec; policySpec: Record<string, unknown> | undefined }[] {
+  const out: { device: DeviceSpec; policySpec: Record<string, unknown> | undefined }[] = [];
+  for (const device of machine.spec.devices) {
+    const p = devicePolicies(machine, device).find((x) => x.name === policy);
+    if (p) out.push({ device, policySpec: p.spec });
+  }
+  return out;
 }
 
 export interface PolicyTapOptions<S> {
   /** The tap's name: the plugin's PLUGIN_NAME. */
   name: string;
-  /** The policy name devices select with their spec `policy` (what the plugin `provides`). */
+  /** The policy name devices select with their spec `policy`, alone, in a list or through a bundle (what the plugin `provides`). */
   policy: string;
   /** Tap stage (default POLICY_STAGE_POLICY). */
   stage?: number;
-  /** Turns a device's policySpec (undefined when absent) into what the taps get; called once per device. Default: as is. */
+  /**
+   * Turns this policy's policySpec for a device (undefined when absent; `policySpec.<policy>` when the device runs a
+   * list or a bundle) into what the taps get; called once per device. Default: as is.
+   */
   spec?: (policySpec: Record<string, unknown> | undefined, device: DeviceSpec) => S;
 }
 
@@ -45,17 +72,18 @@ export interface PolicyTaps<S> {
  * Taps `Policy.getHooks(machine)` with `taps`, answering only for the devices `servedDevices(machine, policy)`
  * returns (other devices get no answer: `undefined`, or the range unchanged). Taps nothing when the machine has no
  * such device. Returns the names of the devices served.
+ *
+ * A device may run several policies (a list or a bundle): each plugin taps for itself, and the order of the
+ * device's list decides nothing. A bail hook's first answer wins in tap order: by `stage` (POLICY_STAGE_OVERRIDE <
+ * POLICY_STAGE_POLICY < POLICY_STAGE_DEFAULT), then in the machine's plugin order; a policy that has nothing to say
+ * about a query returns undefined so that the next one answers.
  */
-export function tapPolicy<S = Record<string, unknown> | undefined>(
-  machine: Pick<Machine, "spec">,
-  options: PolicyTapOptions<S>,
-  taps: PolicyTaps<S>,
-): string[] {
-  const devices = servedDevices(machine, options.policy);
-  if (devices.length === 0) return [];
+export function tapPolicy<S = Record<string, unknown> | undefined>(machine: PolicyMachine, options: PolicyTapOptions<S>, taps: PolicyTaps<S>): string[] {
+  const served = servedPolicies(machine, options.policy);
+  if (served.length === 0) return [];
   // One boxed spec per served device: one lookup per call tells served from not and hands the spec.
   const specs = new Map<string, { readonly spec: S }>();
-  for (const d of devices) specs.set(d.name, { spec: options.spec ? options.spec(d.policySpec, d) : (d.policySpec as S) });
+  for (const { device: d, policySpec } of served) specs.set(d.name, { spec: options.spec ? options.spec(policySpec, d) : (policySpec as S) });
   const hooks = Policy.getHooks(machine);
   const tap = { name: options.name, stage: options.stage ?? POLICY_STAGE_POLICY };
   const { shouldMigrate, prefetchRange, selectVictim, thrashingPages, thrashingHint, accessCounterConfig, accessCounterNotification } = taps;
@@ -101,5 +129,5 @@ export function tapPolicy<S = Record<string, unknown> | undefined>(
       return s === undefined ? undefined : accessCounterNotification(n, s.spec);
     });
   }
-  return devices.map((d) => d.name);
+  return served.map((s) => s.device.name);
 }

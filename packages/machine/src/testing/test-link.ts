@@ -4,7 +4,7 @@
  */
 import type { DependencyContainer } from "tsyringe";
 import type { Interconnect, InterconnectFactory as Factory, LinkContext, LinkDirection } from "../interconnect.js";
-import { LinkChannel } from "../link-channel.js";
+import { LinkChannel, PeerLink } from "../link-channel.js";
 import type { LinkSpec } from "../machine-spec.js";
 import type { DeviceDriver } from "../device-driver.js";
 import { Machine } from "../machine.js";
@@ -35,7 +35,14 @@ export class TestLinkPlugin implements MachinePlugin {
   readonly kind = "interconnect";
   readonly provides = ["custom"];
   register(c: DependencyContainer) {
-    const f: Factory = { name: this.name, create: (l, ctx) => new TestLink(l.name, l, ctx) };
+    // A link with `peers` is a peer link: a PeerLink with the spec's figures (h2d: peers[0] → peers[1]).
+    const f: Factory = {
+      name: this.name,
+      create: (l, ctx) =>
+        l.peers
+          ? new PeerLink(l.name, l.kind, { h2dBandwidth: l.h2dBandwidth!, d2hBandwidth: l.d2hBandwidth!, alpha: l.alpha!, sharing: "ps" }, l.peers, false, ctx)
+          : new TestLink(l.name, l, ctx),
+    };
     c.register(InterconnectFactory, { useValue: f });
   }
   apply() {}

@@ -67,7 +67,7 @@ describe("coherent links", () => {
   });
 
   it("does not provide PCIe link kinds, nor custom", () => {
-    expect(() => machine([{ name: "p", kind: "pcie4x16" }])).toThrowError('links[0].kind: no plugin provides link kind "pcie4x16" (available: custom-coherent, cxl, nvlink-c2c;');
+    expect(() => machine([{ name: "p", kind: "pcie4x16" }])).toThrowError('links[0].kind: no plugin provides link kind "pcie4x16" (available: custom-coherent, cxl, nvlink-c2c, nvlink3, nvlink4;');
     expect(() => machine([{ name: "p", kind: "custom", h2dBandwidth: "1GB/s", d2hBandwidth: "1GB/s", alpha: "1us" }])).toThrowError(
       'links[0].kind: no plugin provides link kind "custom"',
     );

@@ -6,8 +6,19 @@
  * the DMA channels).
  */
 import { Engine } from "@hmmsim/engine";
-import { type CoherentInterconnect, DuplexLink, InterconnectError, type LinkContext, type LinkParams, type LinkSharing, type LinkSpec, bytesToPs } from "@hmmsim/machine";
-import { COHERENT_PRESETS, CUSTOM_COHERENT_DEFAULTS, CUSTOM_COHERENT_LINK_KIND, type CoherentPreset, type CoherentPresetKind } from "./spec.js";
+import {
+  type CoherentInterconnect,
+  DuplexLink,
+  type Interconnect,
+  InterconnectError,
+  type LinkContext,
+  type LinkParams,
+  type LinkSharing,
+  type LinkSpec,
+  PeerLink,
+  bytesToPs,
+} from "@hmmsim/machine";
+import { COHERENT_PRESETS, CUSTOM_COHERENT_DEFAULTS, CUSTOM_COHERENT_LINK_KIND, type CoherentPreset, type CoherentPresetKind, NVLINK_PEER_PRESETS, isNvlinkPeerKind } from "./spec.js";
 
 export interface CoherentLinkParams extends LinkParams {
   cpuAccessLatency: number;
@@ -62,4 +73,27 @@ export function coherentLinkParams(link: LinkSpec, sharing: LinkSharing): Cohere
     cpuAccessLatency: pick("cpuAccessLatency", CUSTOM_COHERENT_DEFAULTS.cpuAccessLatency),
     cpuAccessBandwidth: pick("cpuAccessBandwidth", d2h),
   };
+}
+
+/**
+ * The figures of an NVLink peer link (nvlink3, nvlink4; validated by coherentLinkSpecIssues): the preset's β in both
+ * directions and its α, then the spec's overrides (`h2dBandwidth` is peers[0] → peers[1], `d2hBandwidth` the other
+ * way).
+ */
+export function nvlinkPeerLinkParams(link: LinkSpec, sharing: LinkSharing): LinkParams {
+  if (!isNvlinkPeerKind(link.kind)) throw new RangeError(`${link.name}: ${link.kind} is not an NVLink peer kind`);
+  const p = NVLINK_PEER_PRESETS[link.kind];
+  return { h2dBandwidth: link.h2dBandwidth ?? p.bandwidth, d2hBandwidth: link.d2hBandwidth ?? p.bandwidth, alpha: link.alpha ?? p.alpha, sharing };
+}
+
+/**
+ * The link of a spec link of one of CoherentPlugin's kinds: a CoherentLink (nvlink-c2c, cxl, custom-coherent), or a
+ * PeerLink with native atomics across it (PeerInterconnect.peerAtomics true) for nvlink3 / nvlink4.
+ */
+export function buildCoherentLink(link: LinkSpec, sharing: LinkSharing, ctx: LinkContext): Interconnect {
+  if (isNvlinkPeerKind(link.kind)) {
+    if (!link.peers) throw new RangeError(`${link.name}: an ${link.kind} link needs peers`);
+    return new PeerLink(link.name, link.kind, nvlinkPeerLinkParams(link, sharing), link.peers, true, ctx);
+  }
+  return new CoherentLink(link.name, link.kind, coherentLinkParams(link, sharing), ctx);
 }

@@ -1,4 +1,4 @@
-export { CoherentLink, type CoherentLinkParams, coherentLinkParams } from "./coherent-link.js";
+export { CoherentLink, type CoherentLinkParams, buildCoherentLink, coherentLinkParams, nvlinkPeerLinkParams } from "./coherent-link.js";
 export { COHERENT_LINK_FIELDS, coherentLinkSpecIssues } from "./link-spec.js";
 export { COHERENT_VERSION, CoherentPlugin, PLUGIN_NAME } from "./plugin.js";
 export {
@@ -9,5 +9,9 @@ export {
   type CoherentPreset,
   type CoherentPresetKind,
   type CoherentSpec,
+  NVLINK_PEER_PRESETS,
+  type NvlinkPeerKind,
+  type NvlinkPeerPreset,
   defaultSpec,
+  isNvlinkPeerKind,
 } from "./spec.js";

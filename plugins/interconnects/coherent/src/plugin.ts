@@ -9,9 +9,9 @@ import {
   type SpecIssue,
   packageVersion,
 } from "@hmmsim/machine";
-import { CoherentLink, coherentLinkParams } from "./coherent-link.js";
+import { buildCoherentLink } from "./coherent-link.js";
 import { coherentLinkSpecIssues } from "./link-spec.js";
-import { COHERENT_LINK_KINDS, type CoherentSpec, defaultSpec } from "./spec.js";
+import { COHERENT_LINK_KINDS, type CoherentSpec, defaultSpec, isNvlinkPeerKind } from "./spec.js";
 
 export const PLUGIN_NAME = "CoherentPlugin";
 
@@ -19,8 +19,9 @@ export const PLUGIN_NAME = "CoherentPlugin";
 export const COHERENT_VERSION: string = packageVersion(import.meta.url);
 
 /**
- * Provides the link kinds nvlink-c2c, cxl (presets) and `custom-coherent` (a coherent link with the spec's own
- * figures), validates those links (link-spec.ts) and builds them with its InterconnectFactory.
+ * Provides the link kinds nvlink-c2c, cxl (coherent host-link presets), nvlink3, nvlink4 (NVLink peer links between
+ * two GPUs) and `custom-coherent` (a coherent link with the spec's own figures), validates those links
+ * (link-spec.ts) and builds them with its InterconnectFactory.
  *
  *   createMachine({ spec, plugins: [...defaultPlugins(), new CoherentPlugin(), …] })
  */
@@ -47,15 +48,18 @@ export class CoherentPlugin implements MachinePlugin {
     return coherentLinkSpecIssues(ref.spec);
   }
 
-  /** Every link of this plugin gives the CPU coherent access to device memory (DEVICE_COHERENT possible). */
-  isCoherentLink(_link: LinkSpec): boolean {
-    return true;
+  /**
+   * The host links of this plugin (nvlink-c2c, cxl, custom-coherent) give the CPU coherent access to device memory
+   * (DEVICE_COHERENT possible); the NVLink peer links (nvlink3, nvlink4) join two GPUs and give the CPU none.
+   */
+  isCoherentLink(link: LinkSpec): boolean {
+    return !isNvlinkPeerKind(link.kind) && link.peers === undefined;
   }
 
   register(c: DependencyContainer): void {
     const factory: Factory = {
       name: PLUGIN_NAME,
-      create: (link, ctx) => new CoherentLink(link.name, link.kind, coherentLinkParams(link, this.spec.sharing), ctx),
+      create: (link, ctx) => buildCoherentLink(link, this.spec.sharing, ctx),
     };
     c.register(InterconnectFactory, { useValue: factory });
   }

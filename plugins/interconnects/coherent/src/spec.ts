@@ -40,6 +40,42 @@ export const COHERENT_PRESETS: Readonly<Record<CoherentPresetKind, Readonly<Cohe
   }),
 });
 
+/** A peer-link preset: NVLink between two GPUs (per direction). */
+export interface NvlinkPeerPreset {
+  /** NVLink links per GPU (each 25 GB/s per direction; documentation). */
+  links: number;
+  /** Nominal per-direction bandwidth, B/s (documentation; not used for timing). */
+  peakBandwidth: number;
+  /** Effective per-direction bandwidth, B/s (the model's β, both directions). */
+  bandwidth: number;
+  /** Per-transfer fixed cost α, ps. */
+  alpha: number;
+}
+
+export type NvlinkPeerKind = "nvlink3" | "nvlink4";
+
+/**
+ * NVLink between two GPUs: peer links (a spec link with `peers: [a, b]`), device → device DMA and native atomics
+ * across the link (PeerInterconnect.peerAtomics: UVM gives NVLink peers `has_native_atomics`, PCIe peers not;
+ * uvm_va_space.c enable_peers [S104]). The CPU has no access through them (isCoherentLink false). They belong to
+ * this package because what sets them apart from PCIe peer-to-peer is what the coherent links have: loads, stores
+ * and atomics to another processor's memory, coherently, over the link (as NVLink-C2C gives the CPU).
+ *
+ * | kind      | GPU                 | β nominal            | β effective (model)      | α per DMA            |
+ * |-----------|---------------------|----------------------|--------------------------|----------------------|
+ * | `nvlink3` | A100, NVLink 3      | 300 GB/s [S33] (12 links × 25 GB/s [S100]) | 270 GB/s (90 %, assumption) | 1 µs (assumption) |
+ * | `nvlink4` | H100 SXM, NVLink 4  | 450 GB/s [S100] (18 links × 25 GB/s)       | 405 GB/s (90 %, assumption) | 1 µs (assumption) |
+ *
+ * The full figure is what two GPUs get through NVSwitch (DGX/HGX: every GPU's links go to the switches) or with all
+ * links between the pair; a pair joined by fewer links gets links × 25 GB/s: override `h2dBandwidth` and
+ * `d2hBandwidth`. 90 % of nominal is an assumption (the PCIe presets are at ≈ 80 %, PCIe P2P under a switch measures
+ * 86 % [S101]). α: copy-engine setup as the `nvlink-c2c` preset's 1 µs (assumption: no source measured it).
+ */
+export const NVLINK_PEER_PRESETS: Readonly<Record<NvlinkPeerKind, Readonly<NvlinkPeerPreset>>> = Object.freeze({
+  nvlink3: Object.freeze({ links: 12, peakBandwidth: 300_000_000_000, bandwidth: 270_000_000_000, alpha: 1_000_000 }),
+  nvlink4: Object.freeze({ links: 18, peakBandwidth: 450_000_000_000, bandwidth: 405_000_000_000, alpha: 1_000_000 }),
+});
+
 /**
  * The link kind of a coherent link with the spec's own figures: h2dBandwidth, d2hBandwidth and alpha are required;
  * cpuAccessLatency defaults to CUSTOM_COHERENT_DEFAULTS.cpuAccessLatency (CXL's +80 ns, the conservative coherent
@@ -56,8 +92,13 @@ export const CUSTOM_COHERENT_DEFAULTS: Readonly<{ cpuAccessLatency: number }> = 
   cpuAccessLatency: COHERENT_PRESETS.cxl.cpuAccessLatency,
 });
 
-/** The link kinds CoherentPlugin provides: the presets, then `custom-coherent`. */
-export const COHERENT_LINK_KINDS: readonly string[] = Object.freeze([...Object.keys(COHERENT_PRESETS), CUSTOM_COHERENT_LINK_KIND]);
+/** The link kinds CoherentPlugin provides: the host-link presets, the NVLink peer presets, then `custom-coherent`. */
+export const COHERENT_LINK_KINDS: readonly string[] = Object.freeze([...Object.keys(COHERENT_PRESETS), ...Object.keys(NVLINK_PEER_PRESETS), CUSTOM_COHERENT_LINK_KIND]);
+
+/** True for the NVLink peer kinds (nvlink3, nvlink4). */
+export function isNvlinkPeerKind(kind: string): kind is NvlinkPeerKind {
+  return Object.hasOwn(NVLINK_PEER_PRESETS, kind);
+}
 
 export interface CoherentSpec {
   /** How concurrent same-direction DMA transfers share a link: "ps" (processor sharing) or "fifo". */

@@ -103,6 +103,6 @@ describe("PCIe calibration (exact simulated time)", () => {
         plugins: [...defaultPlugins(), new PciePlugin()],
         createKernel: () => null,
       }),
-    ).toThrowError('links[0].kind: no plugin provides link kind "nvlink-c2c" (available: custom, pcie3x16, pcie4x16, pcie5x16;');
+    ).toThrowError('links[0].kind: no plugin provides link kind "nvlink-c2c" (available: custom, pcie-p2p, pcie3x16, pcie4x16, pcie5x16;');
   });
 });

@@ -4,8 +4,8 @@
  * PCIe has limited atomics and no coherent CPU access to device memory, so `supportsCoherentAccess = false`:
  * device memory behind it is MEMORY_DEVICE_PRIVATE.
  */
-import { DuplexLink, type LinkContext, type LinkParams, type LinkSharing, type LinkSpec } from "@hmmsim/machine";
-import { CUSTOM_LINK_KIND, PCIE_PRESETS, type PciePresetKind } from "./spec.js";
+import { DuplexLink, type Interconnect, type LinkContext, type LinkParams, type LinkSharing, type LinkSpec, PeerLink } from "@hmmsim/machine";
+import { CUSTOM_LINK_KIND, PCIE_P2P_LINK_KIND, PCIE_P2P_PRESET, PCIE_PRESETS, type PciePreset, type PciePresetKind } from "./spec.js";
 
 export class PcieLink extends DuplexLink {
   override readonly supportsCoherentAccess = false as const;
@@ -22,7 +22,8 @@ export function pcieLinkParams(link: LinkSpec, sharing: LinkSharing): LinkParams
   if (link.kind === CUSTOM_LINK_KIND) {
     return { h2dBandwidth: link.h2dBandwidth!, d2hBandwidth: link.d2hBandwidth!, alpha: link.alpha!, sharing };
   }
-  const preset = Object.hasOwn(PCIE_PRESETS, link.kind) ? PCIE_PRESETS[link.kind as PciePresetKind] : undefined;
+  const preset: PciePreset | undefined =
+    link.kind === PCIE_P2P_LINK_KIND ? PCIE_P2P_PRESET : Object.hasOwn(PCIE_PRESETS, link.kind) ? PCIE_PRESETS[link.kind as PciePresetKind] : undefined;
   if (!preset) throw new RangeError(`${link.name}: ${link.kind} is not a PCIe link kind`);
   const lanes = link.lanes ?? 16;
   const bw = Math.round((preset.bandwidth * lanes) / 16);
@@ -32,4 +33,13 @@ export function pcieLinkParams(link: LinkSpec, sharing: LinkSharing): LinkParams
     alpha: link.alpha ?? preset.alpha,
     sharing,
   };
+}
+
+/**
+ * The link of a spec link of a PCIe kind: a PcieLink (host link), or for a link with `peers` (pcie-p2p, custom) a
+ * PeerLink joining the two devices, without atomics across it (PeerInterconnect.peerAtomics false).
+ */
+export function buildPcieLink(link: LinkSpec, sharing: LinkSharing, ctx: LinkContext): Interconnect {
+  const params = pcieLinkParams(link, sharing);
+  return link.peers ? new PeerLink(link.name, link.kind, params, link.peers, false, ctx) : new PcieLink(link.name, link.kind, params, ctx);
 }

@@ -2,8 +2,13 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   type DependencyContainer,
+  DeviceDrivers,
   DuplexLink,
   InterconnectFactory,
+  MachineComponent,
+  MachineSpec,
+  PeerLink,
+  isPeerInterconnect,
   type LinkSpec,
   type Machine,
   type MachinePlugin,
@@ -15,6 +20,7 @@ import {
 } from "@hmmsim/machine";
 import { pcieLinkSpecIssues } from "./link-spec.js";
 import { PLUGIN_NAME, PciePlugin } from "./plugin.js";
+import { PCIE_P2P_PRESET, PCIE_PRESETS } from "./spec.js";
 
 const base = { cpus: { count: 1 }, ram: { size: "2MiB" } };
 
@@ -34,7 +40,7 @@ describe("PciePlugin: the plugin contract", () => {
     const p = new PciePlugin();
     expect(p.name).toBe(PLUGIN_NAME);
     expect(p.kind).toBe("interconnect");
-    expect(p.provides).toEqual(["pcie3x16", "pcie4x16", "pcie5x16", "custom"]);
+    expect(p.provides).toEqual(["pcie3x16", "pcie4x16", "pcie5x16", "pcie-p2p", "custom"]);
     const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
     expect(p.version).toBe(pkg.version);
     expect(p.isCoherentLink({ name: "l", kind: "pcie5x16" })).toBe(false);
@@ -163,3 +169,107 @@ describe("a third-party link kind next to PciePlugin", () => {
     ]);
   });
 });
+
+describe("PciePlugin: peer links (pcie-p2p, custom with peers)", () => {
+  const twoGpus = (peer: object) => ({
+    ...base,
+    ram: { size: "64MiB" },
+    links: [{ name: "pcie0", kind: "pcie4x16" }, { name: "pcie1", kind: "pcie4x16" }, { name: "p2p", ...peer }],
+    devices: [
+      { kind: "gpu", name: "gpu0", memory: "16MiB", link: "pcie0" },
+      { kind: "gpu", name: "gpu1", memory: "16MiB", link: "pcie1" },
+    ],
+  });
+  const names: MachinePlugin[] = [
+    { name: "TestDriver", kind: "driver", provides: ["gpu"], apply() {} },
+    { name: "TestPolicy", kind: "policy", provides: ["on-demand"], apply() {} },
+  ];
+  const specIssues = (spec: object): readonly SpecIssue[] => {
+    try {
+      validateMachineSpec(spec, [...defaultPlugins(), new PciePlugin(), ...names]);
+    } catch (e) {
+      if (e instanceof SpecError) return e.issues;
+      throw e;
+    }
+    return [];
+  };
+  const links = (peer: object) => createMachine({ spec: twoGpus(peer), plugins: [...defaultPlugins(), new PciePlugin(), ...stubDrivers()], createKernel: () => null });
+
+  it("pcie-p2p: a PCIe 4.0 x16 link's figures (25 GB/s each way, α 1.5 µs) between the two devices, no atomics", () => {
+    const spec = twoGpus({ kind: "pcie-p2p", peers: ["gpu0", "gpu1"] });
+    expect(specIssues(spec)).toEqual([]);
+    const link = links({ kind: "pcie-p2p", peers: ["gpu0", "gpu1"] }).link("p2p");
+    expect(isPeerInterconnect(link)).toBe(true);
+    expect(link).toBeInstanceOf(PeerLink);
+    expect(link.params).toEqual({ h2dBandwidth: 25e9, d2hBandwidth: 25e9, alpha: 1_500_000, sharing: "ps" });
+    expect(PCIE_P2P_PRESET).toEqual(PCIE_PRESETS.pcie4x16);
+    const peer = link as PeerLink;
+    expect(peer.peers).toEqual(["gpu0", "gpu1"]);
+    expect(peer.peerAtomics).toBe(false);
+    expect(peer.supportsCoherentAccess).toBe(false);
+    expect(new PciePlugin().isCoherentLink({ name: "p2p", kind: "pcie-p2p", peers: ["a", "b"] })).toBe(false);
+  });
+
+  it("pcie-p2p takes lanes and overrides like the presets; custom with peers takes its own figures", () => {
+    expect(links({ kind: "pcie-p2p", peers: ["gpu0", "gpu1"], lanes: 8, alpha: "2us" }).link("p2p").params).toEqual({ h2dBandwidth: 12.5e9, d2hBandwidth: 12.5e9, alpha: 2_000_000, sharing: "ps" });
+    const c = links({ kind: "custom", peers: ["gpu1", "gpu0"], h2dBandwidth: "10GB/s", d2hBandwidth: "5GB/s", alpha: "3us" }).link("p2p") as PeerLink;
+    expect(c.peers).toEqual(["gpu1", "gpu0"]);
+    expect(c.params).toEqual({ h2dBandwidth: 10e9, d2hBandwidth: 5e9, alpha: 3_000_000, sharing: "ps" });
+  });
+
+  it("a whole two-GPU machine: each GPU's host link, the peer link between them", () => {
+    const m = createMachine({ spec: twoGpus({ kind: "pcie-p2p", peers: ["gpu0", "gpu1"] }), plugins: [...defaultPlugins(), new PciePlugin(), ...stubDrivers()], createKernel: () => null });
+    expect(m.links.ofDevice("gpu0").name).toBe("pcie0");
+    expect(m.links.peer("gpu1", "gpu0")?.name).toBe("p2p");
+    expect(m.links.peerDirection("gpu1", "gpu0")).toBe("d2h");
+    expect(m.pgmapOwner("gpu0")).toBe(m.pgmapOwner("gpu1"));
+  });
+
+  it("pcie-p2p needs peers; the host presets refuse them; a custom peer link names its directions", () => {
+    expect(specIssues(twoGpus({ kind: "pcie-p2p" }))).toEqual([
+      { path: "links[2].peers", message: "required: a pcie-p2p link joins two devices through a PCIe switch: peers: [<device>, <device>] (a device's host link is pcie3x16, pcie4x16 or pcie5x16)" },
+    ]);
+    expect(specIssues(twoGpus({ kind: "pcie4x16", peers: ["gpu0", "gpu1"] }))).toEqual([
+      {
+        path: "links[2].peers",
+        message: "pcie4x16 is a host link (it joins the host and a device); for peer-to-peer between two devices through a PCIe switch write kind: pcie-p2p (its lanes, alpha and bandwidths as here), or custom with your own figures",
+      },
+    ]);
+    expect(specIssues(twoGpus({ kind: "custom", peers: ["gpu0", "gpu1"], h2dBandwidth: "1GB/s" }))).toEqual([
+      { path: "links[2].d2hBandwidth", message: "required: a custom link gives h2dBandwidth, d2hBandwidth and alpha (a peer link: h2dBandwidth gpu0 → gpu1, d2hBandwidth gpu1 → gpu0)" },
+      { path: "links[2].alpha", message: "required: a custom link gives h2dBandwidth, d2hBandwidth and alpha (a peer link: h2dBandwidth gpu0 → gpu1, d2hBandwidth gpu1 → gpu0)" },
+    ]);
+    expect(specIssues(twoGpus({ kind: "pcie-p2p", peers: ["gpu0", "gpu1"], coherent: true, cpuAccessLatency: "1us" }))).toEqual([
+      { path: "links[2].coherent", message: 'PCIe has no coherent CPU access to device memory; "p2p" is pcie-p2p (for a coherent link use kind nvlink-c2c, cxl or custom-coherent)' },
+      { path: "links[2].cpuAccessLatency", message: 'only coherent links (nvlink-c2c, cxl, custom-coherent) have CPU access to device memory; "p2p" is pcie-p2p' },
+    ]);
+  });
+});
+
+/** Drivers for `gpu` devices that do nothing (the machine needs one per device). */
+function stubDrivers(): MachinePlugin[] {
+  return [
+    {
+      name: "StubDriver",
+      kind: "driver",
+      provides: ["gpu"],
+      register: (c) =>
+        c.register(MachineComponent, {
+          useFactory: (r) => {
+            for (const d of r.resolve(MachineSpec).devices) {
+              r.resolve(DeviceDrivers).add({
+                device: d.name,
+                driverName: "gpu",
+                pgmap: null,
+                runKernel: () => Promise.resolve({ accesses: 0, faults: 0, remoteAccesses: 0, tlbHits: 0, tlbMisses: 0 }),
+                counters: () => ({ batches: 0, faultedPages: 0, migratedPages: 0, populatedPages: 0 }),
+              });
+            }
+            return {};
+          },
+        }),
+      apply() {},
+    },
+    { name: "StubPolicy", kind: "policy", provides: ["on-demand"], apply() {} },
+  ];
+}

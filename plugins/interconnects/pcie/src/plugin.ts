@@ -10,7 +10,7 @@ import {
   packageVersion,
 } from "@hmmsim/machine";
 import { pcieLinkSpecIssues } from "./link-spec.js";
-import { PcieLink, pcieLinkParams } from "./pcie-link.js";
+import { buildPcieLink } from "./pcie-link.js";
 import { PCIE_LINK_KINDS, type PcieSpec, defaultSpec } from "./spec.js";
 
 export const PLUGIN_NAME = "PciePlugin";
@@ -19,8 +19,9 @@ export const PLUGIN_NAME = "PciePlugin";
 export const PCIE_VERSION: string = packageVersion(import.meta.url);
 
 /**
- * Provides the link kinds pcie3x16, pcie4x16, pcie5x16 (presets) and `custom` (a non-coherent link with the spec's
- * own figures), validates those links (link-spec.ts) and builds them with its InterconnectFactory.
+ * Provides the link kinds pcie3x16, pcie4x16, pcie5x16 (host-link presets), pcie-p2p (peer-to-peer between two
+ * devices through a PCIe switch) and `custom` (a non-coherent link with the spec's own figures, host or peer),
+ * validates those links (link-spec.ts) and builds them with its InterconnectFactory.
  *
  *   createMachine({ spec, plugins: [...defaultPlugins(), new PciePlugin(), …] })
  */
@@ -55,7 +56,7 @@ export class PciePlugin implements MachinePlugin {
   register(c: DependencyContainer): void {
     const factory: Factory = {
       name: PLUGIN_NAME,
-      create: (link, ctx) => new PcieLink(link.name, link.kind, pcieLinkParams(link, this.spec.sharing), ctx),
+      create: (link, ctx) => buildPcieLink(link, this.spec.sharing, ctx),
     };
     c.register(InterconnectFactory, { useValue: factory });
   }

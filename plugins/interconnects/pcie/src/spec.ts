@@ -32,13 +32,32 @@ export const PCIE_PRESETS: Readonly<Record<PciePresetKind, Readonly<PciePreset>>
 });
 
 /**
+ * The peer kind: peer-to-peer between two devices through a PCIe switch (a spec link with `peers: [a, b]`), one
+ * DMA from one device's memory into the other's without a copy through system RAM. Its figures are those of the
+ * link each device has to the switch, a PCIe 4.0 x16 link unless the spec says otherwise (`lanes`, `alpha`,
+ * `h2dBandwidth`, `d2hBandwidth` override them, as for the presets):
+ *
+ *  - β 25 GB/s per direction: the `pcie4x16` preset's effective bandwidth (31.5 GB/s peak [S28], ≈ 80 % [S33]).
+ *    Under one switch a P2P write runs at about the same share of line rate as host DMA: PCIe 5.0 x16 P2P measured
+ *    at about 54 GB/s of 63 (86 %) through Broadcom PEX switches [S101]. Assumption: both devices sit under one
+ *    switch with ACS off; through the root complex (or across sockets) P2P is slower [S101]: lower the bandwidth.
+ *  - α 1.5 µs: the PCIe presets' per-DMA setup [S14] (a peer copy is set up like a host copy).
+ *  - no atomics across it (PeerInterconnect.peerAtomics false): NVIDIA UVM gives PCIe peers no native atomics,
+ *    only NVLink peers (uvm_va_space.c enable_peers [S104]).
+ */
+export const PCIE_P2P_LINK_KIND = "pcie-p2p";
+
+export const PCIE_P2P_PRESET: Readonly<PciePreset> = Object.freeze({ ...PCIE_PRESETS.pcie4x16 });
+
+/**
  * The link kind of a non-coherent link with the spec's own figures (h2dBandwidth, d2hBandwidth and alpha
- * required). Its coherent counterpart is `custom-coherent` (@hmmsim/interconnect-coherent).
+ * required): a host link, or with `peers: [a, b]` a peer link (h2dBandwidth a → b, d2hBandwidth b → a). Its coherent
+ * counterpart is `custom-coherent` (@hmmsim/interconnect-coherent).
  */
 export const CUSTOM_LINK_KIND = "custom";
 
-/** The link kinds PciePlugin provides: the presets, then `custom`. */
-export const PCIE_LINK_KINDS: readonly string[] = Object.freeze([...Object.keys(PCIE_PRESETS), CUSTOM_LINK_KIND]);
+/** The link kinds PciePlugin provides: the presets, `pcie-p2p`, then `custom`. */
+export const PCIE_LINK_KINDS: readonly string[] = Object.freeze([...Object.keys(PCIE_PRESETS), PCIE_P2P_LINK_KIND, CUSTOM_LINK_KIND]);
 
 /** The plugin's spec (plain JSON). */
 export interface PcieSpec {
