@@ -60,6 +60,22 @@ export class FaultBuffer {
     b.n = k;
     return k;
   }
+
+  /**
+   * fault_buffer_flush_locked(): drops up to `max` of the oldest entries unserviced (fault_buffer_skip_replayable_entry,
+   * then write_get), writing each one's warp and kernel-run generation to `warps` / `gens`; returns how many.
+   */
+  flush(max: number, warps: Int32Array, gens: Int32Array): number {
+    const k = Math.min(max, this.n, warps.length);
+    for (let j = 0; j < k; j++) {
+      const i = (this.head + j) % this.capacity;
+      warps[j] = this.warp[i]!;
+      gens[j] = this.gen[i]!;
+    }
+    this.head = (this.head + k) % this.capacity;
+    this.n -= k;
+    return k;
+  }
 }
 
 const VPN_MUL = 2 ** 35; // pages of a 47-bit VA space (TASK_SIZE)

@@ -134,7 +134,41 @@ describe("fault batching", () => {
     await runOn(machine, async () => void (await gpu.runKernel(mm, pages(addr, 600), { warps: 600 })));
     expect(batches.map((b) => b.faults)).toEqual([256, 256, 88]);
     expect(getMachineStats(machine)).toMatchObject({ deviceFaultBatches: 3, batchedFaults: 600, deviceFaults: 600 });
-    expect(gpu.stats).toMatchObject({ faults: 600, faultedPages: 600, duplicates: 0, populatedPages: 600 });
+    // BATCH_FLUSH (UVM's default replay policy): after batch 1 the 344 entries behind it are dropped and their warps
+    // replayed; their pages are not valid yet, so they fault again (344 new entries); after batch 2, the 88 left.
+    expect(gpu.stats).toMatchObject({ faults: 600 + 344 + 88, flushedFaults: 344 + 88, flushes: 3, faultedPages: 600, duplicates: 0, populatedPages: 600 });
+  });
+
+  it("replay policy BATCH (no flush): the entries behind a batch wait in the buffer, no warp faults twice", async () => {
+    const { machine, gpu } = testMachine({ gpu: { batchSize: 256, replayPolicy: 1 } });
+    const mm = machine.kernel!.createMm();
+    const addr = anonMap(mm, 600 * PAGE);
+    const batches: DeviceFaultBatchEvent[] = [];
+    MachineTrace.getHooks(machine).deviceFaultBatch.tap("t", (e) => void batches.push(e));
+    await runOn(machine, async () => void (await gpu.runKernel(mm, pages(addr, 600), { warps: 600 })));
+    expect(batches.map((b) => b.faults)).toEqual([256, 256, 88]);
+    expect(gpu.stats).toMatchObject({ faults: 600, flushedFaults: 0, flushes: 0, faultedPages: 600, duplicates: 0, populatedPages: 600 });
+  });
+
+  it("BATCH_FLUSH: warps whose pages an earlier batch prefetched go on after the flush instead of waiting for a batch of stale faults", async () => {
+    // 1,024 warps stream through 64 pages (16 accesses per page): a prefetch tap grows every fault to its whole
+    // 64-page span, so the first batch makes every page valid. With BATCH the entries queued behind it are then
+    // serviced as stale faults, one service round each batch; with BATCH_FLUSH they are dropped and the warps go on.
+    const run = async (replayPolicy: number) => {
+      const { machine, gpu } = testMachine({ gpu: { batchSize: 256, replayPolicy } });
+      Policy.getHooks(machine).prefetchRange.tap("span", (r) => ({ start: Math.floor(r.start / (64 * PAGE)) * 64 * PAGE, end: Math.floor(r.start / (64 * PAGE)) * 64 * PAGE + 64 * PAGE }));
+      const mm = machine.kernel!.createMm();
+      const addr = anonMap(mm, 64 * PAGE);
+      const accesses = Array.from({ length: 1024 }, (_, i) => ({ addr: addr + Math.floor(i / 16) * PAGE, write: false }));
+      await runOn(machine, async () => void (await gpu.runKernel(mm, accesses, { warps: 1024 })));
+      return { batches: gpu.stats.batches, stale: gpu.stats.staleFaults, flushed: gpu.stats.flushedFaults, now: machine.engine.now };
+    };
+    const batch = await run(1);
+    const flush = await run(2);
+    expect(batch.batches).toBe(4); // 1,024 entries, 256 per batch: the last 3 batches are stale faults only
+    expect(batch.stale).toBeGreaterThan(0);
+    expect(flush).toMatchObject({ batches: 1, stale: 0, flushed: 1024 - 256 });
+    expect(flush.now).toBeLessThan(batch.now);
   });
 
   it("with a batch size of 7, 50 simultaneous faults take 8 batches, none above 7", async () => {

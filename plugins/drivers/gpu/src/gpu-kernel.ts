@@ -34,6 +34,8 @@ export interface GpuKernelResult {
   remoteAccesses: number;
   tlbHits: number;
   tlbMisses: number;
+  /** Of `faults`, the entries a BATCH_FLUSH flush dropped unserviced (their accesses faulted again: counted again). */
+  flushedFaults: number;
   startPs: number;
   endPs: number;
 }
@@ -72,6 +74,7 @@ export class KernelRun {
   private startPs = 0;
   private tlbHits0 = 0;
   private tlbMisses0 = 0;
+  private flushed0 = 0;
   private readonly addr: Float64Array;
   private readonly write: Uint8Array;
   private readonly key: Float64Array;
@@ -129,6 +132,7 @@ export class KernelRun {
     this.startPs = e.now;
     this.tlbHits0 = this.driver.tlb.hits;
     this.tlbMisses0 = this.driver.tlb.misses;
+    this.flushed0 = this.driver.stats.flushedFaults;
     for (let w = 0; w < this.warps; w++) e.schedule(e.now, this.issueFn[w]!);
   }
 
@@ -139,6 +143,7 @@ export class KernelRun {
       remoteAccesses: this.remote,
       tlbHits: this.driver.tlb.hits - this.tlbHits0,
       tlbMisses: this.driver.tlb.misses - this.tlbMisses0,
+      flushedFaults: this.driver.stats.flushedFaults - this.flushed0,
       startPs: this.startPs,
       endPs: this.driver.engine.now,
     };
@@ -153,6 +158,26 @@ export class KernelRun {
     const fns = new Array<() => void>(n);
     for (let k = 0; k < n; k++) fns[k] = this.translateFn[warps[k]!]!;
     this.driver.engine.schedule(at, () => this.runGroup(fns));
+  }
+
+  /**
+   * Replays throttled warps (a THROTTLE hint held their fault back) at `at`: the throttled fault is not counted
+   * against maxFaultsPerAccess — a throttle that ends must not stop the kernel (forward progress).
+   */
+  replayThrottled(warps: Int32Array, n: number, at: number): void {
+    for (let k = 0; k < n; k++) {
+      const w = warps[k]!;
+      if (this.tries[w]! > 0) this.tries[w]!--;
+    }
+    this.replayGroup(warps, n, at);
+  }
+
+  /**
+   * Replays warps whose fault entries a BATCH_FLUSH flush dropped unserviced, at `at`: the dropped fault is not
+   * counted against maxFaultsPerAccess (it was never serviced; a warp behind a long queue may be flushed a few times).
+   */
+  replayFlushed(warps: Int32Array, n: number, at: number): void {
+    this.replayThrottled(warps, n, at);
   }
 
   // Coalescing. While a group runs (all synchronous, inside one engine event), the events its warps schedule are

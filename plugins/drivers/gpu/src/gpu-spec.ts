@@ -51,6 +51,22 @@ export interface GpuDriverSpec {
    * run that cannot progress ends with a reason instead of running for hours. Assumption: 64.
    */
   maxFaultsPerAccess: number;
+  /**
+   * What follows a serviced batch: uvm_perf_fault_replay_policy [S1]. 2 = UVM_PERF_FAULT_REPLAY_POLICY_BATCH_FLUSH,
+   * UVM's default: the fault buffer is flushed (the entries still in it are dropped unserviced) and the replay
+   * restarts every flushed warp too — a warp whose page the batch made valid (prefetched) goes on, the others
+   * fault again. 1 = UVM_PERF_FAULT_REPLAY_POLICY_BATCH: replay without a flush; the entries left are serviced by
+   * later batches even when an earlier batch already made their pages valid (stale faults). BLOCK (0) and ONCE (3)
+   * are not modelled.
+   */
+  replayPolicy: number;
+  /**
+   * uvm_perf_fault_replay_update_put_ratio = 50 [S1]: with BATCH_FLUSH, when more than this percentage of the
+   * batch's entries were duplicates, the flush re-reads the buffer's PUT pointer and drops every entry present
+   * (UVM_GPU_BUFFER_FLUSH_MODE_UPDATE_PUT); otherwise only the entries that were already there when the batch was
+   * fetched (UVM_GPU_BUFFER_FLUSH_MODE_CACHED_PUT).
+   */
+  replayUpdatePutRatio: number;
 }
 
 export const defaultSpec: Readonly<GpuDriverSpec> = Object.freeze({
@@ -70,6 +86,8 @@ export const defaultSpec: Readonly<GpuDriverSpec> = Object.freeze({
   deviceMemoryBandwidth: 1_555_000_000_000,
   remoteAccessSetupCycles: 200,
   maxFaultsPerAccess: 64,
+  replayPolicy: 2,
+  replayUpdatePutRatio: 50,
 });
 
 const CYCLES = { min: 0, max: 1e6, why: "cycles: UVMSmart's page walk is 100; a million is a unit mistake" };
@@ -100,6 +118,8 @@ export const GPU_SPEC_BOUNDS: Readonly<Record<keyof GpuDriverSpec, { readonly mi
   deviceMemoryBandwidth: { min: 1e6, max: 1e15, why: "B/s, 1 MB/s to 1 PB/s: HBM runs at 1-8 TB/s [S33]" },
   remoteAccessSetupCycles: CYCLES,
   maxFaultsPerAccess: { min: 1, max: 2 ** 20, why: "faults of one access before the kernel stops (forward progress)" },
+  replayPolicy: { min: 1, max: 2, why: "uvm_perf_fault_replay_policy: 1 = BATCH, 2 = BATCH_FLUSH (UVM's default) [S1]; BLOCK (0) and ONCE (3) are not modelled" },
+  replayUpdatePutRatio: { min: 0, max: 100, why: "a percentage: uvm_perf_fault_replay_update_put_ratio, UVM clamps it to 100 [S1]" },
 });
 
 const POSITIVE = new Set<keyof GpuDriverSpec>(["batchSize", "maxBatchesPerService", "warps", "gpuClockHz", "tlbEntries", "tlbWays", "accessBytes", "deviceMemoryBandwidth", "maxFaultsPerAccess"]);

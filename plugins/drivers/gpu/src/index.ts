@@ -10,3 +10,7 @@ export { CHUNK_PAGES, RootChunks } from "./root-chunks.js";
 export { GPU_PTE_REMOTE, GPU_PTE_VALID, GPU_PTE_WRITE, VA_BLOCK_SIZE, VaBlocks } from "./va-block.js";
 export { FaultBatch, FaultBuffer } from "./fault-buffer.js";
 export { GpuFaultError, GpuForwardProgressError, GpuInputError, GpuPolicyError, GpuSpecError } from "./errors.js";
+export { PAGE_REQ_READ, PAGE_REQ_SNAPSHOT, PAGE_REQ_WRITE, ServiceBlockContext } from "./service-context.js";
+export { VaPolicies, memAdviceIssues, type VaPolicyRange } from "./va-policy.js";
+export { ACCESS_COUNTER_BATCH_COUNT } from "./access-counters.js";
+export { UVM_PERF_FAULT_MAX_THROTTLE_PER_SERVICE } from "./fault-service.js";

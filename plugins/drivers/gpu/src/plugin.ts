@@ -78,6 +78,7 @@ export class GpuDevices implements MachineComponent {
         link: links.ofDevice(device.name),
         trace,
         policy,
+        deviceNames: spec.devices.map((x) => x.name),
       });
       this.drivers.set(device.name, d);
       registry.add(d);
