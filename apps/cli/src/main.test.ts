@@ -191,9 +191,9 @@ describe("hmmsim run: bad input", () => {
         "links:",
         "  - { name: pcie0, kind: pcie4x16 }",
         "devices:",
-        "  - { kind: gpu, name: gpu0, memory: 16MiB, link: pcie0, driver: amdgpu, policy: tree-prefetch }",
+        "  - { kind: gpu, name: gpu0, memory: 16MiB, link: pcie0, driver: amdgpu, policy: [uvm-default, lru-k] }",
         "  - { kind: gpu, name: gpu1, memory: 16MiB, link: pcie0, driverSpec: { batchSize: 0, colour: 3 } }",
-        "  - { kind: fpga, name: f0, memory: 16MiB, link: pcie0 }",
+        "  - { kind: xilinx, name: f0, memory: 16MiB, link: pcie0 }",
         "workload: { kind: trace, on: gpu1, params: { file: nope.trace } }",
       ].join("\n"),
     );
@@ -203,11 +203,11 @@ describe("hmmsim run: bad input", () => {
     expect(r.err.split("\n")).toEqual([
       `hmmsim run: ${join(dir, "bad.yaml")}: invalid machine spec (7 problems):`,
       "  cpus.count: must be >= 1",
-      '  devices[0].driver: no plugin provides driver "amdgpu" (available: dmirror, gpu; load one with plugins: in the spec or --plugin)',
-      '  devices[0].policy: no plugin provides policy "tree-prefetch" (available: on-demand; load one with plugins: in the spec or --plugin)',
+      '  devices[0].driver: no plugin provides driver "amdgpu" (available: dmirror, fpga, gpu; load one with plugins: in the spec or --plugin)',
+      '  devices[0].policy[1]: no plugin provides policy "lru-k" (available: access-counters, advise, evict-lfu, evict-lru, evict-lru-access, evict-random, evict-tree, on-demand, thrashing, tree-prefetch, uvm-default; load one with plugins: in the spec or --plugin)',
       "  devices[1].driverSpec.batchSize: must be a positive integer, got 0",
       expect.stringMatching(/^ {2}devices\[1\]\.driverSpec\.colour: unknown field \(known: batchSize, /),
-      '  devices[2].driver: no plugin provides driver "fpga" (the default driver of kind "fpga"; available: dmirror, gpu; load one with plugins: in the spec or --plugin)',
+      '  devices[2].driver: no plugin provides driver "xilinx" (the default driver of kind "xilinx"; available: dmirror, fpga, gpu; load one with plugins: in the spec or --plugin)',
       `  workload.params.file: trace file not found: ${join(dir, "nope.trace")}`,
       "",
     ]);

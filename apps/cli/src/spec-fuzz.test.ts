@@ -17,6 +17,7 @@ import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { derivedSeed } from "@hmmsim/engine";
 import { GPU_SPEC_BOUNDS } from "@hmmsim/driver-gpu";
+import { FPGA_JOB_MODES, FPGA_SPEC_BOUNDS } from "@hmmsim/driver-fpga";
 import { SPEC_LIMITS, parseBandwidth, parseDuration, parseFrequency, parseSize, parseSpecText } from "@hmmsim/machine";
 import { presetNames, readPresetText } from "@hmmsim/machines";
 import { bufferIo } from "./cli-io.js";
@@ -148,11 +149,16 @@ function outOfBounds(spec: Json): string[] {
   }
   for (const [i, d] of ((spec.devices ?? []) as Record<string, Json>[]).entries()) {
     const mem = parseSize(d.memory);
-    need(mem !== undefined && mem > 0 && (d.kind !== "gpu" || mem % 2 ** 21 === 0), `devices[${i}].memory ${String(d.memory)}`);
+    need(mem !== undefined && mem > 0 && ((d.kind !== "gpu" && d.kind !== "fpga") || mem % 2 ** 21 === 0), `devices[${i}].memory ${String(d.memory)}`);
     keys(d, ["kind", "name", "memory", "memoryType", "driver", "policy", "link", "driverSpec", "policySpec"], `devices[${i}]`);
     if (isObj(d.driverSpec)) {
       for (const [k, v] of Object.entries(d.driverSpec)) {
-        const b = GPU_SPEC_BOUNDS[k as keyof typeof GPU_SPEC_BOUNDS];
+        if (d.kind === "fpga" && k === "jobMode") {
+          need((FPGA_JOB_MODES as readonly Json[]).includes(v), `devices[${i}].driverSpec.${k} ${String(v)}`);
+          continue;
+        }
+        const bounds: Record<string, { min: number; max: number }> = d.kind === "fpga" ? FPGA_SPEC_BOUNDS : GPU_SPEC_BOUNDS;
+        const b = bounds[k];
         need(b !== undefined && Number.isSafeInteger(v) && (v as number) >= b.min && (v as number) <= b.max, `devices[${i}].driverSpec.${k} ${String(v)}`);
       }
     }

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { type MachineSpec, SpecError, type SpecIssue, parseMachineSpec } from "@hmmsim/machine";
 
 /** Every preset, in the order the CLI lists them. */
-export const presetNames = Object.freeze(["a100-pcie4", "h100-pcie5", "gh200-c2c"] as const);
+export const presetNames = Object.freeze(["a100-pcie4", "h100-pcie5", "gh200-c2c", "fpga-u250-pcie3", "fpga-u55c-pcie4", "fpga-cxl-coherent"] as const);
 export type PresetName = (typeof presetNames)[number];
 
 /** Absolute path of the directory holding the preset files. */
