@@ -16,7 +16,9 @@ const plugins = () => [...defaultPlugins(), new PciePlugin(), new GpuDriverPlugi
 /** The preset's machine with its GPU phase replaced by `gpu` (the host first writes `hostBytes`), under `policy`. */
 async function run(policy: string, gpu: string, hostBytes: string, policySpec = ""): Promise<RunSummary> {
   let text = readPresetText("a100-pcie4");
-  text = text.replace("    policy: on-demand\n", `    policy: ${policy}\n${policySpec ? `    policySpec: ${policySpec}\n` : ""}`);
+  // The preset runs uvm-default; here the device runs the one policy compared (no thrashing, no advise).
+  text = text.replace(/^ {4}policy: .*\n/m, `    policy: ${policy}\n${policySpec ? `    policySpec: ${policySpec}\n` : ""}`);
+  if (!text.includes(`    policy: ${policy}\n`)) throw new Error("the a100-pcie4 preset has no `    policy:` line to replace");
   const workload = text.indexOf("workload:\n");
   text =
     text.slice(0, workload) +

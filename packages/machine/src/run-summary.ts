@@ -366,8 +366,12 @@ export function formatSummary(s: RunSummary): string {
     }
   }
   for (const dir of ["h2d", "d2h"] as const) {
-    // Host links only: a peer link's bytes went device → device, neither to a device from the host nor back.
-    const onLinks = Object.values(s.links).reduce((sum, l) => sum + (l[dir].from === undefined ? l[dir].bytes : 0), 0);
+    // Host links, and for h2d the peer links too: a device → device migration is reported as a migration to the
+    // device (migrateEnd with dir "h2d" and `from`, the source device), its bytes crossing a peer link either way.
+    const onLinks = Object.values(s.links).reduce(
+      (sum, l) => sum + (l[dir].from === undefined ? l[dir].bytes : dir === "h2d" ? l.h2d.bytes + l.d2h.bytes : 0),
+      0,
+    );
     const moved = s.migrated[dir].bytes;
     if (moved > onLinks) {
       res.push([

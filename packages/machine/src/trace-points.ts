@@ -54,6 +54,11 @@ export interface MigrateEvent {
   /** Why: "fault", "prefetch", "eviction", "hint", "cpu-fault", … (free text for reports). */
   reason: string;
   timePs: number;
+  /**
+   * A device → device migration (dir "h2d", `device` the destination): the device the pages came from, over the
+   * peer link joining the two. Absent: the pages came from (or went to) system memory.
+   */
+  from?: string;
 }
 
 export interface DmaTransferEvent {

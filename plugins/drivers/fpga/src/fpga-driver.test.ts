@@ -301,8 +301,10 @@ describe("FPGA driver: devices, memory types, workloads", () => {
     const { machine, fpga } = testMachine({ twoDevices: true });
     const other = FpgaDriver.of(machine, "fpga1");
     expect(other.pgmap).not.toBe(fpga.pgmap);
-    expect(other.pgmap.owner).toBe(other);
-    expect(fpga.pgmap.owner).toBe(fpga);
+    // The machine's owner of each device (PgmapOwners): no peer link, so one each.
+    expect(other.pgmap.owner).toBe(machine.pgmapOwner("fpga1"));
+    expect(fpga.pgmap.owner).toBe(machine.pgmapOwner("fpga0"));
+    expect(fpga.pgmap.owner).not.toBe(other.pgmap.owner);
     expect(other.startPfn).not.toBe(fpga.startPfn);
     const mm = machine.kernel!.createMm();
     const addr = anonMap(mm, 4 * PAGE_SIZE);

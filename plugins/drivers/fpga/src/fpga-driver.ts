@@ -218,6 +218,16 @@ export interface FpgaDriverOptions {
   trace: MachineTraceHooks;
   /** The machine's policy hooks (Policy.getHooks(machine) from @hmmsim/policy). */
   policy: PolicyHooks;
+  /**
+   * The dev_pagemap owner (pgmap->owner, hmm_range_fault's dev_private_owner, migrate_vma's pgmap_owner): the
+   * machine's PgmapOwners object for the device (`machine.pgmapOwner(device)`). Default: the driver itself.
+   */
+  owner?: unknown;
+  /**
+   * True when other devices share `owner` (a peer-link group): the driver then skips no MMU_NOTIFY_MIGRATE
+   * invalidation, since a peer's migration carries the same owner (pgmap-owners.ts, "The trap"). Default false.
+   */
+  ownerShared?: boolean;
 }
 
 /** A mirrored mm: its id, its interval notifier. */
@@ -274,6 +284,9 @@ export class FpgaDriver implements DeviceDriver {
   /** The driver lock (Coyote `mmu_lock`; the lock the invalidate callback takes): synchronous sections only. */
   readonly lock: Mutex;
   readonly pgmap: DevPagemap;
+  /** The dev_pagemap owner (the machine's PgmapOwners object of the device, or the driver). */
+  readonly owner: unknown;
+  private readonly ownerShared: boolean;
   readonly memoryType: "private" | "coherent";
   readonly startPfn: number;
   readonly nrPages: number;
@@ -349,6 +362,8 @@ export class FpgaDriver implements DeviceDriver {
     this.jobLock = new Mutex(`${this.name}.job`, o.engine);
     this.blockLock = new Mutex(`${this.name}.block`, o.engine);
     this.faultWq = new WaitQueue(`${this.name}.pfault`, o.engine);
+    this.owner = o.owner ?? this;
+    this.ownerShared = o.ownerShared ?? false;
     this.memoryType = o.device.memoryType;
     if (this.memoryType === "coherent" && !o.link.supportsCoherentAccess) {
       throw new FpgaInputError(`devices.${this.name}.memoryType`, `DEVICE_COHERENT memory needs a coherent link (CXL); ${o.link.name} is not`);
@@ -356,12 +371,13 @@ export class FpgaDriver implements DeviceDriver {
     const nChunks = Math.floor(o.device.memory / BLOCK_SIZE);
     if (nChunks < 1) throw new FpgaInputError(`devices.${this.name}.memory`, "must hold at least one 2 MiB chunk of card memory", o.device.memory);
     this.nrPages = nChunks * CHUNK_PAGES;
-    // TaPaSCo request_device_pages / Coyote: one dev_pagemap per device, its owner the device (pgmap->owner = pdev).
+    // TaPaSCo request_device_pages / Coyote: one dev_pagemap per device, its owner the device (pgmap->owner = pdev);
+    // in a machine, the machine's owner object for the device (its own unless a peer link joins it to another).
     const ops =
       this.memoryType === "private"
         ? { pageFree: (pfn: number) => this.pageFree(pfn), migrateToRam: (vmf: VmFault) => this.migrateToRam(vmf) }
         : { pageFree: (pfn: number) => this.pageFree(pfn) };
-    this.pgmap = { type: this.memoryType === "private" ? MEMORY_DEVICE_PRIVATE : MEMORY_DEVICE_COHERENT, range: { start: 0, end: -1 }, owner: this, ops };
+    this.pgmap = { type: this.memoryType === "private" ? MEMORY_DEVICE_PRIVATE : MEMORY_DEVICE_COHERENT, range: { start: 0, end: -1 }, owner: this.owner, ops };
     const first = memremapPages(o.kernel, this.pgmap, this.nrPages);
     if (isErrValue(first)) throw new FpgaInputError(`devices.${this.name}`, `memremapPages failed (${first})`);
     this.startPfn = first;
@@ -372,14 +388,14 @@ export class FpgaDriver implements DeviceDriver {
     this.tlbHitPs = cyclesToPs(s.tlbHitCycles, s.clockHz);
     this.memAccessPs = Math.ceil((s.accessBytes * 1e12) / s.deviceMemoryBandwidth);
     this.zeroPagePs = Math.ceil((PAGE_SIZE * 1e12) / s.deviceMemoryBandwidth);
-    this.mva = migrateVmaInit({ vma: null, start: 0, end: 0, src: this.src, dst: this.dst, pgmapOwner: this, flags: MIGRATE_VMA_SELECT_SYSTEM });
+    this.mva = migrateVmaInit({ vma: null, start: 0, end: 0, src: this.src, dst: this.dst, pgmapOwner: this.owner, flags: MIGRATE_VMA_SELECT_SYSTEM });
     this.ramMva = migrateVmaInit({
       vma: null,
       start: 0,
       end: 0,
       src: this.ramSrc,
       dst: this.ramDst,
-      pgmapOwner: this,
+      pgmapOwner: this.owner,
       flags: this.memoryType === "private" ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT,
     });
     this.range = {
@@ -390,7 +406,7 @@ export class FpgaDriver implements DeviceDriver {
       hmmPfns: this.hmmPfns,
       defaultFlags: 0,
       pfnFlagsMask: HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
-      devPrivateOwner: this,
+      devPrivateOwner: this.owner,
     };
     this.fault = new FaultInfo(this);
     this.victimQuery = new CardVictimQuery(this);
@@ -827,7 +843,7 @@ export class FpgaDriver implements DeviceDriver {
     a.end = end;
     a.src = this.src;
     a.dst = this.dst;
-    a.pgmapOwner = this;
+    a.pgmapOwner = this.owner;
     a.flags = MIGRATE_VMA_SELECT_SYSTEM;
     a.faultPage = null;
     this.stats.migrateRuns++;
@@ -1106,7 +1122,7 @@ export class FpgaDriver implements DeviceDriver {
     a.end = vmf.address + PAGE_SIZE;
     a.src = this.ramSrc;
     a.dst = this.ramDst;
-    a.pgmapOwner = this;
+    a.pgmapOwner = this.owner;
     a.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
     a.faultPage = vmf.page;
     const traced = this.trace.migrateBegin.isUsed() || this.trace.migrateEnd.isUsed();
@@ -1150,7 +1166,7 @@ export class FpgaDriver implements DeviceDriver {
    * (the invalidation command and its completion interrupt) in the invalidating task.
    */
   private invalidate(space: number, sub: MmuIntervalNotifier, range: MmuNotifierRange<unknown>, curSeq: number): boolean {
-    if (range.event === MMU_NOTIFY_MIGRATE && range.owner === this) return true;
+    if (range.event === MMU_NOTIFY_MIGRATE && range.owner === this.owner && !this.ownerShared) return true;
     if (!this.lock.tryLock()) throw new KernelRuleError("fpga_driver_lock_held_across_await", `${this.name}: the driver lock is held outside a synchronous section`);
     try {
       mmuIntervalSetSeq(sub, curSeq);

@@ -23,6 +23,7 @@ import {
   Machine,
   MachineComponent,
   MachineSpec,
+  PgmapOwners,
   TraceHooks,
   formatTime,
   packageVersion,
@@ -63,6 +64,7 @@ export class FpgaDevices implements MachineComponent {
     @inject(DeviceDrivers) registry: DeviceDrivers,
     @inject(TraceHooks) trace: TraceHooks,
     @inject(FpgaDriverSpec) base: Readonly<FpgaDriverSpec>,
+    @inject(PgmapOwners) owners: PgmapOwners,
     // Only to reach the machine's policy hooks (Policy.getHooks is keyed by the machine).
     @inject(Machine) machine: Machine,
   ) {
@@ -80,6 +82,8 @@ export class FpgaDevices implements MachineComponent {
         link: links.ofDevice(device.name),
         trace,
         policy,
+        owner: owners.ownerOf(device.name),
+        ownerShared: owners.ownerOf(device.name).devices.length > 1,
       });
       this.drivers.set(device.name, d);
       registry.add(d);

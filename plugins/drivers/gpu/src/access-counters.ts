@@ -75,7 +75,7 @@ export class AccessCounters {
   constructor(private readonly d: GpuDriver) {
     this.wq = new WaitQueue(`${d.name}.access-counter-buffer`, d.engine);
     this.query = new Query(d.name);
-    this.ctx = new ServiceBlockContext(d, (ctx, r) => d.mapper.updatePageTable(ctx, r));
+    this.ctx = new ServiceBlockContext(d.owner, (ctx, r) => d.mapper.updatePageTable(ctx, r));
   }
 
   /** Notifications waiting in the buffer. */

@@ -5,7 +5,8 @@
  *
  *  - `mirror(ctx)`: the documented loop (mirrorRangeFault: read_begin → mmap read lock → hmmRangeFault → driver
  *    lock → read_retry) over the context's span, then `updatePageTable` under the driver lock: our own device pfns
- *    are local entries (page i of the block = page i of its root chunk), system pfns remote entries;
+ *    are local entries (page i of the block = page i of its root chunk), system pfns remote entries, a peer
+ *    device's pfns (reported because the peer shares our pgmap owner) remote entries over the peer link (GPU_PTE_PEER);
  *  - `clearPtes` / `unmapRange`: clear entries and their device-TLB tags (invalidation, eviction, page free).
  */
 import { KernelRuleError, PAGE_SIZE } from "@hmmsim/core";
@@ -14,7 +15,7 @@ import { tlbTag2m, tlbTag4k } from "./device-tlb.js";
 import type { GpuDriver } from "./gpu-driver.js";
 import { CHUNK_PAGES } from "./root-chunks.js";
 import { PAGE_REQ_SNAPSHOT, type ServiceBlockContext } from "./service-context.js";
-import { GPU_PTE_REMOTE, GPU_PTE_VALID, GPU_PTE_WRITE, VA_BLOCK_SIZE } from "./va-block.js";
+import { GPU_PTE_PEER, GPU_PTE_REMOTE, GPU_PTE_VALID, GPU_PTE_WRITE, VA_BLOCK_SIZE } from "./va-block.js";
 
 /** The page index of `addr` in its 2 MiB block (the low 9 bits of the page number). */
 export function pageIndex(addr: number): number {
@@ -58,6 +59,11 @@ export class BlockMapper {
     const chunk = bl.chunk[slot]!;
     const startPfn = d.startPfn;
     const endPfn = startPfn + d.nrPages;
+    const hasPeers = d.peers.length > 0;
+    // Read-mostly ranges (the advise API): a page kept in system memory is mapped read-only into the device, so that
+    // a device write faults and the page collapses to the writer (plugins/policies/advise/README.md, "Read-mostly
+    // under HMM"); UVM maps read-duplicated pages read-only for the same reason (uvm_va_block.c, read duplication).
+    const advised = d.vaPolicies.size > 0 ? ctx.space!.mm : null;
     let written = 0;
     for (let k = lo; k <= hi; k++) {
       const q = req[k]!;
@@ -65,7 +71,7 @@ export class BlockMapper {
       const e = pf[k - lo]!;
       if ((e & HMM_PFN_VALID) === 0 || (e & HMM_PFN_ERROR) !== 0) continue;
       const pfn = (e - (e & 2047)) / HMM_PFN_PFN_MUL;
-      const w = (e & HMM_PFN_WRITE) !== 0 ? GPU_PTE_WRITE : 0;
+      let w = (e & HMM_PFN_WRITE) !== 0 ? GPU_PTE_WRITE : 0;
       const local = pfn >= startPfn && pfn < endPfn;
       let nf: number;
       if (local) {
@@ -75,7 +81,9 @@ export class BlockMapper {
         nf = GPU_PTE_VALID | w;
       } else {
         if (q === PAGE_REQ_SNAPSHOT) continue; // a prefetched page that stayed in system memory
-        nf = GPU_PTE_VALID | GPU_PTE_REMOTE | w;
+        if (w !== 0 && advised !== null && d.vaPolicies.lookup(advised, ctx.blockStart + k * PAGE_SIZE)?.readMostly === true) w = 0;
+        // A peer device's page (hmm_range_fault reports it: same pgmap owner) is mapped over the peer link.
+        nf = GPU_PTE_VALID | GPU_PTE_REMOTE | w | (hasPeers && d.peerIndexOfPfn(pfn) >= 0 ? GPU_PTE_PEER : 0);
         bl.remotePfns(slot)[k] = pfn;
         d.stats.remoteMapped++;
       }

@@ -84,7 +84,7 @@ export class ReplayableFaultService {
     this.flushedWarps = new Int32Array(this.buffer.capacity);
     this.flushedGens = new Int32Array(this.buffer.capacity);
     this.wq = new WaitQueue(`${d.name}.fault-buffer`, d.engine);
-    this.ctx = new ServiceBlockContext(d, (ctx, r) => d.mapper.updatePageTable(ctx, r));
+    this.ctx = new ServiceBlockContext(d.owner, (ctx, r) => d.mapper.updatePageTable(ctx, r));
     this.fault = new FaultInfo(d, this.ctx);
     this.faultEvent = { source: "device", device: d.name, mm: null, address: 0, write: false, flags: 0, ret: 0, timePs: 0 };
   }

@@ -20,7 +20,11 @@
  *  - mirroring: one interval notifier per mm (VA space) over the whole user address space; each serviced block
  *    is mirrored with hmmRangeFault in the documented read_begin / read_retry loop (mirrorRangeFault) and the
  *    device page table is written under the driver lock; the invalidate callback clears device PTEs and TLB
- *    entries for the range and ignores this device's own MMU_NOTIFY_MIGRATE (owner filtering, as lib/test_hmm.c does);
+ *    entries for the range and ignores the MMU_NOTIFY_MIGRATE of a migration this driver is running (`ownMigration`:
+ *    its owner may be shared by peers, so the owner alone does not tell);
+ *  - several devices: the pgmap owner is the machine's (PgmapOwners: shared by a peer-link group); a peer's page is
+ *    migrated device → device over the peer link or mapped over it (GPU_PTE_PEER), another owner's page is faulted
+ *    back to RAM first (through the host) — migrate-to-device.ts;
  *  - replayable faults: warps raise faults into a fault buffer; a daemon fault-service task takes batches
  *    (default 256 [S1]), folds duplicates, asks the policy hooks, migrates with migrateVmaSetup / Pages /
  *    Finalize (one call per contiguous run of a block), copies over the link (`await link.transfer("h2d", …)`),
@@ -48,8 +52,10 @@ import {
   type DeviceDriverCounters,
   type DeviceSpec,
   type Interconnect,
+  type LinkDirection,
   type Machine,
   type MachineTraceHooks,
+  type PeerInterconnect,
 } from "@hmmsim/machine";
 import { isErrValue, memremapPages } from "@hmmsim/memremap";
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert } from "@hmmsim/mmu-notifier";
@@ -68,7 +74,7 @@ import { GpuMemoryManager } from "./memory-manager.js";
 import { DeviceMigration } from "./migrate-to-device.js";
 import { CHUNK_PAGES, type RootChunks } from "./root-chunks.js";
 import { ServiceBlockContext, type VaSpace } from "./service-context.js";
-import { GPU_PTE_REMOTE, GPU_PTE_VALID, GPU_PTE_WRITE, VA_BLOCK_SIZE, VaBlocks } from "./va-block.js";
+import { GPU_PTE_PEER, GPU_PTE_REMOTE, GPU_PTE_VALID, GPU_PTE_WRITE, VA_BLOCK_SIZE, VaBlocks } from "./va-block.js";
 import { VaPolicies, memAdviceIssues, type VaPolicyRange } from "./va-policy.js";
 
 export type { GpuDriverStats } from "./gpu-stats.js";
@@ -83,6 +89,19 @@ export interface GpuPteInfo {
   remote: boolean;
   /** Device pfn (local) or system pfn (remote). */
   pfn: number;
+}
+
+/**
+ * A device joined to this one by a peer link (LinkRegistry.peer / peerDirection): device → device migration and
+ * peer mappings of its memory go over `link` instead of the two host links.
+ */
+export interface GpuPeer {
+  /** The peer device's name. */
+  device: string;
+  link: PeerInterconnect;
+  /** The link direction carrying peer → this device, and this device → peer. */
+  fromPeer: LinkDirection;
+  toPeer: LinkDirection;
 }
 
 /** What a GpuDriver is built from (GpuDevices hands in what the machine's container injected into it). */
@@ -101,6 +120,24 @@ export interface GpuDriverOptions {
   policy: PolicyHooks;
   /** The names of the machine's devices (advise's preferredLocation names one of them); default: this device. */
   deviceNames?: readonly string[];
+  /**
+   * The dev_pagemap owner (`pgmap->owner`, hmm_range_fault's dev_private_owner, migrate_vma's pgmap_owner): the
+   * machine's PgmapOwners object for the device, shared with its peer-link group (`machine.pgmapOwner(device)`).
+   * Default: the driver itself (a machine of one device).
+   */
+  owner?: unknown;
+  /** The devices joined to this one by peer links (default none). */
+  peers?: readonly GpuPeer[];
+  /**
+   * The dev_pagemap of a peer device, by name (resolved lazily, once every driver is built): tells which peer a
+   * device-private pfn reported by hmm_range_fault belongs to. Default: none.
+   */
+  peerPgmap?: (device: string) => DevPagemap | null;
+  /**
+   * True when the machine has device memory of another pgmap owner (another device not in this device's peer
+   * group): a page of it is faulted back to system memory before it migrates here (through the host). Default false.
+   */
+  foreignOwners?: boolean;
 }
 
 export class GpuDriver implements DeviceDriver {
@@ -142,6 +179,12 @@ export class GpuDriver implements DeviceDriver {
   /** The driver lock (the lock the invalidate callback takes): held in synchronous sections only. */
   readonly lock: Mutex;
   readonly pgmap: DevPagemap;
+  /** The dev_pagemap owner (the machine's PgmapOwners object of this device's peer-link group, or the driver). */
+  readonly owner: unknown;
+  /** The devices joined by a peer link (device → device migration and peer mappings go over it). */
+  readonly peers: readonly GpuPeer[];
+  /** Device memory of another owner exists in the machine (migration faults its pages back to RAM first). */
+  readonly foreignOwners: boolean;
   readonly memoryType: "private" | "coherent";
   /** First device pfn and number of device pages (whole root chunks). */
   readonly startPfn: number;
@@ -193,6 +236,14 @@ export class GpuDriver implements DeviceDriver {
   /** The service context of migrateRange (the fault service has its own). */
   private readonly hintCtx: ServiceBlockContext;
   private readonly stream: Mutex;
+  /**
+   * @internal > 0 while this driver is inside one of its own (synchronous) migrate_vma_* / migrate_device_* calls:
+   * the MMU_NOTIFY_MIGRATE invalidations raised meanwhile are its own (UVM's `ignore_hmm_invalidate_va_block`).
+   */
+  ownMigration = 0;
+  /** The peers' pgmaps (index = peers index), resolved on first use. */
+  private peerPgmaps: (DevPagemap | null)[] | null = null;
+  private readonly peerPgmapOf: ((device: string) => DevPagemap | null) | null;
   /** @internal the running kernel, if any. */
   run: KernelRun | null = null;
   /** The last kernel, when it failed (kernelProgress). */
@@ -209,6 +260,10 @@ export class GpuDriver implements DeviceDriver {
     this.link = o.link;
     this.policy = o.policy;
     this.trace = o.trace;
+    this.owner = o.owner ?? this;
+    this.peers = o.peers ?? [];
+    this.peerPgmapOf = o.peerPgmap ?? null;
+    this.foreignOwners = o.foreignOwners ?? false;
     this.lock = new Mutex(`${this.name}.mutex`, o.engine);
     this.stream = new Mutex(`${this.name}.stream`, o.engine);
     this.blockLock = new Mutex(`${this.name}.block`, o.engine);
@@ -226,7 +281,7 @@ export class GpuDriver implements DeviceDriver {
     this.pgmap = {
       type: this.memoryType === "private" ? MEMORY_DEVICE_PRIVATE : MEMORY_DEVICE_COHERENT,
       range: { start: 0, end: -1 },
-      owner: this,
+      owner: this.owner,
       ops,
     };
     const first = memremapPages(o.kernel, this.pgmap, this.nrPages);
@@ -250,7 +305,7 @@ export class GpuDriver implements DeviceDriver {
     this.chunkLastAccessPs = this.pmm.lastAccessPs;
     this.chunkAccesses = this.pmm.accesses;
     this.deviceNames = o.deviceNames ?? [this.name];
-    this.hintCtx = new ServiceBlockContext(this, (ctx, r) => this.mapper.updatePageTable(ctx, r));
+    this.hintCtx = new ServiceBlockContext(this.owner, (ctx, r) => this.mapper.updatePageTable(ctx, r));
   }
 
   /** DeviceDriver.counters: the driver-neutral counts, from `stats`. */
@@ -378,8 +433,13 @@ export class GpuDriver implements DeviceDriver {
     return run.result();
   }
 
-  /** @internal A warp's translation of (space, addr): 0 = local hit path, 1 = remote, 2 = fault; cost in `translateCost`. */
+  /**
+   * @internal A warp's translation of (space, addr): 0 = local hit path, 1 = remote, 2 = fault; cost in
+   * `translateCost`; for a remote entry, `translatePeer` is the peer's index (a peer device's page) or -1 (system memory).
+   */
   translateCost = 0;
+  /** @internal */
+  translatePeer = -1;
   /** @internal */
   translate(space: number, addr: number, write: boolean, slotHint: number): number {
     const slot = slotHint >= 0 ? slotHint : this.blocks.find(space, addr);
@@ -401,6 +461,7 @@ export class GpuDriver implements DeviceDriver {
     }
     if (!ok) return 2;
     if ((f & GPU_PTE_REMOTE) !== 0) {
+      this.translatePeer = (f & GPU_PTE_PEER) === 0 ? -1 : this.peerIndexOfPfn(this.blocks.remotePfns(slot)[j]!);
       this.accessCounters.record(space, addr);
       return 1;
     }
@@ -415,16 +476,38 @@ export class GpuDriver implements DeviceDriver {
     this.faults.raise(space, addr, write, warp, gen);
   }
 
-  /** @internal A warp's access to a remotely mapped page: setup + one link transfer of accessBytes, then `resume`. */
-  remoteAccess(write: boolean, resume: () => void): void {
+  /**
+   * @internal A warp's access to a remotely mapped page: setup + one link transfer of accessBytes, then `resume`.
+   * `peer`: the index of the peer whose memory holds the page (the transfer goes over the peer link: peer access),
+   * or -1 for system memory (over the host link).
+   */
+  remoteAccess(write: boolean, resume: () => void, peer = -1): void {
     this.stats.remoteAccesses++;
     const bytes = this.spec.accessBytes;
     const setup = this.remoteSetupPs;
+    const p = peer >= 0 ? this.peers[peer] : undefined;
+    if (p !== undefined) this.stats.peerRemoteAccesses++;
+    const link: Interconnect = p === undefined ? this.link : p.link;
+    const dir: LinkDirection = p === undefined ? (write ? "d2h" : "h2d") : write ? p.toPeer : p.fromPeer;
     this.engine.spawn(`${this.name}.remote-access`, async () => {
       if (setup > 0) await this.engine.sleep(setup);
-      await this.link.transfer(write ? "d2h" : "h2d", bytes);
+      await link.transfer(dir, bytes);
       resume();
     });
+  }
+
+  // --- peers ------------------------------------------------------------------------------------------------------
+
+  /**
+   * @internal The index in `peers` of the peer device whose dev_pagemap holds `pfn`, or -1 (system memory, this
+   * device's memory, or a device that is no peer).
+   */
+  peerIndexOfPfn(pfn: number): number {
+    if (this.peers.length === 0) return -1;
+    const pg = this.kernel.pgmaps.pgmapOf(pfn);
+    if (pg === null || pg === this.pgmap) return -1;
+    const all = (this.peerPgmaps ??= this.peers.map((p) => this.peerPgmapOf?.(p.device) ?? null));
+    return all.indexOf(pg);
   }
 
   // --- hint migration ---------------------------------------------------------------------------------------------

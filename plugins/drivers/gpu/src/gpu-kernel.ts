@@ -81,6 +81,8 @@ export class KernelRun {
   private readonly slot: Int32Array;
   /** Faults of each warp's current access (forward progress: at most spec.maxFaultsPerAccess). */
   private readonly tries: Uint32Array;
+  /** Per warp, for a remote access: the peer index holding the page (-1: system memory). */
+  private readonly via: Int8Array;
   private readonly maxTries: number;
   /** The most faults one access took before it completed, over the kernel so far. */
   worstFaultsPerAccess = 0;
@@ -107,6 +109,7 @@ export class KernelRun {
     this.key = new Float64Array(warps).fill(-1);
     this.slot = new Int32Array(warps).fill(-1);
     this.tries = new Uint32Array(warps);
+    this.via = new Int8Array(warps).fill(-1);
     this.maxTries = driver.spec.maxFaultsPerAccess;
     this.issueFn = new Array<() => void>(warps);
     this.translateFn = new Array<() => void>(warps);
@@ -122,7 +125,7 @@ export class KernelRun {
         if (this.error === null) driver.raiseFault(space, this.addr[w]!, this.write[w] === 1, w, gen);
       };
       this.remoteFn[w] = () => {
-        if (this.error === null) driver.remoteAccess(this.write[w] === 1, issue);
+        if (this.error === null) driver.remoteAccess(this.write[w] === 1, issue, this.via[w]!);
       };
     }
   }
@@ -300,6 +303,7 @@ export class KernelRun {
       this.sched(t + d.memAccessPs, this.issueFn[w]!);
     } else if (r === 1) {
       this.remote++;
+      this.via[w] = d.translatePeer;
       this.sched(t, this.remoteFn[w]!);
     } else {
       const n = ++this.tries[w]!;

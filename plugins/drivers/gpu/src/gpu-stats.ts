@@ -24,6 +24,13 @@ export interface GpuDriverStats {
   migratedPages: number;
   migrateRuns: number;
   /**
+   * Of migratedPages, the pages that came from a peer device's memory over the peer link (device → device), and
+   * the pages another owner's device memory gave back to system memory first for a migration here (through the
+   * host: hmm_range_fault → that owner's migrate_to_ram).
+   */
+  peerMigratedPages: number;
+  throughHostPages: number;
+  /**
    * Pages that had no system page yet (never touched by the CPU: migrate_vma_setup's holes / pte_none) and were
    * populated in device memory by zero-filling it there, with no DMA. Not counted in migratedPages.
    */
@@ -46,6 +53,8 @@ export interface GpuDriverStats {
   mirrorRetries: number;
   /** Device accesses over the link to remotely mapped pages. */
   remoteAccesses: number;
+  /** Of remoteAccesses, those to a peer device's memory over the peer link (peer access). */
+  peerRemoteAccesses: number;
   /**
    * Thrashing hints carried out (`thrashingHint`): distinct faulted pages pinned (mapped remotely, not migrated)
    * and throttled (not serviced in their batch; their fault entries replayed once the throttle ended).
@@ -73,6 +82,8 @@ export function zeroStats(): GpuDriverStats {
     flushedFaults: 0,
     flushes: 0,
     migratedPages: 0,
+    peerMigratedPages: 0,
+    throughHostPages: 0,
     migrateRuns: 0,
     populatedPages: 0,
     hintMigrations: 0,
@@ -86,6 +97,7 @@ export function zeroStats(): GpuDriverStats {
     mirrorAttempts: 0,
     mirrorRetries: 0,
     remoteAccesses: 0,
+    peerRemoteAccesses: 0,
     thrashingPins: 0,
     throttledPages: 0,
     throttledFaults: 0,

@@ -4,7 +4,8 @@
  *  - `migrateToRam`: dev_pagemap_ops.migrate_to_ram (uvm_hmm.c `devmem_fault` → `uvm_hmm_migrate_to_ram`;
  *    `dmirror_devmem_fault`): a CPU touched one of our device-private pages;
  *  - `invalidate`: mmu_interval_notifier_ops.invalidate (uvm_hmm.c `uvm_hmm_invalidate`;
- *    `dmirror_interval_invalidate`): the CPU side of a range changed; clear our device PTEs and TLB entries for it.
+ *    `dmirror_interval_invalidate`): the CPU side of a range changed; clear our device PTEs and TLB entries for it
+ *    (skipping only the MMU_NOTIFY_MIGRATE of a migration this driver is itself running, never a peer's).
  */
 import {
   KernelRuleError,
@@ -46,7 +47,7 @@ export class HmmCallbacks {
       end: 0,
       src: this.ramSrc,
       dst: this.ramDst,
-      pgmapOwner: d,
+      pgmapOwner: d.owner,
       flags: d.memoryType === "private" ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT,
     });
   }
@@ -69,14 +70,21 @@ export class HmmCallbacks {
     a.end = vmf.address + PAGE_SIZE;
     a.src = this.ramSrc;
     a.dst = this.ramDst;
-    a.pgmapOwner = d;
+    a.pgmapOwner = d.owner;
     a.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
     a.faultPage = vmf.page;
     const traced = trace.migrateBegin.isUsed() || trace.migrateEnd.isUsed();
     if (traced) {
       trace.migrateBegin.call({ device: d.name, mm: vmf.vma.vmMm, dir: "d2h", start: a.start, end: a.end, npages: 1, bytes: 0, reason: "cpu-fault", timePs: d.engine.now });
     }
-    if (migrateVmaSetup(a) !== 0) {
+    d.ownMigration++;
+    let setup: number;
+    try {
+      setup = migrateVmaSetup(a);
+    } finally {
+      d.ownMigration--;
+    }
+    if (setup !== 0) {
       if (traced) trace.migrateEnd.call({ device: d.name, mm: vmf.vma.vmMm, dir: "d2h", start: a.start, end: a.end, npages: 0, bytes: 0, reason: "cpu-fault", timePs: d.engine.now });
       return VM_FAULT_SIGBUS;
     }
@@ -99,9 +107,15 @@ export class HmmCallbacks {
         d.ledger.chargeTransfer(d.link, "d2h", PAGE_SIZE);
       }
     }
-    migrateVmaPages(a);
-    const moved = (this.ramSrc[0]! & MIGRATE_PFN_MIGRATE) !== 0 && this.ramDst[0] !== 0 ? 1 : 0;
-    migrateVmaFinalize(a);
+    d.ownMigration++;
+    let moved: number;
+    try {
+      migrateVmaPages(a);
+      moved = (this.ramSrc[0]! & MIGRATE_PFN_MIGRATE) !== 0 && this.ramDst[0] !== 0 ? 1 : 0;
+      migrateVmaFinalize(a);
+    } finally {
+      d.ownMigration--;
+    }
     d.stats.cpuFaultPages += moved;
     if (traced) {
       trace.migrateEnd.call({ device: d.name, mm: vmf.vma.vmMm, dir: "d2h", start: a.start, end: a.end, npages: moved, bytes: moved * PAGE_SIZE, reason: "cpu-fault", timePs: d.engine.now });
@@ -109,11 +123,19 @@ export class HmmCallbacks {
     return ret;
   }
 
-  /** mmu_interval_notifier_ops.invalidate (dmirror_interval_invalidate) for VA space `space`. */
+  /**
+   * mmu_interval_notifier_ops.invalidate (dmirror_interval_invalidate) for VA space `space`.
+   *
+   * Only this driver's own migrations are skipped: an MMU_NOTIFY_MIGRATE whose owner is ours *and* that was raised
+   * while we are inside one of our own migrate_vma_* / migrate_device_* calls (`ownMigration`, as UVM marks the
+   * block it migrates with `ignore_hmm_invalidate_va_block`, uvm_hmm.c `hmm_invalidate`). lib/test_hmm.c skips on
+   * the owner alone; here the owner is the peer-link group's (PgmapOwners), so a peer's migration carries our owner
+   * too — of system pages we may map, or of our own device pages it is taking — and must be honoured.
+   */
   invalidate(space: number, sub: MmuIntervalNotifier, range: MmuNotifierRange<unknown>, curSeq: number): boolean {
     const d = this.d;
-    // Our own migrations told us which pages move through src/dst (owner filtering, as lib/test_hmm.c does).
-    if (range.event === MMU_NOTIFY_MIGRATE && range.owner === d) return true;
+    // Our own migrations told us which pages move through src/dst: we update our mappings ourselves.
+    if (range.event === MMU_NOTIFY_MIGRATE && range.owner === d.owner && d.ownMigration > 0) return true;
     if (!d.lock.tryLock()) {
       throw new KernelRuleError("gpu_driver_lock_held_across_await", `${d.name}: the driver lock is held outside a synchronous section`);
     }

@@ -12,6 +12,7 @@
  *   const gpu = GpuDriver.of(machine, "gpu0");
  */
 import { Lifecycle, inject, injectable } from "tsyringe";
+import type { DevPagemap } from "@hmmsim/core";
 import {
   CostLedger,
   DeviceDrivers,
@@ -21,6 +22,7 @@ import {
   Machine,
   MachineComponent,
   MachineSpec,
+  PgmapOwners,
   TraceHooks,
   packageVersion,
   type ComponentRef,
@@ -30,7 +32,7 @@ import {
 } from "@hmmsim/machine";
 import { Policy } from "@hmmsim/policy";
 import { GpuInputError } from "./errors.js";
-import { GpuDriver } from "./gpu-driver.js";
+import { GpuDriver, type GpuPeer } from "./gpu-driver.js";
 import { defaultSpec, gpuDriverSpecIssues, resolveGpuSpec } from "./gpu-spec.js";
 import { GpuDriverSpec } from "./tokens.js";
 import { VA_BLOCK_SIZE } from "./va-block.js";
@@ -60,6 +62,7 @@ export class GpuDevices implements MachineComponent {
     @inject(DeviceDrivers) registry: DeviceDrivers,
     @inject(TraceHooks) trace: TraceHooks,
     @inject(GpuDriverSpec) base: Readonly<GpuDriverSpec>,
+    @inject(PgmapOwners) owners: PgmapOwners,
     // Only to reach the machine's policy hooks (Policy.getHooks is keyed by the machine).
     @inject(Machine) machine: Machine,
   ) {
@@ -67,7 +70,21 @@ export class GpuDevices implements MachineComponent {
     if (devices.length === 0) return;
     if (!kernel) throw new GpuInputError(`devices.${devices[0]!.name}`, "the GPU driver needs the machine's kernel (createMachine's createKernel returned null)");
     const policy = Policy.getHooks(machine);
+    // The device memory of another owner (a device outside this device's peer-link group) is faulted back to RAM
+    // before it migrates here; a peer's is migrated over the peer link.
+    const foreignOwners = owners.all().length > 1;
+    const peerPgmap = (name: string): DevPagemap | null => {
+      if (!registry.has(name)) return null;
+      const pg = registry.get(name).pgmap;
+      return pg !== null && typeof pg === "object" && "owner" in pg ? (pg as DevPagemap) : null;
+    };
     for (const device of devices) {
+      const peers: GpuPeer[] = links.peersOf(device.name).map((p) => ({
+        device: p,
+        link: links.peer(device.name, p)!,
+        fromPeer: links.peerDirection(p, device.name),
+        toPeer: links.peerDirection(device.name, p),
+      }));
       // createMachine validated every driverSpec with componentSpecIssues before anything was built.
       const d = new GpuDriver({
         device,
@@ -79,6 +96,10 @@ export class GpuDevices implements MachineComponent {
         trace,
         policy,
         deviceNames: spec.devices.map((x) => x.name),
+        owner: owners.ownerOf(device.name),
+        peers,
+        peerPgmap,
+        foreignOwners,
       });
       this.drivers.set(device.name, d);
       registry.add(d);

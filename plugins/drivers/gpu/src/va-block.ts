@@ -3,7 +3,7 @@
  * block of a GPU VA space, holding 512 one-byte PTEs in a shared Uint8Array plus per-block counters in typed
  * arrays. No object per page or per block; a Map finds a block's slot from (space, block number).
  *
- * A PTE byte: GPU_PTE_VALID | GPU_PTE_WRITE | GPU_PTE_REMOTE. A local entry needs no pfn: page i of a block lives
+ * A PTE byte: GPU_PTE_VALID | GPU_PTE_WRITE | GPU_PTE_REMOTE (| GPU_PTE_PEER for a peer device's page). A local entry needs no pfn: page i of a block lives
  * in page i of the block's root chunk (root-chunks.ts). A remote entry (a system page mapped over the link)
  * keeps its pfn in a per-block Float64Array allocated on first use.
  */
@@ -12,6 +12,11 @@ import { CHUNK_PAGES } from "./root-chunks.js";
 export const GPU_PTE_VALID = 1;
 export const GPU_PTE_WRITE = 2;
 export const GPU_PTE_REMOTE = 4;
+/**
+ * With GPU_PTE_REMOTE: the page is a peer device's memory, reached over the peer link joining the two devices
+ * (peer access: NVLink / PCIe peer-to-peer), not system memory over the host link.
+ */
+export const GPU_PTE_PEER = 8;
 
 /** 2 MiB. */
 export const VA_BLOCK_SIZE = 2 * 1024 * 1024;

@@ -8,6 +8,7 @@ import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, type Mm } from "@hmm
 import {
   DuplexLink,
   InterconnectFactory,
+  PeerLink,
   createMachine,
   defaultPlugins,
   type DependencyContainer,
@@ -30,8 +31,11 @@ export class TestLinkPlugin implements MachinePlugin {
     c.register(InterconnectFactory, {
       useValue: {
         name: this.name,
-        create: (l, ctx) =>
-          new DuplexLink(l.name, l.kind, { h2dBandwidth: l.h2dBandwidth!, d2hBandwidth: l.d2hBandwidth!, alpha: l.alpha!, sharing: "fifo" }, l.coherent === true, ctx),
+        create: (l, ctx) => {
+          const params = { h2dBandwidth: l.h2dBandwidth!, d2hBandwidth: l.d2hBandwidth!, alpha: l.alpha!, sharing: "fifo" as const };
+          // A spec link with `peers` is a peer link between two devices (no host link).
+          return l.peers ? new PeerLink(l.name, l.kind, params, l.peers, false, ctx) : new DuplexLink(l.name, l.kind, params, l.coherent === true, ctx);
+        },
       },
     });
   }
