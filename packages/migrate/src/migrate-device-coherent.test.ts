@@ -2,28 +2,42 @@ import {
   EBUSY,
   FOLL_LONGTERM,
   FOLL_WRITE,
+  GUP_PIN_COUNTING_BIAS,
   InvalidArgumentError,
   KernelRuleError,
+  MADV_HUGEPAGE,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
   MEMORY_DEVICE_COHERENT,
+  MEMORY_DEVICE_PRIVATE,
   PAGE_SIZE,
+  PG_anon_exclusive,
+  PMD_SIZE,
+  PROT_READ,
+  PROT_WRITE,
   allocPages,
+  createKernel,
   folioMaybeDmaPinned,
   folioTrylock,
   folioUnlock,
   getPage,
+  getUserPages,
   isDeviceCoherentPage,
+  isDevicePrivateEntry,
   pinUserPagesFast,
+  pmdTransHuge,
   ptePfn,
   ptePresent,
   pteWrite,
   putPage,
   unpinUserPages,
+  type Mm,
 } from "@hmmsim/core";
 import { checkInvariants } from "@hmmsim/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { installMigrateDeviceCoherentFolio, migrateDeviceCoherentFolio } from "./migrate-device-coherent.js";
 import { TestDevice } from "./testing/test-driver.js";
-import { assertTrackedInvariants, pattern, recordNotifier, setup } from "./testing/test-helpers.js";
+import { assertTrackedInvariants, locked, pattern, recordNotifier, setup, trackKernel } from "./testing/test-helpers.js";
 
 // Every test ends with the kernel invariants checked on every kernel it created (tracked by setup / trackKernel).
 afterEach(assertTrackedInvariants);
@@ -134,6 +148,233 @@ describe("migrateDeviceCoherentFolio (mm/migrate_device.c migrate_device_coheren
     expect(pfnAt(0)).toBe(p);
     expect(k.store.refcount(p)).toBe(1);
     expect(mm.readU32(a)).toBe(new DataView(pattern(1).buffer).getUint32(0, true));
+  });
+});
+
+/**
+ * The long soak's counterexample (migrate-property, seed 1394021173) and its siblings: a 2 MiB anonymous THP
+ * (MADV_HUGEPAGE) faulted in, pages 0-1 migrated to a device (migrate_vma_collect_pmd splits it: two order-0
+ * device pages), a GUP reference or pin held on page 0, maybe fork(), then pin_user_pages_fast(FOLL_LONGTERM) of
+ * page 0. mm/gup.c __gup_longterm_locked() pins first (__get_user_pages_locked) and only then checks the pinned
+ * folios (check_and_migrate_movable_pages), so FOLL_WRITE on the PTE fork() write-protected faults first:
+ * follow_page_pte → can_follow_write_pte fails (no FOLL_FORCE) → faultin_page → do_wp_page. fork() cleared
+ * PageAnonExclusive (copy_present_ptes → folio_try_dup_anon_rmap_pte: a FOLL_GET reference is no pin), and the
+ * held reference fails wp_can_reuse_anon_folio (refcount > 1), so wp_page_copy maps a new system page, which is
+ * long-term pinnable: 1. Only a coherent page still mapped after the fault reaches migrate_longterm_unpinnable_folios,
+ * where migrate_device_coherent_folio fails on a held reference: -EBUSY. (gup-fast pins nothing first either way:
+ * pte_access_permitted fails on a write-protected PTE, try_grab_folio_fast refuses a FOLL_LONGTERM pin of a
+ * device-coherent folio.)
+ */
+describe("FOLL_LONGTERM pin of a GUP-held page of a split THP, with and without fork (mm/gup.c __gup_longterm_locked)", () => {
+  const P = PAGE_SIZE;
+
+  function thpOnDevice(type: typeof MEMORY_DEVICE_COHERENT | typeof MEMORY_DEVICE_PRIVATE) {
+    const k = trackKernel(createKernel({ ramBytes: 32 << 20, bytes: true, thp: "madvise" }));
+    installMigrateDeviceCoherentFolio(k);
+    const mm = k.createMm();
+    const a = mm.mmap({ length: 2 * PMD_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+    const h = Math.ceil(a / PMD_SIZE) * PMD_SIZE;
+    expect(mm.madvise(h, PMD_SIZE, MADV_HUGEPAGE)).toBe(0);
+    const data = [pattern(11), pattern(12), pattern(13)];
+    data.forEach((d, i) => mm.write(h + i * P, d));
+    expect(pmdTransHuge(mm.pgtable.pmdGet(h))).toBe(true);
+    const dev = new TestDevice(k, 64, type, type === MEMORY_DEVICE_COHERENT ? "coherent" : "private");
+    expect(dev.migrateToDevice(mm, h, h + 2 * P).ret).toBe(0);
+    expect(pmdTransHuge(mm.pgtable.pmdGet(h))).toBe(false); // split
+    const pte = (m: Mm, i = 0) => m.pgtable.pteGet(h + i * P);
+    const pfn = (m: Mm, i = 0) => ptePfn(pte(m, i));
+    if (type === MEMORY_DEVICE_COHERENT) for (const i of [0, 1]) expect(isDeviceCoherentPage(k, pfn(mm, i))).toBe(true);
+    else for (const i of [0, 1]) expect(isDevicePrivateEntry(pte(mm, i))).toBe(true);
+    const s = k.store;
+    const gup = (m: Mm, flags: number, out: number[]) => locked(m, () => getUserPages(m, h, 1, flags, out));
+    return { k, s, mm, h, dev, data, pte, pfn, gup };
+  }
+
+  it("the soak's counterexample: FOLL_GET held on a coherent page, fork, FOLL_WRITE|FOLL_LONGTERM pin in the parent → COW to a system page, 1", () => {
+    const { k, s, mm, h, data, pte, pfn, gup } = thpOnDevice(MEMORY_DEVICE_COHERENT);
+    const c0 = pfn(mm);
+    const got: number[] = [];
+    expect(gup(mm, FOLL_WRITE, got)).toBe(1);
+    expect(got).toEqual([c0]);
+    expect(s.refcount(c0)).toBe(2); // the mapping + FOLL_GET
+    const child = mm.fork();
+    // copy_present_ptes: the FOLL_GET reference is no pin (folio_needs_cow_for_dma false): shared, both read-only.
+    for (const m of [mm, child]) {
+      expect(pfn(m)).toBe(c0);
+      expect(pteWrite(pte(m))).toBe(false);
+    }
+    expect(s.test(c0, PG_anon_exclusive)).toBe(false);
+    expect([s.refcount(c0), s.mapcount(c0)]).toEqual([3, 2]);
+
+    const pinned: number[] = [];
+    expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE | FOLL_LONGTERM, pinned)).toBe(1);
+    const r = pinned[0]!;
+    // The parent now maps a new, exclusive, writable system page, and that is what is pinned.
+    expect(r).not.toBe(c0);
+    expect(isDeviceCoherentPage(k, r)).toBe(false);
+    expect(pfn(mm)).toBe(r);
+    expect(pteWrite(pte(mm))).toBe(true);
+    expect(s.test(r, PG_anon_exclusive)).toBe(true);
+    expect(folioMaybeDmaPinned(k, r)).toBe(true);
+    expect(s.refcount(r)).toBe(1 + GUP_PIN_COUNTING_BIAS);
+    // The child keeps the coherent page read-only; it holds the child's mapping and the FOLL_GET reference.
+    expect(pfn(child)).toBe(c0);
+    expect(pteWrite(pte(child))).toBe(false);
+    expect([s.refcount(c0), s.mapcount(c0)]).toEqual([2, 1]);
+    expect(isDeviceCoherentPage(k, pfn(mm, 1))).toBe(true); // page 1 did not move
+    // Same bytes on both sides, and they diverge from here.
+    expect(mm.read(h, P)).toEqual(data[0]);
+    expect(child.read(h, P)).toEqual(data[0]);
+    mm.write(h, pattern(99));
+    expect(child.read(h, P)).toEqual(data[0]);
+    unpinUserPages(k, pinned);
+    putPage(k, c0);
+    expect(s.refcount(c0)).toBe(1);
+  });
+
+  it("siblings that stay -EBUSY: no fork (FOLL_WRITE or not), or a held FOLL_PIN (fork copies for the child, the parent stays exclusive)", () => {
+    for (const flags of [FOLL_WRITE | FOLL_LONGTERM, FOLL_LONGTERM]) {
+      // No fork: the PTE is writable and the page exclusive, so no fault: the coherent page is pinned, then
+      // migrate_device_coherent_folio fails on the FOLL_GET reference; the call pins nothing.
+      const { k, s, mm, h, data, pte, pfn, gup } = thpOnDevice(MEMORY_DEVICE_COHERENT);
+      const c0 = pfn(mm);
+      expect(gup(mm, FOLL_WRITE, [])).toBe(1);
+      const pinned: number[] = [];
+      expect(pinUserPagesFast(mm, h, 1, flags, pinned)).toBe(-EBUSY);
+      expect(pinned).toEqual([]);
+      expect(pfn(mm)).toBe(c0);
+      expect(pteWrite(pte(mm))).toBe(true);
+      expect(s.refcount(c0)).toBe(2);
+      expect(mm.read(h, P)).toEqual(data[0]);
+      putPage(k, c0);
+      // ... and with the reference gone the same pin moves the page to RAM and pins it.
+      expect(pinUserPagesFast(mm, h, 1, flags, pinned)).toBe(1);
+      expect(isDeviceCoherentPage(k, pinned[0]!)).toBe(false);
+      expect(pfn(mm)).toBe(pinned[0]);
+      unpinUserPages(k, pinned);
+    }
+    // A held FOLL_PIN: fork's folio_try_dup_anon_rmap_pte sees folio_maybe_dma_pinned and the child gets a copy
+    // (copy_present_page); the parent's PTE stays writable and exclusive, so the long-term pin reaches
+    // migrate_device_coherent_folio, which fails on the pin.
+    const { k, s, mm, h, data, pte, pfn } = thpOnDevice(MEMORY_DEVICE_COHERENT);
+    const c0 = pfn(mm);
+    const pin0: number[] = [];
+    expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE, pin0)).toBe(1);
+    expect(pin0).toEqual([c0]);
+    const child = mm.fork();
+    expect(pfn(mm)).toBe(c0);
+    expect(pteWrite(pte(mm))).toBe(true);
+    expect(s.test(c0, PG_anon_exclusive)).toBe(true);
+    expect(isDeviceCoherentPage(k, pfn(child))).toBe(false);
+    expect(child.read(h, P)).toEqual(data[0]);
+    const pinned: number[] = [];
+    expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE | FOLL_LONGTERM, pinned)).toBe(-EBUSY);
+    expect(pinned).toEqual([]);
+    expect(pfn(mm)).toBe(c0);
+    expect(s.refcount(c0)).toBe(1 + GUP_PIN_COUNTING_BIAS);
+    // The child's own page is RAM: its long-term pin succeeds in place.
+    const cp = pfn(child);
+    expect(pinUserPagesFast(child, h, 1, FOLL_WRITE | FOLL_LONGTERM, pinned)).toBe(1);
+    expect(pinned).toEqual([cp]);
+    unpinUserPages(k, pinned);
+    unpinUserPages(k, pin0);
+  });
+
+  it("siblings that succeed after fork: a read-only long-term pin (FAULT_FLAG_UNSHARE), the child's pin, no reference held, FOLL_GET without the pin", () => {
+    // FOLL_LONGTERM without FOLL_WRITE: gup_must_unshare (a FOLL_PIN of a shared anon page) → FAULT_FLAG_UNSHARE →
+    // do_wp_page can't reuse it → wp_page_copy maps an exclusive read-only system page, which is pinned.
+    {
+      const { k, s, mm, h, data, pte, pfn, gup } = thpOnDevice(MEMORY_DEVICE_COHERENT);
+      const c0 = pfn(mm);
+      expect(gup(mm, FOLL_WRITE, [])).toBe(1);
+      const child = mm.fork();
+      const pinned: number[] = [];
+      expect(pinUserPagesFast(mm, h, 1, FOLL_LONGTERM, pinned)).toBe(1);
+      const r = pinned[0]!;
+      expect(r).not.toBe(c0);
+      expect(isDeviceCoherentPage(k, r)).toBe(false);
+      expect(pfn(mm)).toBe(r);
+      expect(pteWrite(pte(mm))).toBe(false);
+      expect(s.test(r, PG_anon_exclusive)).toBe(true);
+      expect(pfn(child)).toBe(c0);
+      expect([s.refcount(c0), s.mapcount(c0)]).toEqual([2, 1]);
+      expect(mm.read(h, P)).toEqual(data[0]);
+      unpinUserPages(k, pinned);
+      putPage(k, c0);
+    }
+    // The child pins: its PTE is as write-protected and the page as shared: same COW, the parent keeps c0.
+    {
+      const { k, s, mm, h, data, pfn, gup } = thpOnDevice(MEMORY_DEVICE_COHERENT);
+      const c0 = pfn(mm);
+      expect(gup(mm, FOLL_WRITE, [])).toBe(1);
+      const child = mm.fork();
+      const pinned: number[] = [];
+      expect(pinUserPagesFast(child, h, 1, FOLL_WRITE | FOLL_LONGTERM, pinned)).toBe(1);
+      expect(isDeviceCoherentPage(k, pinned[0]!)).toBe(false);
+      expect(pfn(child)).toBe(pinned[0]);
+      expect(pfn(mm)).toBe(c0);
+      expect([s.refcount(c0), s.mapcount(c0)]).toEqual([2, 1]);
+      expect(child.read(h, P)).toEqual(data[0]);
+      unpinUserPages(k, pinned);
+      putPage(k, c0);
+    }
+    // No reference held: the two mappings alone fail wp_can_reuse_anon_folio; the copy is pinned.
+    {
+      const { k, s, mm, h, pfn } = thpOnDevice(MEMORY_DEVICE_COHERENT);
+      const c0 = pfn(mm);
+      const child = mm.fork();
+      const pinned: number[] = [];
+      expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE | FOLL_LONGTERM, pinned)).toBe(1);
+      expect(isDeviceCoherentPage(k, pinned[0]!)).toBe(false);
+      expect(pfn(child)).toBe(c0);
+      expect([s.refcount(c0), s.mapcount(c0)]).toEqual([1, 1]);
+      unpinUserPages(k, pinned);
+    }
+    // FOLL_GET|FOLL_WRITE (no pin, no FOLL_LONGTERM) after fork: the same COW; the new reference is on the copy.
+    {
+      const { k, s, mm, pfn, gup } = thpOnDevice(MEMORY_DEVICE_COHERENT);
+      const c0 = pfn(mm);
+      expect(gup(mm, FOLL_WRITE, [])).toBe(1);
+      const child = mm.fork();
+      const got: number[] = [];
+      expect(gup(mm, FOLL_WRITE, got)).toBe(1);
+      expect(isDeviceCoherentPage(k, got[0]!)).toBe(false);
+      expect(pfn(mm)).toBe(got[0]);
+      expect(pfn(child)).toBe(c0);
+      expect(s.refcount(got[0]!)).toBe(2);
+      putPage(k, got[0]!);
+      putPage(k, c0);
+    }
+  });
+
+  it("device-private sibling: GUP faults the page back first (migrate_to_ram), so fork + FOLL_LONGTERM pin is a plain COW, 1", () => {
+    const { k, s, mm, h, dev, data, pte, pfn, gup } = thpOnDevice(MEMORY_DEVICE_PRIVATE);
+    const got: number[] = [];
+    expect(gup(mm, FOLL_WRITE, got)).toBe(1);
+    const r0 = got[0]!;
+    expect(dev.faults).toBe(1);
+    expect(pfn(mm)).toBe(r0); // a system page now, held by FOLL_GET
+    expect(isDevicePrivateEntry(pte(mm, 1))).toBe(true); // page 1 stays on the device
+    const child = mm.fork();
+    const pinned: number[] = [];
+    expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE | FOLL_LONGTERM, pinned)).toBe(1);
+    expect(pinned[0]).not.toBe(r0);
+    expect(pfn(mm)).toBe(pinned[0]);
+    expect(pfn(child)).toBe(r0);
+    expect([s.refcount(r0), s.mapcount(r0)]).toEqual([2, 1]);
+    expect(mm.read(h, P)).toEqual(data[0]);
+    expect(child.read(h, P)).toEqual(data[0]);
+    unpinUserPages(k, pinned);
+    putPage(k, r0);
+    // Without fork a held system page is long-term pinnable where it is.
+    const t = thpOnDevice(MEMORY_DEVICE_PRIVATE);
+    const held: number[] = [];
+    expect(t.gup(t.mm, FOLL_WRITE, held)).toBe(1);
+    const p2: number[] = [];
+    expect(pinUserPagesFast(t.mm, t.h, 1, FOLL_WRITE | FOLL_LONGTERM, p2)).toBe(1);
+    expect(p2).toEqual(held);
+    unpinUserPages(t.k, p2);
+    putPage(t.k, held[0]!);
   });
 });
 

@@ -13,7 +13,7 @@
 // Runs: HMMSIM_PROPERTY_RUNS (default 2000); HMMSIM_PROPERTY_SEED (default derived from the git commit; `random` draws
 // one); a failure prints its seed, counterexample path and the command that replays it. The model and the driver are
 // in property-model.ts.
-import { PAGE_SIZE } from "@hmmsim/core";
+import { PAGE_SIZE, ptePfn } from "@hmmsim/core";
 import { propertyConfig, propertyParameters, withPropertyReport } from "@hmmsim/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -184,6 +184,50 @@ describe("migrate + functional plane vs. a byte model (fast-check)", () => {
     expect(w.gup).toHaveLength(1);
     expect(w.where(w.procs[0]!.mm, w.procs[0]!.maps[0]!.start)).toBe("coherent:coherentC");
     runSequence([], w);
+  });
+
+  it("seed 1394021173 counterexample replays clean: fork write-protects a GUP-held coherent page, so a FOLL_LONGTERM write pin COWs first (1), not -EBUSY", () => {
+    const C = "coherent:coherentC";
+    const thpMap: Op = { op: "mmap", p: 0, kind: "anon-private", pages: 1, thp: true, file: 0, off: 0 };
+    const toC: Op = { op: "migrate", p: 0, dev: 2, m: 0, from: 0, n: 1 };
+    const get: Op = { op: "pin", p: 0, m: 0, page: 0, longterm: false, get: true };
+    const pin: Op = { op: "pin", p: 0, m: 0, page: 0, longterm: false, get: false };
+    const longterm: Op = { ...pin, longterm: true };
+    const fork: Op = { op: "fork", p: 0 };
+    const run = (ops: Op[]): World => {
+      const w = new World();
+      ops.forEach((o, i) => {
+        w.step(i, o);
+        w.check(i, opString(o));
+      });
+      return w;
+    };
+    const at = (w: World, p: number) => w.where(w.procs[p]!.mm, w.procs[p]!.maps[0]!.start);
+    // The counterexample: the held page is shared by fork (folio_try_dup_anon_rmap_pte: a FOLL_GET reference is no
+    // pin), both PTEs read-only; the parent's FOLL_WRITE pin faults first (can_follow_write_pte → do_wp_page →
+    // wp_can_reuse_anon_folio fails on the reference → wp_page_copy) and pins the new RAM page. The model used to
+    // expect -EBUSY (migrate_device_coherent_folio on the held page), as if the pin went straight to the coherent page.
+    const w = run([thpMap, toC, get, fork, longterm]);
+    expect(w.log.at(-1)).toMatch(/^pin_user_pages_fast\(FOLL_PIN\|FOLL_WRITE\|FOLL_LONGTERM, p0, map0, page 0\) at .* \(coherent:coherentC\) = pfn \d+$/);
+    expect(w.gup).toHaveLength(2);
+    expect([at(w, 0), at(w, 1)]).toEqual(["RAM", C]);
+    expect(w.gup[1]!.pfn).toBe(ptePfn(w.procs[0]!.mm.pgtable.pteGet(w.procs[0]!.maps[0]!.start)));
+    runSequence([], w);
+    // The same from the child: its PTE is as read-only and the page as shared.
+    const wc = run([thpMap, toC, get, fork, { ...longterm, p: 1 }]);
+    expect(wc.gup).toHaveLength(2);
+    expect([at(wc, 0), at(wc, 1)]).toEqual([C, "RAM"]);
+    runSequence([], wc);
+    // Still -EBUSY: no fork (the coherent page is pinned, then cannot migrate past the reference), and a held
+    // FOLL_PIN before fork (fork copies the page for the child, the parent's PTE stays writable and exclusive).
+    for (const ops of [[thpMap, toC, get, longterm], [thpMap, toC, pin, fork, longterm]]) {
+      const wb = run(ops);
+      expect(wb.log.at(-1)).toMatch(/FOLL_LONGTERM.*\(coherent:coherentC\) = -EBUSY$/);
+      expect(wb.gup).toHaveLength(1);
+      expect(at(wb, 0)).toBe(C);
+      if (wb.procs.length > 1) expect(at(wb, 1)).toBe("RAM");
+      runSequence([], wb);
+    }
   });
 
   it("the model catches a wrong byte on a device page (a sequence that must fail does)", () => {

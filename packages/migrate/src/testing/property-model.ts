@@ -32,6 +32,7 @@ import {
   MEMORY_DEVICE_COHERENT,
   MEMORY_DEVICE_PRIVATE,
   PAGE_SIZE,
+  PG_anon_exclusive,
   PMD_SIZE,
   PROT_NONE,
   PROT_READ,
@@ -57,6 +58,7 @@ import {
   pmdTransHuge,
   ptePfn,
   ptePresent,
+  pteWrite,
   putPage,
   registerPgmap,
   zoneDevicePageInit,
@@ -833,7 +835,15 @@ export class World {
         // A long-term pin of a device-coherent page moves it to RAM first (migrate_longterm_unpinnable_folios:
         // the pin becomes a reference, then migrate_device_coherent_folio); a GUP reference or pin already held on
         // it makes that migration fail (migrate_vma_check_page), and the whole call returns -EBUSY, nothing pinned.
-        const coherentHeld = !o.get && o.longterm && this.where(mm, addr).startsWith("coherent:") && this.gupHeldAt(mm, addr, this.gupHeads());
+        // But __gup_longterm_locked() pins first (__get_user_pages_locked) and checks pinnability after
+        // (check_and_migrate_movable_pages), and FOLL_WRITE on a write-protected PTE faults before pinning
+        // (follow_page_pte: can_follow_write_pte fails without FOLL_FORCE; faultin_page → do_wp_page): a page
+        // fork() shared (folio_try_dup_anon_rmap_pte cleared PageAnonExclusive, both PTEs write-protected) and held
+        // fails wp_can_reuse_anon_folio (the held reference), so wp_page_copy maps a new RAM page here and that one
+        // is pinned: 1. (gup-fast pins nothing first: pte_access_permitted fails on the write-protected PTE, and
+        // try_grab_folio_fast refuses a FOLL_LONGTERM pin of a device-coherent folio.)
+        const coherentHeld =
+          !o.get && o.longterm && this.where(mm, addr).startsWith("coherent:") && this.gupHeldAt(mm, addr, this.gupHeads()) && !this.writeFaultCopies(mm, addr);
         // FOLL_LONGTERM goes with FOLL_PIN only (the kernel WARNs and fails it with FOLL_GET).
         const ret = o.get
           ? mm.withReadLock("get_user_pages", () => getUserPages(mm, addr, 1, FOLL_WRITE, pages))
@@ -843,6 +853,9 @@ export class World {
         const want = coherentHeld ? -EBUSY : 1;
         if (pm?.kind === "anon-private" && vma !== null && (vma.vmFlags & VM_WRITE) !== 0 && ret !== want)
           this.fail(i, at, `returned ${ret < 0 ? errnoName(ret) : ret}, expected ${want < 0 ? errnoName(want) : "1 page"}`);
+        // collect_longterm_unpinnable_folios: a long-term pin never ends on a device-coherent page.
+        if (ret === 1 && !o.get && o.longterm && pagePgmap(this.k, pages[0]!)?.type === MEMORY_DEVICE_COHERENT)
+          this.fail(i, at, `FOLL_LONGTERM pinned device-coherent pfn ${pages[0]}`);
         if (ret === 1) {
           this.gup.push({ pfn: pages[0]!, pin: !o.get });
           this.stats.gupHeld++;
@@ -884,6 +897,19 @@ export class World {
     const pmd = mm.pgtable.pmdGet(addr);
     const e = pmd !== 0 && pmdTransHuge(pmd) ? pmd : mm.pgtable.pteGet(addr);
     return e !== 0 && ptePresent(e) && heads.has(this.k.store.folioHead(ptePfn(e)));
+  }
+
+  /**
+   * Whether a FOLL_WRITE GUP of the (GUP-held) anonymous page mapped at addr write-faults onto a copy first
+   * (do_wp_page): the entry is write-protected and the page is not PageAnonExclusive (fork shared it), so
+   * wp_can_reuse_anon_folio fails on the held reference and wp_page_copy maps a new page at addr. An exclusive
+   * page behind a write-protected entry is reused (wp_page_reuse) and stays where it is.
+   */
+  private writeFaultCopies(mm: Mm, addr: number): boolean {
+    const pmd = mm.pgtable.pmdGet(addr);
+    const e = pmd !== 0 && pmdTransHuge(pmd) ? pmd : mm.pgtable.pteGet(addr);
+    const pfn = this.mappedPfn(mm, addr);
+    return pfn >= 0 && !pteWrite(e) && !this.k.store.test(pfn, PG_anon_exclusive);
   }
 
   /**
