@@ -38,6 +38,7 @@ Options:
 Examples:
   $ hmmsim run                          # the ${DEFAULT_PRESET} preset and its default workload
   $ hmmsim run gh200-c2c --seed 7
+  $ hmmsim run a100-pcie4 --policy on-demand
   $ hmmsim run my-machine.yaml --json > summary.json
   $ hmmsim selftest
 
@@ -69,6 +70,15 @@ Options:
                       package name) in addition to the built-ins and the spec's \`plugins:\`; repeatable.
                       Loading a plugin runs its code. A spec's own \`plugins:\` may name only installed
                       packages and paths inside the spec's folder; anything else needs --plugin
+  --policy <names>    Replace every device's policy: a policy or bundle name, or a comma-separated list of
+                      them run together (e.g. on-demand, uvm-default, "on-demand,evict-tree",
+                      "uvm-default,access-counters"). The devices' policySpec is dropped (it belonged to the
+                      old policy) unless --policy-spec gives one. A name no plugin provides is a spec error
+                      listing the names that are
+  --policy-spec <json>
+                      Replace every device's policySpec with this JSON object: the policy's fields for one
+                      name ('{"variant":"tbn"}' with --policy tree-prefetch), or fields keyed by member for a
+                      list or a bundle ('{"tree-prefetch":{"threshold":60}}'); alone, it keeps the policies
   --max-simulated-time <duration>
                       Stop the run after this much virtual time, e.g. 10ms, 500us, 2s (overrides the spec's
                       \`maxSimulatedTime\`): the summary covers what ran and says where it stopped; exit 0
@@ -136,6 +146,8 @@ Examples:
   $ hmmsim run h100-pcie5 --workload random --size 256MiB --seed 3
   $ hmmsim run ./my-machine.yaml --trace ./accesses.trace --json
   $ hmmsim run ./my-machine.yaml --plugin ./my-policy.js
+  $ hmmsim run a100-pcie4 --policy on-demand         # the preset under on-demand instead of uvm-default
+  $ hmmsim run a100-pcie4 --policy tree-prefetch --policy-spec '{"variant":"tbn"}'
   $ hmmsim run ./oversubscribed.yaml --max-simulated-time 50ms
 
 ${EXIT_CODES}

@@ -35,6 +35,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       .option("--trace <file>", "Replay a trace file")
       .option("--plugin <module>", "Load a plugin module (repeatable)")
       .option("--max-simulated-time <duration>", "Stop the run after this much virtual time")
+      .option("--policy <names>", "Replace every device's policy (a name or a comma-separated list)")
+      .option("--policy-spec <json>", "Replace every device's policySpec (a JSON object)")
       .option("--no-progress", "No progress bar")
       .action((spec: string | undefined, opts: RunOptions) => {
         action = () => runCommand(spec, singleOptions(opts, "run", RUN_FLAGS), io);
@@ -75,7 +77,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
 }
 
 /** The options that take a value (`--seed <n>` …). */
-const VALUE_OPTIONS: ReadonlySet<string> = new Set(["--seed", "--workload", "--size", "--trace", "--filter", "--plugin", "--max-simulated-time"]);
+const VALUE_OPTIONS: ReadonlySet<string> = new Set(["--seed", "--workload", "--size", "--trace", "--filter", "--plugin", "--max-simulated-time", "--policy", "--policy-spec"]);
 
 /** `run`'s boolean flags (camelCased) and the options that may be given more than once. */
 const RUN_FLAGS: { booleans?: readonly string[]; repeatable?: readonly string[] } = { booleans: ["json", "progress"], repeatable: ["plugin"] };

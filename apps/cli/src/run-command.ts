@@ -21,6 +21,8 @@ export interface RunOptions {
   trace?: unknown;
   plugin?: unknown;
   maxSimulatedTime?: unknown;
+  policy?: unknown;
+  policySpec?: unknown;
   progress?: boolean;
 }
 

@@ -2,7 +2,7 @@
  * Resolves `hmmsim run [spec]`'s argument to a validated machine spec and the plugins that run it: a preset name
  * (apps/machines) or a YAML/JSON spec file; the plugins are the built-ins, the `--plugin` modules and the modules
  * the spec's `plugins:` names (loaded from the spec's folder: loadPlugins); then the command-line overrides
- * (--seed, --workload, --size, --trace) are applied. Every problem of the spec — the schema's, the plugins' (a
+ * (--seed, --workload, --size, --trace, --policy, --policy-spec) are applied. Every problem of the spec — the schema's, the plugins' (a
  * driver, policy or link kind no plugin provides, a driverSpec / policySpec / link field the provider rejects) and
  * a missing trace file — is reported at once with its path. Relative trace paths in a spec file are resolved
  * against the spec file's directory, --trace paths against the current directory.
@@ -55,6 +55,13 @@ export interface SpecOverrides {
   plugins?: string[];
   /** --max-simulated-time, ps: stop the run after this much virtual time (overrides the spec's maxSimulatedTime). */
   maxSimulatedTime?: number;
+  /**
+   * --policy: every device's `policy` becomes this name (one element) or list (several), and its `policySpec` is
+   * dropped unless --policy-spec gives one.
+   */
+  policy?: string[];
+  /** --policy-spec: every device's `policySpec` becomes this object (with --policy or alone). */
+  policySpec?: Record<string, unknown>;
 }
 
 /**
@@ -72,8 +79,37 @@ export class SpecFileError extends SpecError {
 }
 
 /** Parses the --seed, --size, --workload and --trace option values (usage errors name the option). */
-export function readOverrides(opts: { seed?: unknown; workload?: unknown; size?: unknown; trace?: unknown; plugin?: unknown; maxSimulatedTime?: unknown }, cwd: string): SpecOverrides {
+export function readOverrides(
+  opts: { seed?: unknown; workload?: unknown; size?: unknown; trace?: unknown; plugin?: unknown; maxSimulatedTime?: unknown; policy?: unknown; policySpec?: unknown },
+  cwd: string,
+): SpecOverrides {
   const o: SpecOverrides = {};
+  if (opts.policy !== undefined) {
+    // Not a string: no value (`--policy` alone: true), or one the parser read as a number ("", "0"): no policy's name.
+    const v = opts.policy;
+    const names = typeof v === "string" ? v.split(",").map((n) => n.trim()) : [];
+    if (names.length === 0 || names.some((n) => n === "")) {
+      throw new CliUsageError(`--policy: expected a policy name or a comma-separated list like "uvm-default" or "on-demand,evict-tree", got ${JSON.stringify(opts.policy)}`, "run");
+    }
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice !== undefined) throw new CliUsageError(`--policy: ${JSON.stringify(twice)} is listed twice in ${JSON.stringify(v)}`, "run");
+    o.policy = names;
+  }
+  if (opts.policySpec !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = typeof opts.policySpec === "string" ? JSON.parse(opts.policySpec) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!isObj(parsed)) {
+      throw new CliUsageError(
+        `--policy-spec: expected a JSON object like '{"variant":"tbn"}' (one policy) or '{"tree-prefetch":{"threshold":60}}' (keyed by member, for a list or a bundle), got ${JSON.stringify(opts.policySpec)}`,
+        "run",
+      );
+    }
+    o.policySpec = parsed;
+  }
   if (opts.maxSimulatedTime !== undefined) {
     const v = opts.maxSimulatedTime;
     // A bare number is read as ps by the spec's units; on the command line "10" is more likely a mistake: a unit is required.
@@ -206,6 +242,14 @@ function dedupe(issues: SpecIssue[]): SpecIssue[] {
 function applyOverrides(spec: MachineSpec, o: SpecOverrides, file: string, registry: PluginRegistry): MachineSpec {
   const out: MachineSpec = { ...spec };
   if (o.seed !== undefined) out.seed = o.seed;
+  if (o.policy !== undefined || o.policySpec !== undefined) {
+    if (spec.devices.length === 0) throw new CliUsageError(`--policy${o.policy === undefined ? "-spec" : ""}: the spec has no devices to give a policy to`, "run");
+    out.devices = spec.devices.map((d) => {
+      const { policySpec: _dropped, ...rest } = d;
+      const policy = o.policy === undefined ? d.policy : o.policy.length === 1 ? o.policy[0]! : o.policy;
+      return { ...(o.policy === undefined ? d : rest), policy, ...(o.policySpec !== undefined ? { policySpec: o.policySpec } : {}) } as typeof d;
+    });
+  }
   const on = spec.workload && spec.workload.kind !== "phases" ? (spec.workload.on ?? spec.devices[0]?.name) : spec.devices[0]?.name;
   if (o.trace !== undefined) {
     out.workload = { kind: "trace", on: on ?? "cpu", params: { file: o.trace } };
@@ -242,7 +286,7 @@ function applyOverrides(spec: MachineSpec, o: SpecOverrides, file: string, regis
   // what this build needs to run it (a preset's driver names and driverSpec are checked here too).
   // (A normalized spec without a workload has `workload: null`, which the schema does not take back: omit it.)
   const { workload, ...rest } = out;
-  const changed = o.seed !== undefined || o.trace !== undefined || o.workload !== undefined || o.size !== undefined;
+  const changed = o.seed !== undefined || o.trace !== undefined || o.workload !== undefined || o.size !== undefined || o.policy !== undefined || o.policySpec !== undefined;
   if (!changed) return spec;
   return validateSpec(workload === null ? rest : out, `${file} (with command-line overrides)`, dirname(file), registry);
 }

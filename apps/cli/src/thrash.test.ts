@@ -46,10 +46,12 @@ describe("the 2 MiB / 1024-warp random spec", () => {
   });
 
   it("the table shows where it stopped, the cut phase, the thrash figures and the warning", async () => {
-    const r = await run("--max-simulated-time", "2ms");
+    // 5 ms, not 2: under the preset's uvm-default policy (measured) the first 2 ms hold 0.047 evictions per device
+    // fault, just under the 0.05 warning; by 5 ms it is 0.064 (under on-demand it passed 0.05 within 2 ms).
+    const r = await run("--max-simulated-time", "5ms");
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^ {2}simulated time +\S+ \S+ \(stopped early: see below\)$/m);
-    expect(r.out).toMatch(/^ {2}stopped +max-simulated-time at \S+ \S+, after [\d,]+ of 524,288 accesses: the run reached its time limit \(maxSimulatedTime 2 ms\)/m);
+    expect(r.out).toMatch(/^ {2}stopped +max-simulated-time at \S+ \S+, after [\d,]+ of 524,288 accesses: the run reached its time limit \(maxSimulatedTime 5 ms\)/m);
     expect(r.out).toMatch(/^ {2}phase 1 \(gpu0\) +random: .*\(cut short by the stop\)$/m);
     expect(r.out).toMatch(/^ {2}thrash +[\d.]+ evictions per device fault, [\d.]+ pages migrated per working-set page \(64 MiB working set\)$/m);
     expect(r.out).toMatch(/^ {2}warning +device memory thrashes/m);

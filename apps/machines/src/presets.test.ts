@@ -44,7 +44,7 @@ describe("presets", () => {
     const s = loadPreset("a100-pcie4");
     expect(s.links).toEqual([{ name: "pcie0", kind: "pcie4x16", h2dBandwidth: 25e9, d2hBandwidth: 25e9, alpha: 1.5e6 }]);
     expect(s.devices).toEqual([
-      { kind: "gpu", name: "gpu0", memory: 40 * GiB, memoryType: "private", driver: "gpu", policy: "on-demand", link: "pcie0", driverSpec: { deviceMemoryBandwidth: 1555e9 } },
+      { kind: "gpu", name: "gpu0", memory: 40 * GiB, memoryType: "private", driver: "gpu", policy: "uvm-default", link: "pcie0", driverSpec: { deviceMemoryBandwidth: 1555e9 } },
     ]);
     expect(s.workload).toEqual({
       kind: "phases",
@@ -73,13 +73,24 @@ describe("presets", () => {
     expect(s.cpus).toEqual({ count: 72, frequency: 3.1e9, activeCores: 1 });
   });
 
-  it.each(gpuPresets)("%s: the comments state the default workload's real fault figures (524,288 entries in 2,048 batches of 256), not one fault per page", (name) => {
+  it.each(gpuPresets)("%s: the comments state the default workload's measured fault figures under uvm-default (BATCH_FLUSH entries, tree-prefetch migrations), not one fault per page", (name) => {
     const text = readPresetText(name);
+    const prose = text.replace(/\n#\s*/g, " "); // the comment as one paragraph (its lines are wrapped)
+    expect(loadPreset(name).devices[0]!.policy).toBe("uvm-default");
     expect(text).not.toMatch(/64 fault\s*(#\s*)?batches/);
-    expect(text).toContain("524,288 entries, serviced in 2,048 batches of 256 [S1]");
-    // 64 MiB streamed in 128-byte accesses: 32 accesses per 4 KiB page, each a fault-buffer entry on first touch.
+    // Measured by running the preset (apps/cli run.test.ts asserts the same figures on a100-pcie4):
+    expect(prose).toContain("raise 196,608 fault-buffer entries");
+    expect(prose).toContain("147,456 of the entries are such flushed-then-raised-again repeats");
+    expect(prose).toContain("The other 49,152 entries are serviced in 192 batches of 256 [S1]");
+    expect(prose).toContain("1,536 faulted pages");
+    expect(prose).toContain("6 migrations per block, 192 migrations");
+    // The arithmetic behind them: 64 MiB in 128-byte accesses, 32 per 4 KiB page; 32 blocks of 2 MiB, each moved by
+    // the tree in 6 nodes ([0,16) [16,32) [32,64) [64,128) [128,256) [256,512) pages), one batch of 8 pages each.
     expect((64 * 2 ** 20) / 128).toBe(524_288);
-    expect(524_288 / 256).toBe(2_048);
+    expect(32 * 6).toBe(192);
+    expect(192 * 256).toBe(49_152);
+    expect(192 * 8).toBe(1_536);
+    expect(196_608 - 49_152).toBe(147_456);
     // Each cited device-memory bandwidth is its source's figure for that GPU (docs/references.md).
     const bw = loadPreset(name).devices[0]!.driverSpec!.deviceMemoryBandwidth;
     expect(bw).toBe(({ "a100-pcie4": 1555e9, "h100-pcie5": 3.35e12, "gh200-c2c": 4.0e12 } as Record<string, number>)[name]);
