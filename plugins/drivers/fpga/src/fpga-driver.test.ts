@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE, type Mm } from "@hmmsim/core";
 import { COST_KINDS, MachineTrace, type CostKind, type Machine } from "@hmmsim/machine";
-import { POLICY_STAGE_OVERRIDE, Policy } from "@hmmsim/policy";
+import { POLICY_STAGE_OVERRIDE, Policy, THRASHING_HINT_PIN, THRASHING_HINT_THROTTLE } from "@hmmsim/policy";
 import { checkInvariants, compareContents, snapshotContents } from "@hmmsim/testing";
 import { createPattern } from "@hmmsim/workloads";
 import { CHUNK_PAGES } from "./card-memory.js";
@@ -214,6 +214,45 @@ describe("FPGA driver: policy hooks, invalidation, eviction", () => {
     expect(fpga.entry(mm, addr)).toMatchObject({ host: true });
     expect(r.hostPackets).toBe(4);
     conformance(machine, fpga, mm);
+  });
+
+  it("thrashingHint PIN maps the page on the host without asking shouldMigrate; THROTTLE holds the stream until the hint's time", async () => {
+    const pin = testMachine();
+    const h = Policy.getHooks(pin.machine);
+    let asked = 0;
+    h.shouldMigrate.tap({ name: "spy", stage: POLICY_STAGE_OVERRIDE }, () => void asked++);
+    h.thrashingHint.tap("t", () => ({ type: THRASHING_HINT_PIN, untilPs: 0 }));
+    const mm = pin.machine.kernel!.createMm();
+    const addr = anonMap(mm, 2 * PAGE_SIZE);
+    fillPages(mm, addr, 2);
+    await job(pin.machine, pin.fpga, mm, beats(addr, 2, 1));
+    expect(pin.fpga.stats).toMatchObject({ thrashingPins: 2, migratedPages: 0, hostMapped: 2 });
+    expect(asked).toBe(0);
+    conformance(pin.machine, pin.fpga, mm);
+
+    // THROTTLE the first fault for 100 µs past its service: the stream stands still that long more than without it.
+    const run = async (throttle: boolean) => {
+      const { machine, fpga } = testMachine({ fpga: { maxFaultsPerAccess: 1 } });
+      let first = true;
+      Policy.getHooks(machine).thrashingHint.tap("t", () => {
+        if (!throttle || !first) return undefined;
+        first = false;
+        return { type: THRASHING_HINT_THROTTLE, untilPs: machine.engine.now + 100_000_000 };
+      });
+      const m = machine.kernel!.createMm();
+      const a = anonMap(m, PAGE_SIZE);
+      fillPages(m, a, 1);
+      const r = await job(machine, fpga, m, beats(a, 1, 1));
+      conformance(machine, fpga, m);
+      return { r, stats: { ...fpga.stats } };
+    };
+    const plain = await run(false);
+    const held = await run(true);
+    expect(held.stats).toMatchObject({ throttledFaults: 1, migratedPages: 1 });
+    expect(held.stats.throttlePs).toBeGreaterThan(0);
+    // The held fault is retried (a second interrupt) and is not counted against maxFaultsPerAccess (1 here).
+    expect(held.r.faults).toBe(plain.r.faults + 1);
+    expect(held.r.streams[0]!.stallPs - plain.r.streams[0]!.stallPs).toBeGreaterThanOrEqual(held.stats.throttlePs);
   });
 
   it("prefetchRange widens one fault to the policy's range (one interrupt, one migrateVma run)", async () => {

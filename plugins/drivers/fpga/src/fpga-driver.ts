@@ -89,9 +89,12 @@ import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalSetSeq, type
 import {
   ACCESS_READ,
   ACCESS_WRITE,
+  THRASHING_HINT_PIN,
+  THRASHING_HINT_THROTTLE,
   defaultShouldMigrate,
   lruVictim,
   type AccessType,
+  type ThrashingHint,
   type FaultQuery,
   type PolicyHooks,
   type PrefetchRange,
@@ -145,6 +148,14 @@ export interface FpgaDriverStats {
   evictions: number;
   evictedPages: number;
   noMemoryFallbacks: number;
+  /**
+   * Thrashing hints carried out (`thrashingHint`, @hmmsim/policy): faulted pages pinned (mapped on the host, not
+   * migrated), page faults throttled (the stream held stalled until the hint's time, then restarted), and the stall
+   * time the throttles added beyond the normal restart, ps.
+   */
+  thrashingPins: number;
+  throttledFaults: number;
+  throttlePs: number;
   /** Jobs run, and pages their pre-launch step migrated or mapped. */
   jobs: number;
   preparedPages: number;
@@ -171,6 +182,9 @@ function zeroStats(): FpgaDriverStats {
     evictions: 0,
     evictedPages: 0,
     noMemoryFallbacks: 0,
+    thrashingPins: 0,
+    throttledFaults: 0,
+    throttlePs: 0,
     jobs: 0,
     preparedPages: 0,
     mirrorAttempts: 0,
@@ -338,6 +352,8 @@ export class FpgaDriver implements DeviceDriver {
   private readonly prefetch: PrefetchRange = { start: 0, end: 0 };
   /** @internal The thrashing mask of the block being serviced (the `thrashingPages` hook's answer). */
   readonly thrashMask = new Uint8Array(CHUNK_PAGES);
+  /** Set by handlePageFault when a THROTTLE hint holds the fault back: the time until which the stream stays stalled. */
+  private throttleUntil = 0;
   private readonly fault: FaultInfo;
   private readonly victimQuery: CardVictimQuery;
   private readonly faultEvent: PageFaultEvent;
@@ -729,6 +745,17 @@ export class FpgaDriver implements DeviceDriver {
     await this.ledger.settle();
     const endPs = this.engine.now;
     if (this.trace.deviceFaultBatch.isUsed()) this.trace.deviceFaultBatch.call({ device: this.name, faults: 1, pages: 1, startPs, endPs });
+    if (this.throttleUntil > 0) {
+      // A THROTTLE hint: the stream stays stalled until the hint's time, then retries its access (the shell's
+      // counterpart of the throttled GPU warps, and of UVM's CPU path, which naps the faulting thread:
+      // uvm_perf_thrashing.c `uvm_perf_thrashing_get_hint`, UVM_PERF_THRASHING_HINT_TYPE_THROTTLE [S3]).
+      const at = endPs + this.spec.restartPs;
+      const until = Math.max(this.throttleUntil, at);
+      this.throttleUntil = 0;
+      this.stats.throttlePs += until - at;
+      run.restartThrottled(f.stream, until);
+      return;
+    }
     if (ret !== 0) {
       // Coyote drop_irq_pfault / TaPaSCo drop_page_fault: the access cannot be serviced.
       this.stats.droppedFaults++;
@@ -736,6 +763,19 @@ export class FpgaDriver implements DeviceDriver {
       return;
     }
     run.restart(f.stream, endPs + this.spec.restartPs);
+  }
+
+  /** Asks `thrashingHint` for the page in `q`; validates the answer (a policy error names the hook). */
+  private thrashingHint(q: FaultQuery): ThrashingHint | undefined {
+    const h = this.policy.thrashingHint.call(q) as ThrashingHint | undefined | null;
+    if (h === undefined || h === null) return undefined;
+    if (typeof h !== "object" || (h.type !== THRASHING_HINT_PIN && h.type !== THRASHING_HINT_THROTTLE)) {
+      throw new FpgaPolicyError("thrashingHint", `must answer { type: THRASHING_HINT_THROTTLE | THRASHING_HINT_PIN, untilPs } or nothing, got ${JSON.stringify(h)}`);
+    }
+    if (h.type === THRASHING_HINT_THROTTLE && !Number.isFinite(h.untilPs)) {
+      throw new FpgaPolicyError("thrashingHint", `a THROTTLE hint needs a finite untilPs (ps), got ${String(h.untilPs)}`);
+    }
+    return h;
   }
 
   /** mmu_handler_hmm for one faulted page: migrate it (and the policy's prefetch range) to card memory or map it on the host. */
@@ -767,7 +807,19 @@ export class FpgaDriver implements DeviceDriver {
           this.thrashMask.fill(0);
           this.policy.thrashingPages.call(q, this.thrashMask);
         }
-        const migrate = this.policy.shouldMigrate.call(q) ?? defaultShouldMigrate(q);
+        // The thrashing hint comes before the migration decision, as on the GPU (uvm_perf_thrashing_get_hint [S3]):
+        // THROTTLE holds this fault back (serviceFault restarts the stream at the hint's time), PIN maps the page
+        // where it is (on the host) with no migration.
+        const hint = this.policy.thrashingHint.isUsed() ? this.thrashingHint(q) : undefined;
+        if (hint !== undefined && hint.type === THRASHING_HINT_THROTTLE && hint.untilPs > this.engine.now) {
+          this.stats.throttledFaults++;
+          this.throttleUntil = hint.untilPs;
+          req[j] = 0;
+          return 0;
+        }
+        const pinned = hint !== undefined && hint.type === THRASHING_HINT_PIN;
+        if (pinned) this.stats.thrashingPins++;
+        const migrate = !pinned && (this.policy.shouldMigrate.call(q) ?? defaultShouldMigrate(q));
         if (migrate) {
           const r = this.prefetch;
           r.start = page;

@@ -178,6 +178,15 @@ export class JobRun {
     });
   }
 
+  /**
+   * @internal A THROTTLE hint held stream `s`'s fault back: it restarts at `at` and retries; the held fault is not
+   * counted against maxFaultsPerAccess (a throttle that ends must not stop the job).
+   */
+  restartThrottled(s: number, at: number): void {
+    if (this.tries[s]! > 0) this.tries[s]!--;
+    this.restart(s, at);
+  }
+
   private next(s: number): number {
     if (this.pos === this.len) {
       if (this.exhausted) return -1;
