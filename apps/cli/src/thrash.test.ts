@@ -53,6 +53,9 @@ describe("the 2 MiB / 1024-warp random spec", () => {
     expect(r.out).toMatch(/^ {2}simulated time +\S+ \S+ \(stopped early: see below\)$/m);
     expect(r.out).toMatch(/^ {2}stopped +max-simulated-time at \S+ \S+, after [\d,]+ of 524,288 accesses: the run reached its time limit \(maxSimulatedTime 5 ms\)/m);
     expect(r.out).toMatch(/^ {2}phase 1 \(gpu0\) +random: .*\(cut short by the stop\)$/m);
+    // The batch in service at the stop: its entries were fetched, the batch never completed (both lines agree).
+    expect(r.out).toMatch(/^ {2}device faults +[\d,]+ fault entries: [\d,]+ in [\d,]+ completed batch(es)?, [\d,]+ in the batch being serviced at the stop/m);
+    expect(r.out).toMatch(/^ {2}phase 1 \(gpu0\) +random: [\d,]+ accesses in \S+ \S+; [\d,]+ fault entries \([\d,]+ of them flushed unserviced after a batch, then raised again\)/m);
     expect(r.out).toMatch(/^ {2}thrash +[\d.]+ evictions per device fault, [\d.]+ pages migrated per working-set page \(64 MiB working set\)$/m);
     expect(r.out).toMatch(/^ {2}warning +device memory thrashes/m);
   });

@@ -333,7 +333,10 @@ export function formatSummary(s: RunSummary): string {
   const faultedPages = gpuPhases.reduce((n, p) => n + p.gpu!.faultedPages, 0);
   res.push([
     "device faults",
-    `${count(s.faults.device)} fault entries in ${count(s.faults.deviceBatches)} batches` +
+    // A run stopped in the middle of a batch: its entries were fetched (counted) but the batch never completed.
+    (s.stopped && s.faults.batchedFaults < s.faults.device
+      ? `${count(s.faults.device)} fault entries: ${count(s.faults.batchedFaults)} in ${count(s.faults.deviceBatches)} completed batch${s.faults.deviceBatches === 1 ? "" : "es"}, ${count(s.faults.device - s.faults.batchedFaults)} in the batch being serviced at the stop`
+      : `${count(s.faults.device)} fault entries in ${count(s.faults.deviceBatches)} batches`) +
       (gpuPhases.length > 0 && faultedPages !== s.faults.device ? ` (${count(faultedPages)} pages: the other entries repeat a page already in their batch)` : ""),
   ]);
   const zeroFilled = gpuPhases.reduce((n, p) => n + p.gpu!.populatedPages, 0);

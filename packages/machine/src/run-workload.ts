@@ -324,6 +324,8 @@ function partialPhase(
       faultedPages: st.faultedPages - before.faultedPages,
       migratedPages: st.migratedPages - before.migratedPages,
       populatedPages: st.populatedPages - before.populatedPages,
+      ...(k?.flushedFaults !== undefined ? { flushedFaults: k.flushedFaults } : {}),
+      ...(k?.streams ? { streams: k.streams.map((x) => ({ accesses: x.accesses, faults: x.faults, stallPs: x.stallPs })) } : {}),
     },
     partial: true,
   };
