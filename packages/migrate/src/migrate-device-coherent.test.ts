@@ -23,7 +23,9 @@ import {
   getPage,
   getUserPages,
   isDeviceCoherentPage,
+  isDeviceExclusiveEntry,
   isDevicePrivateEntry,
+  pagePgmap,
   pinUserPagesFast,
   pmdTransHuge,
   ptePfn,
@@ -35,6 +37,7 @@ import {
 } from "@hmmsim/core";
 import { checkInvariants } from "@hmmsim/testing";
 import { afterEach, describe, expect, it } from "vitest";
+import { makeDeviceExclusive } from "./make-device-exclusive.js";
 import { installMigrateDeviceCoherentFolio, migrateDeviceCoherentFolio } from "./migrate-device-coherent.js";
 import { TestDevice } from "./testing/test-driver.js";
 import { assertTrackedInvariants, locked, pattern, recordNotifier, setup, trackKernel } from "./testing/test-helpers.js";
@@ -151,6 +154,34 @@ describe("migrateDeviceCoherentFolio (mm/migrate_device.c migrate_device_coheren
   });
 });
 
+const P = PAGE_SIZE;
+
+/**
+ * A 2 MiB anonymous THP (MADV_HUGEPAGE) with pages 0-2 written, pages 0-1 migrated to a `type` device
+ * (migrate_vma_collect_pmd splits it: two order-0 device pages).
+ */
+function thpOnDevice(type: typeof MEMORY_DEVICE_COHERENT | typeof MEMORY_DEVICE_PRIVATE) {
+  const k = trackKernel(createKernel({ ramBytes: 32 << 20, bytes: true, thp: "madvise" }));
+  installMigrateDeviceCoherentFolio(k);
+  const mm = k.createMm();
+  const a = mm.mmap({ length: 2 * PMD_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+  const h = Math.ceil(a / PMD_SIZE) * PMD_SIZE;
+  expect(mm.madvise(h, PMD_SIZE, MADV_HUGEPAGE)).toBe(0);
+  const data = [pattern(11), pattern(12), pattern(13)];
+  data.forEach((d, i) => mm.write(h + i * P, d));
+  expect(pmdTransHuge(mm.pgtable.pmdGet(h))).toBe(true);
+  const dev = new TestDevice(k, 64, type, type === MEMORY_DEVICE_COHERENT ? "coherent" : "private");
+  expect(dev.migrateToDevice(mm, h, h + 2 * P).ret).toBe(0);
+  expect(pmdTransHuge(mm.pgtable.pmdGet(h))).toBe(false); // split
+  const pte = (m: Mm, i = 0) => m.pgtable.pteGet(h + i * P);
+  const pfn = (m: Mm, i = 0) => ptePfn(pte(m, i));
+  if (type === MEMORY_DEVICE_COHERENT) for (const i of [0, 1]) expect(isDeviceCoherentPage(k, pfn(mm, i))).toBe(true);
+  else for (const i of [0, 1]) expect(isDevicePrivateEntry(pte(mm, i))).toBe(true);
+  const s = k.store;
+  const gup = (m: Mm, flags: number, out: number[]) => locked(m, () => getUserPages(m, h, 1, flags, out));
+  return { k, s, mm, h, dev, data, pte, pfn, gup };
+}
+
 /**
  * The long soak's counterexample (migrate-property, seed 1394021173) and its siblings: a 2 MiB anonymous THP
  * (MADV_HUGEPAGE) faulted in, pages 0-1 migrated to a device (migrate_vma_collect_pmd splits it: two order-0
@@ -166,30 +197,6 @@ describe("migrateDeviceCoherentFolio (mm/migrate_device.c migrate_device_coheren
  * device-coherent folio.)
  */
 describe("FOLL_LONGTERM pin of a GUP-held page of a split THP, with and without fork (mm/gup.c __gup_longterm_locked)", () => {
-  const P = PAGE_SIZE;
-
-  function thpOnDevice(type: typeof MEMORY_DEVICE_COHERENT | typeof MEMORY_DEVICE_PRIVATE) {
-    const k = trackKernel(createKernel({ ramBytes: 32 << 20, bytes: true, thp: "madvise" }));
-    installMigrateDeviceCoherentFolio(k);
-    const mm = k.createMm();
-    const a = mm.mmap({ length: 2 * PMD_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
-    const h = Math.ceil(a / PMD_SIZE) * PMD_SIZE;
-    expect(mm.madvise(h, PMD_SIZE, MADV_HUGEPAGE)).toBe(0);
-    const data = [pattern(11), pattern(12), pattern(13)];
-    data.forEach((d, i) => mm.write(h + i * P, d));
-    expect(pmdTransHuge(mm.pgtable.pmdGet(h))).toBe(true);
-    const dev = new TestDevice(k, 64, type, type === MEMORY_DEVICE_COHERENT ? "coherent" : "private");
-    expect(dev.migrateToDevice(mm, h, h + 2 * P).ret).toBe(0);
-    expect(pmdTransHuge(mm.pgtable.pmdGet(h))).toBe(false); // split
-    const pte = (m: Mm, i = 0) => m.pgtable.pteGet(h + i * P);
-    const pfn = (m: Mm, i = 0) => ptePfn(pte(m, i));
-    if (type === MEMORY_DEVICE_COHERENT) for (const i of [0, 1]) expect(isDeviceCoherentPage(k, pfn(mm, i))).toBe(true);
-    else for (const i of [0, 1]) expect(isDevicePrivateEntry(pte(mm, i))).toBe(true);
-    const s = k.store;
-    const gup = (m: Mm, flags: number, out: number[]) => locked(m, () => getUserPages(m, h, 1, flags, out));
-    return { k, s, mm, h, dev, data, pte, pfn, gup };
-  }
-
   it("the soak's counterexample: FOLL_GET held on a coherent page, fork, FOLL_WRITE|FOLL_LONGTERM pin in the parent → COW to a system page, 1", () => {
     const { k, s, mm, h, data, pte, pfn, gup } = thpOnDevice(MEMORY_DEVICE_COHERENT);
     const c0 = pfn(mm);
@@ -375,6 +382,174 @@ describe("FOLL_LONGTERM pin of a GUP-held page of a split THP, with and without 
     expect(p2).toEqual(held);
     unpinUserPages(t.k, p2);
     putPage(t.k, held[0]!);
+  });
+});
+
+/**
+ * The long soak's counterexample (migrate-property, seed 1821576334) and its siblings: page 0 of a split THP is an
+ * order-0 device-coherent anon page, pinned (FOLL_PIN|FOLL_WRITE, not long-term), then made device-exclusive for
+ * another device, then pinned FOLL_WRITE|FOLL_LONGTERM.
+ * - mm/rmap.c make_device_exclusive(): get_user_page_vma_remote(FOLL_GET|FOLL_WRITE|FOLL_SPLIT_PMD) finds the PTE
+ *   writable and takes a reference; the only checks are folio_test_anon and !folio_test_hugetlb (neither pins —
+ *   "concurrent access through other page references (e.g., earlier GUP invocation) is not handled and not
+ *   supported" — nor the pgmap type); the PTE becomes a device-exclusive entry: the pfn is returned.
+ * - The long-term pin: gup-fast gives up on the non-present PTE (gup_fast_pte_range: pte_access_permitted), so
+ *   __gup_longterm_locked → __get_user_pages: follow_page_pte → no_page (not pte_none) → faultin_page →
+ *   handle_mm_fault → do_swap_page → remove_device_exclusive_entry (mm/memory.c: MMU_NOTIFY_CLEAR, owner NULL since
+ *   the ≥6.15 rework) → restore_exclusive_pte maps the same page again, writable (VM_WRITE and PageAnonExclusive:
+ *   can_change_pte_writable). The retried follow_page_pte pins the coherent page; check_and_migrate_movable_pages →
+ *   collect_longterm_unpinnable_folios (not folio_is_longterm_pinnable) → migrate_longterm_unpinnable_folios turns
+ *   the new pin into a reference and calls migrate_device_coherent_folio, whose migrate_device_unmap fails
+ *   migrate_vma_check_page on the first pin: -EBUSY, nothing pinned, the page stays mapped where it was.
+ * Without the earlier pin the migration succeeds, __gup_longterm_locked retries (-EAGAIN) and pins the new RAM
+ * page: 1. A device-private page never reaches any of this: GUP faults it back first (migrate_to_ram), so the pin
+ * and make_device_exclusive are on a RAM page, which is long-term pinnable where it is.
+ */
+describe("FOLL_LONGTERM pin of a pinned page made device-exclusive (mm/rmap.c make_device_exclusive, mm/memory.c remove_device_exclusive_entry)", () => {
+  const other = { name: "privA" };
+
+  /** dmirror_exclusive(): make_device_exclusive for `other`, then folio_unlock + folio_put. */
+  function exclusive(mm: Mm, h: number): number {
+    const r = locked(mm, () => makeDeviceExclusive(mm, h, other));
+    if (r >= 0) {
+      folioUnlock(mm.kernel, r);
+      putPage(mm.kernel, r);
+    }
+    return r;
+  }
+
+  it("the soak's counterexample: coherent page pinned, made exclusive (allowed), FOLL_WRITE|FOLL_LONGTERM pin → fault restores the PTE, migration fails on the pin: -EBUSY", () => {
+    const { k, s, mm, h, data, pte, pfn } = thpOnDevice(MEMORY_DEVICE_COHERENT);
+    const c0 = pfn(mm);
+    const pin0: number[] = [];
+    expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE, pin0)).toBe(1);
+    expect(pin0).toEqual([c0]);
+    expect(s.refcount(c0)).toBe(1 + GUP_PIN_COUNTING_BIAS);
+    // make_device_exclusive neither refuses a pinned page nor a device-coherent one.
+    const log = recordNotifier(mm);
+    expect(exclusive(mm, h)).toBe(c0);
+    expect(log).toEqual([{ event: "MMU_NOTIFY_EXCLUSIVE", start: h, end: h + P, owner: other, mm: mm.id }]);
+    expect(isDeviceExclusiveEntry(pte(mm))).toBe(true);
+    expect(pfn(mm)).toBe(c0);
+    expect([s.refcount(c0), s.mapcount(c0)]).toEqual([1 + GUP_PIN_COUNTING_BIAS, 1]);
+
+    log.length = 0;
+    const pinned: number[] = [];
+    expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE | FOLL_LONGTERM, pinned)).toBe(-EBUSY);
+    expect(pinned).toEqual([]);
+    // GUP's fault took the page back from the device (MMU_NOTIFY_CLEAR, owner NULL); the page stays where it was,
+    // mapped writable again, with only the first pin on it.
+    expect(log.filter((e) => e.event === "MMU_NOTIFY_CLEAR" && e.start === h && e.owner === null)).not.toHaveLength(0);
+    expect(log.filter((e) => e.event === "MMU_NOTIFY_EXCLUSIVE")).toEqual([]);
+    expect(ptePresent(pte(mm))).toBe(true);
+    expect(pteWrite(pte(mm))).toBe(true);
+    expect(pfn(mm)).toBe(c0);
+    expect(isDeviceCoherentPage(k, c0)).toBe(true);
+    expect(s.test(c0, PG_anon_exclusive)).toBe(true);
+    expect([s.refcount(c0), s.mapcount(c0)]).toEqual([1 + GUP_PIN_COUNTING_BIAS, 1]);
+    expect(folioMaybeDmaPinned(k, c0)).toBe(true);
+    expect(mm.read(h, P)).toEqual(data[0]);
+    // With the first pin released the same pin migrates the page to RAM and pins that: 1.
+    unpinUserPages(k, pin0);
+    expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE | FOLL_LONGTERM, pinned)).toBe(1);
+    expect(isDeviceCoherentPage(k, pinned[0]!)).toBe(false);
+    expect(pfn(mm)).toBe(pinned[0]);
+    expect(s.refcount(pinned[0]!)).toBe(1 + GUP_PIN_COUNTING_BIAS);
+    expect(mm.read(h, P)).toEqual(data[0]);
+    unpinUserPages(k, pinned);
+  });
+
+  it("siblings: without FOLL_WRITE (a read fault restores the entry as well), and a held FOLL_GET instead of the pin: -EBUSY", () => {
+    for (const [held, flags] of [
+      ["pin", FOLL_LONGTERM],
+      ["get", FOLL_WRITE | FOLL_LONGTERM],
+      ["get", FOLL_LONGTERM],
+    ] as const) {
+      const { k, s, mm, h, data, pte, pfn, gup } = thpOnDevice(MEMORY_DEVICE_COHERENT);
+      const c0 = pfn(mm);
+      const first: number[] = [];
+      expect(held === "pin" ? pinUserPagesFast(mm, h, 1, FOLL_WRITE, first) : gup(mm, FOLL_WRITE, first)).toBe(1);
+      expect(exclusive(mm, h)).toBe(c0);
+      expect(isDeviceExclusiveEntry(pte(mm))).toBe(true);
+      const pinned: number[] = [];
+      expect(pinUserPagesFast(mm, h, 1, flags, pinned)).toBe(-EBUSY);
+      expect(pinned).toEqual([]);
+      expect(ptePresent(pte(mm)) && pteWrite(pte(mm))).toBe(true);
+      expect(pfn(mm)).toBe(c0);
+      expect(s.refcount(c0)).toBe(held === "pin" ? 1 + GUP_PIN_COUNTING_BIAS : 2);
+      expect(mm.read(h, P)).toEqual(data[0]);
+      if (held === "pin") unpinUserPages(k, first);
+      else putPage(k, c0);
+    }
+  });
+
+  it("siblings without the earlier pin: the exclusive coherent page is restored, migrated to RAM and that is pinned, 1 (FOLL_WRITE or not)", () => {
+    for (const flags of [FOLL_WRITE | FOLL_LONGTERM, FOLL_LONGTERM]) {
+      const { k, s, mm, h, dev, data, pte, pfn } = thpOnDevice(MEMORY_DEVICE_COHERENT);
+      const c0 = pfn(mm);
+      expect(exclusive(mm, h)).toBe(c0);
+      expect(isDeviceExclusiveEntry(pte(mm))).toBe(true);
+      const freed = dev.freed.length;
+      const pinned: number[] = [];
+      expect(pinUserPagesFast(mm, h, 1, flags, pinned)).toBe(1);
+      const r = pinned[0]!;
+      expect(isDeviceCoherentPage(k, r)).toBe(false);
+      expect(pfn(mm)).toBe(r);
+      expect(ptePresent(pte(mm))).toBe(true);
+      expect(folioMaybeDmaPinned(k, r)).toBe(true);
+      expect(s.refcount(r)).toBe(1 + GUP_PIN_COUNTING_BIAS);
+      expect(s.refcount(c0)).toBe(0); // the coherent page went back to its driver
+      expect(dev.freed.length).toBe(freed + 1);
+      expect(isDeviceCoherentPage(k, pfn(mm, 1))).toBe(true); // page 1 did not move
+      expect(mm.read(h, P)).toEqual(data[0]);
+      unpinUserPages(k, pinned);
+    }
+  });
+
+  it("fork after make_device_exclusive of the pinned coherent page: copy_nonpresent_pte restores the entry, the child gets a copy, the parent's long-term pin is still -EBUSY", () => {
+    const { k, s, mm, h, data, pte, pfn } = thpOnDevice(MEMORY_DEVICE_COHERENT);
+    const c0 = pfn(mm);
+    const pin0: number[] = [];
+    expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE, pin0)).toBe(1);
+    expect(exclusive(mm, h)).toBe(c0);
+    const child = mm.fork();
+    // try_restore_exclusive_pte, then copy_present_ptes: folio_try_dup_anon_rmap_pte refuses the pinned page, so
+    // copy_present_page gives the child its own RAM page; the parent keeps c0 writable and exclusive.
+    expect(ptePresent(pte(mm)) && pteWrite(pte(mm))).toBe(true);
+    expect(pfn(mm)).toBe(c0);
+    expect(s.test(c0, PG_anon_exclusive)).toBe(true);
+    expect(isDeviceCoherentPage(k, pfn(child))).toBe(false);
+    expect(child.read(h, P)).toEqual(data[0]);
+    const pinned: number[] = [];
+    expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE | FOLL_LONGTERM, pinned)).toBe(-EBUSY);
+    expect(pinned).toEqual([]);
+    expect(pfn(mm)).toBe(c0);
+    expect(s.refcount(c0)).toBe(1 + GUP_PIN_COUNTING_BIAS);
+    unpinUserPages(k, pin0);
+  });
+
+  it("device-private sibling: the pin and make_device_exclusive fault the page back to RAM first, and the long-term pin takes that page in place, 1", () => {
+    for (const pinFirst of [true, false]) {
+      const { k, s, mm, h, dev, data, pte, pfn } = thpOnDevice(MEMORY_DEVICE_PRIVATE);
+      const pin0: number[] = [];
+      if (pinFirst) expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE, pin0)).toBe(1);
+      const r0 = exclusive(mm, h);
+      expect(r0).toBeGreaterThanOrEqual(0);
+      expect(dev.faults).toBe(1); // migrate_to_ram, once (by the pin, or by make_device_exclusive's GUP)
+      if (pinFirst) expect(r0).toBe(pin0[0]);
+      expect(pagePgmap(k, r0)).toBeNull();
+      expect(isDeviceExclusiveEntry(pte(mm))).toBe(true);
+      expect(isDevicePrivateEntry(pte(mm, 1))).toBe(true); // page 1 stays on the device
+      const pinned: number[] = [];
+      expect(pinUserPagesFast(mm, h, 1, FOLL_WRITE | FOLL_LONGTERM, pinned)).toBe(1);
+      expect(pinned).toEqual([r0]);
+      expect(ptePresent(pte(mm)) && pteWrite(pte(mm))).toBe(true);
+      expect(pfn(mm)).toBe(r0);
+      expect(s.refcount(r0)).toBe(1 + (pinFirst ? 2 : 1) * GUP_PIN_COUNTING_BIAS);
+      expect(mm.read(h, P)).toEqual(data[0]);
+      unpinUserPages(k, pinned);
+      unpinUserPages(k, pin0);
+    }
   });
 });
 

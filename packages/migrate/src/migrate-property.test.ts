@@ -230,6 +230,43 @@ describe("migrate + functional plane vs. a byte model (fast-check)", () => {
     }
   });
 
+  it("seed 1821576334 counterexample replays clean: a pinned coherent page made device-exclusive is restored by GUP's fault, so a FOLL_LONGTERM write pin of it is still -EBUSY", () => {
+    const C = "coherent:coherentC";
+    const thpMap: Op = { op: "mmap", p: 0, kind: "anon-private", pages: 1, thp: true, file: 0, off: 0 };
+    const toC: Op = { op: "migrate", p: 0, dev: 2, m: 0, from: 0, n: 2 };
+    const get: Op = { op: "pin", p: 0, m: 0, page: 0, longterm: false, get: true };
+    const pin: Op = { op: "pin", p: 0, m: 0, page: 0, longterm: false, get: false };
+    const longterm: Op = { ...pin, longterm: true };
+    const excl: Op = { op: "exclusive", p: 0, dev: 0, m: 0, page: 0 };
+    const run = (ops: Op[]): World => {
+      const w = new World();
+      ops.forEach((o, i) => {
+        w.step(i, o);
+        w.check(i, opString(o));
+      });
+      return w;
+    };
+    const at = (w: World) => w.where(w.procs[0]!.mm, w.procs[0]!.maps[0]!.start);
+    // The counterexample: make_device_exclusive accepts the pinned coherent page (it checks neither pins nor the
+    // pgmap); the long-term pin faults on the entry (remove_device_exclusive_entry → restore_exclusive_pte: the same
+    // page, writable), pins it, and migrate_device_coherent_folio fails on the first pin. The model used to read the
+    // page as "exclusive", not coherent, and expected 1.
+    for (const first of [pin, get]) {
+      const w = run([thpMap, toC, first, excl, longterm]);
+      expect(w.log.at(-2)).toMatch(/^makeDeviceExclusive\(privA, .*\(coherent:coherentC\) = pfn \d+$/);
+      expect(w.log.at(-1)).toMatch(/FOLL_LONGTERM.*\(exclusive\) = -EBUSY$/);
+      expect(w.gup).toHaveLength(1);
+      expect(at(w)).toBe(C); // restored in place
+      runSequence([], w);
+    }
+    // Without a reference held the restored page moves to RAM and that one is pinned: 1.
+    const w = run([thpMap, toC, excl, longterm]);
+    expect(w.log.at(-1)).toMatch(/FOLL_LONGTERM.*\(exclusive\) = pfn \d+$/);
+    expect(w.gup).toHaveLength(1);
+    expect(at(w)).toBe("RAM");
+    runSequence([], w);
+  });
+
   it("the model catches a wrong byte on a device page (a sequence that must fail does)", () => {
     const w = new World();
     w.step(0, { op: "mmap", p: 0, kind: "anon-private", pages: 2, thp: false, file: 0, off: 0 });

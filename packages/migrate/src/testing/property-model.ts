@@ -842,8 +842,18 @@ export class World {
         // fails wp_can_reuse_anon_folio (the held reference), so wp_page_copy maps a new RAM page here and that one
         // is pinned: 1. (gup-fast pins nothing first: pte_access_permitted fails on the write-protected PTE, and
         // try_grab_folio_fast refuses a FOLL_LONGTERM pin of a device-coherent folio.)
+        // A device-exclusive entry (make_device_exclusive does not look at pins, nor at the pgmap: a pinned
+        // device-coherent anon page qualifies) changes none of this: GUP faults on it (gup-fast: pte_present fails;
+        // follow_page_pte → no_page → faultin_page → do_swap_page → remove_device_exclusive_entry), and
+        // restore_exclusive_pte maps the same page again, writable if PageAnonExclusive, before the pin and the check.
+        const gp = this.gupPfn(mm, addr);
         const coherentHeld =
-          !o.get && o.longterm && this.where(mm, addr).startsWith("coherent:") && this.gupHeldAt(mm, addr, this.gupHeads()) && !this.writeFaultCopies(mm, addr);
+          !o.get &&
+          o.longterm &&
+          gp >= 0 &&
+          pagePgmap(this.k, gp)?.type === MEMORY_DEVICE_COHERENT &&
+          this.gupHeads().has(this.k.store.folioHead(gp)) &&
+          !this.writeFaultCopies(mm, addr);
         // FOLL_LONGTERM goes with FOLL_PIN only (the kernel WARNs and fails it with FOLL_GET).
         const ret = o.get
           ? mm.withReadLock("get_user_pages", () => getUserPages(mm, addr, 1, FOLL_WRITE, pages))
@@ -908,8 +918,22 @@ export class World {
   private writeFaultCopies(mm: Mm, addr: number): boolean {
     const pmd = mm.pgtable.pmdGet(addr);
     const e = pmd !== 0 && pmdTransHuge(pmd) ? pmd : mm.pgtable.pteGet(addr);
+    const pfn = this.gupPfn(mm, addr);
+    // A device-exclusive entry comes back write-protected exactly when the page is not PageAnonExclusive
+    // (restore_exclusive_pte → can_change_pte_writable).
+    return pfn >= 0 && (isDeviceExclusiveEntry(e) || !pteWrite(e)) && !this.k.store.test(pfn, PG_anon_exclusive);
+  }
+
+  /**
+   * The pfn a GUP of addr ends on before any write fault: the page mapped by a present PTE or a trans-huge PMD, or
+   * the page behind a device-exclusive entry, which GUP's fault maps again in place (do_swap_page →
+   * remove_device_exclusive_entry → restore_exclusive_pte); else -1.
+   */
+  private gupPfn(mm: Mm, addr: number): number {
     const pfn = this.mappedPfn(mm, addr);
-    return pfn >= 0 && !pteWrite(e) && !this.k.store.test(pfn, PG_anon_exclusive);
+    if (pfn >= 0) return pfn;
+    const e = mm.pgtable.pteGet(addr);
+    return isDeviceExclusiveEntry(e) ? ptePfn(e) : -1;
   }
 
   /**
