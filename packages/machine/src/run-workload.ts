@@ -181,9 +181,17 @@ export function startWorkload(machine: Machine, workload: Workload, opts: Worklo
   }
 
   const drivers = new Map<string, DeviceDriver>();
-  const phases = workload.phases.map((p) => {
+  const phases = workload.phases.map((p, i) => {
     const device = deviceOf(machine, p.on);
     if (device !== null && !drivers.has(device)) drivers.set(device, machine.driver(device));
+    // An advise / prefetch phase needs its driver's API: refused before anything runs, not when the phase comes.
+    if (device !== null && isRangeAction(p.pattern)) {
+      const driver = drivers.get(device)!;
+      const api = p.pattern.kind === "advise" ? "advise" : "migrateRange";
+      if (typeof driver[api] !== "function") {
+        throw new MachineError(`workload phase ${i + 1} (${p.pattern.kind} on ${device}): the ${driver.driverName} driver has no ${api} API, so it cannot take ${p.pattern.kind === "advise" ? "memory-advise hints" : "an explicit prefetch"}`);
+      }
+    }
     return { device, pattern: p.pattern };
   });
   // Unknown when a phase cannot say its length in advance (BFS): progress is then a count.

@@ -558,6 +558,14 @@ export class FpgaDriver implements DeviceDriver {
    * card memory is full, then mapped and its TLB entries written. Returns 0, -EFAULT (a page not mapped readable:
    * the pages before it stay migrated), -ENOMEM (no card memory). Awaited inside an engine task.
    */
+  /**
+   * DeviceDriver.migrateRange (a workload's `prefetch` phase, cudaMemPrefetchAsync's counterpart): the shell's
+   * user-managed migration to the card, `migrateToCard`.
+   */
+  migrateRange(mm: Mm, start: number, end: number): Promise<number> {
+    return this.migrateToCard(mm, start, end);
+  }
+
   async migrateToCard(mm: Mm, start: number, end: number): Promise<number> {
     checkRange(start, end, "range");
     this.attachMm(mm);
