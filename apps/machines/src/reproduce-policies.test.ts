@@ -9,17 +9,30 @@ const MiB = 2 ** 20;
 const SCALE = 0.25;
 
 describe("docs/reproduce-policies.md: the directions hold on the reduced matrix", () => {
-  it("table 1: tree prefetch ≥ 5× faster than on-demand on streaming, stencil and BFS; TBN as fast; Random-4K = on-demand; tree slower on sparse random", async () => {
+  it("table 1: tree prefetch ≥ 5× faster than on-demand on streaming, stencil and BFS; TBN as fast; Random-4K a little faster there, ≈ on dense random, slower on sparse random; tree slower on sparse random", async () => {
     const m = await prefetchMatrix({
       scale: SCALE,
-      only: { workloads: ["streaming", "stencil", "random (sparse)", "bfs"], prefetchers: ["on-demand", "tree-prefetch (UVM)", "tbn (UVMSmart)", "random (Random-4K)"] },
+      only: { workloads: ["streaming", "stencil", "random", "random (sparse)", "bfs"], prefetchers: ["on-demand", "tree-prefetch (UVM)", "tbn (UVMSmart)", "random (Random-4K)"] },
     });
-    const t = (w: string, p: string) => m[w]!.runs[p]!.gpuPs;
+    const run = (w: string, p: string) => m[w]!.runs[p]!;
+    const t = (w: string, p: string) => run(w, p).gpuPs;
     for (const w of ["streaming", "stencil", "bfs"]) {
       expect(t(w, "on-demand") / t(w, "tree-prefetch (UVM)")).toBeGreaterThanOrEqual(5); // 6.6–8.7× measured (page: 6.9–8.2×)
       expect(t(w, "tbn (UVMSmart)")).toBeLessThanOrEqual(t(w, "tree-prefetch (UVM)") * 1.05);
+      // Random-4K: the drawn page, wherever it lies in the block, arrives before the GPU touches it — fewer faulted
+      // pages and fault rounds than on-demand, a little faster (1.09–1.17× measured, 1.1–1.2× on the page), far
+      // short of the tree prefetcher.
+      expect(run(w, "random (Random-4K)").faultedPages).toBeLessThanOrEqual(run(w, "on-demand").faultedPages * 0.8); // 0.69–0.75
+      expect(run(w, "random (Random-4K)").batches).toBeLessThan(run(w, "on-demand").batches);
+      expect(t(w, "on-demand") / t(w, "random (Random-4K)")).toBeGreaterThanOrEqual(1.05);
+      expect(t(w, "random (Random-4K)")).toBeGreaterThan(t(w, "tree-prefetch (UVM)") * 3);
     }
-    for (const w of Object.keys(m)) expect(Math.abs(t(w, "random (Random-4K)") / t(w, "on-demand") - 1)).toBeLessThan(0.05);
+    // Dense random: on-demand already moves each scattered page in a run of its own; a drawn page spares a fault, not
+    // a run: Random-4K ≈ on-demand (1.07× measured, 1.03× on the page).
+    expect(Math.abs(t("random", "random (Random-4K)") / t("random", "on-demand") - 1)).toBeLessThan(0.1);
+    // Sparse random: the drawn pages are almost never used: more pages moved, each its own migration, slower (0.58×).
+    expect(run("random (sparse)", "random (Random-4K)").migratedPages).toBeGreaterThan(run("random (sparse)", "on-demand").migratedPages * 1.5);
+    expect(t("random (sparse)", "random (Random-4K)")).toBeGreaterThan(t("random (sparse)", "on-demand") * 1.2);
     // UVM's tree grows a sparse fault to its 64 KiB big page: slower than on-demand there (0.8× on the page).
     expect(t("random (sparse)", "tree-prefetch (UVM)")).toBeGreaterThan(t("random (sparse)", "on-demand"));
     expect(prefetchTable(m)).toMatch(/^\| tree-prefetch \(UVM\) \| .*\*\*\d/m);

@@ -92,7 +92,8 @@ export interface FaultQuery {
 /**
  * A virtual address range [start, end) to migrate for a fault (a reused, mutable object: a `prefetchRange` tap may
  * change it and return it). It starts as the faulted page; the driver clamps the answer to the block and the VMA,
- * keeps the faulted page in it, and never migrates pages already resident.
+ * keeps the faulted page in it, and never migrates pages already resident. Pages that are not contiguous with the
+ * faulted page (UVM's prefetch answer is a page mask) go through the `prefetchPages` hook (PrefetchPageMask).
  */
 export interface PrefetchRange {
   start: number;

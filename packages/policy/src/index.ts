@@ -10,6 +10,7 @@ export {
   type FaultQuery,
   type PrefetchRange,
 } from "./fault-query.js";
+export { PrefetchMaskError, PrefetchPageMask } from "./prefetch-page-mask.js";
 export type { VictimQuery } from "./victim-query.js";
 export { defaultAccessCounterMigrate, defaultPrefetchRange, defaultShouldMigrate, lruVictim } from "./defaults.js";
 export {

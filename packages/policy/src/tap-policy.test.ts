@@ -14,6 +14,7 @@ import {
 } from "@hmmsim/machine";
 import { POLICY_STAGE_DEFAULT, POLICY_STAGE_OVERRIDE, Policy } from "./policy-hooks.js";
 import { definePolicySpec, specRules } from "./policy-spec.js";
+import { PrefetchPageMask } from "./prefetch-page-mask.js";
 import { servedDevices, tapPolicy } from "./tap-policy.js";
 import { faultQuery, victimQuery } from "./testing/test-util.js";
 
@@ -64,6 +65,19 @@ describe("servedDevices / tapPolicy", () => {
     const specs: unknown[] = [];
     tapPolicy(m, { name: "T", policy: "thrash", spec: (raw, d) => (specs.push([d.name, raw]), raw) }, { shouldMigrate: () => false });
     expect(specs).toEqual([["a", { lapseUs: 9 }], ["b", undefined]]);
+  });
+
+  it("prefetchPages: sets pages for the devices served only, with each device's spec", () => {
+    const m = fakeMachine(dev("a", "rand", { page: 300 }), dev("b", "other"));
+    tapPolicy(m, { name: "P", policy: "rand" }, { prefetchPages: (f, mask, s) => mask.set(s!.page as number) });
+    const h = Policy.getHooks(m);
+    expect(h.prefetchPages.taps).toHaveLength(1);
+    const mask = new PrefetchPageMask();
+    mask.zero(0x20_0000);
+    h.prefetchPages.call(faultQuery("b", 0x20_1000), mask);
+    expect(mask.weight).toBe(0); // not served: no page
+    h.prefetchPages.call(faultQuery("a", 0x20_1000), mask);
+    expect([mask.weight, mask.test(300)]).toEqual([1, true]);
   });
 
   it("a prefetchRange answer of undefined keeps the range", () => {

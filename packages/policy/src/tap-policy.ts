@@ -12,6 +12,7 @@
  */
 import { type DeviceSpec, type Machine, PluginRegistry, type ResolvedPolicy, resolveDevicePolicies } from "@hmmsim/machine";
 import type { FaultQuery, PrefetchRange } from "./fault-query.js";
+import type { PrefetchPageMask } from "./prefetch-page-mask.js";
 import { POLICY_STAGE_POLICY, Policy } from "./policy-hooks.js";
 import type { AccessCounterConfig, AccessCounterQuery, ThrashingHint } from "./hints.js";
 import type { VictimQuery } from "./victim-query.js";
@@ -61,6 +62,8 @@ export interface PolicyTapOptions<S> {
 export interface PolicyTaps<S> {
   shouldMigrate?(fault: FaultQuery, spec: S): boolean | undefined;
   prefetchRange?(range: PrefetchRange, fault: FaultQuery, spec: S): PrefetchRange | undefined;
+  /** Set the pages of the fault's block to migrate with it, anywhere in the block (`mask.setPage(addr)`, `mask.set(i)`). */
+  prefetchPages?(fault: FaultQuery, mask: PrefetchPageMask, spec: S): void;
   selectVictim?(query: VictimQuery, spec: S): number | undefined;
   thrashingPages?(fault: FaultQuery, mask: Uint8Array, spec: S): void;
   thrashingHint?(fault: FaultQuery, spec: S): ThrashingHint | undefined;
@@ -70,8 +73,8 @@ export interface PolicyTaps<S> {
 
 /**
  * Taps `Policy.getHooks(machine)` with `taps`, answering only for the devices `servedDevices(machine, policy)`
- * returns (other devices get no answer: `undefined`, or the range unchanged). Taps nothing when the machine has no
- * such device. Returns the names of the devices served.
+ * returns (other devices get no answer: `undefined`, the range unchanged, no page set). Taps nothing when the
+ * machine has no such device. Returns the names of the devices served.
  *
  * A device may run several policies (a list or a bundle): each plugin taps for itself, and the order of the
  * device's list decides nothing. A bail hook's first answer wins in tap order: by `stage` (POLICY_STAGE_OVERRIDE <
@@ -86,7 +89,7 @@ export function tapPolicy<S = Record<string, unknown> | undefined>(machine: Poli
   for (const { device: d, policySpec } of served) specs.set(d.name, { spec: options.spec ? options.spec(policySpec, d) : (policySpec as S) });
   const hooks = Policy.getHooks(machine);
   const tap = { name: options.name, stage: options.stage ?? POLICY_STAGE_POLICY };
-  const { shouldMigrate, prefetchRange, selectVictim, thrashingPages, thrashingHint, accessCounterConfig, accessCounterNotification } = taps;
+  const { shouldMigrate, prefetchRange, prefetchPages, selectVictim, thrashingPages, thrashingHint, accessCounterConfig, accessCounterNotification } = taps;
   if (shouldMigrate) {
     hooks.shouldMigrate.tap(tap, (f) => {
       const s = specs.get(f.device);
@@ -97,6 +100,12 @@ export function tapPolicy<S = Record<string, unknown> | undefined>(machine: Poli
     hooks.prefetchRange.tap(tap, (r, f) => {
       const s = specs.get(f.device);
       return s === undefined ? r : (prefetchRange(r, f, s.spec) ?? r);
+    });
+  }
+  if (prefetchPages) {
+    hooks.prefetchPages.tap(tap, (f, mask) => {
+      const s = specs.get(f.device);
+      if (s !== undefined) prefetchPages(f, mask, s.spec);
     });
   }
   if (selectVictim) {

@@ -25,7 +25,7 @@
  * mapped, else a page fault: hmmRangeFault for a host mapping or migrateVma* to card memory, as the policy says);
  * small TLBs the driver fills; job-scoped pre-migration or pre-mapping as the alternative programming model.
  *
- * The policy decisions are @hmmsim/policy's hooks (`shouldMigrate`, `prefetchRange`, `selectVictim`), with the
+ * The policy decisions are @hmmsim/policy's hooks (`shouldMigrate`, `prefetchRange` / `prefetchPages`, `selectVictim`), with the
  * documented defaults when no tap answers: the driver has no policy of its own. Each device has its own
  * dev_pagemap and is its own pgmap owner (two FPGAs in one machine do not share pages or notifiers).
  *
@@ -89,6 +89,7 @@ import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalSetSeq, type
 import {
   ACCESS_READ,
   ACCESS_WRITE,
+  PrefetchPageMask,
   THRASHING_HINT_PIN,
   THRASHING_HINT_THROTTLE,
   defaultShouldMigrate,
@@ -350,6 +351,8 @@ export class FpgaDriver implements DeviceDriver {
   private readonly ramMva: MigrateVma;
   private readonly range: HmmRange;
   private readonly prefetch: PrefetchRange = { start: 0, end: 0 };
+  /** The prefetchPages hook's mask (prefetch_pages_mask), zeroed over the fault's block before each call. */
+  private readonly prefetchMask = new PrefetchPageMask();
   /** @internal The thrashing mask of the block being serviced (the `thrashingPages` hook's answer). */
   readonly thrashMask = new Uint8Array(CHUNK_PAGES);
   /** Set by handlePageFault when a THROTTLE hint holds the fault back: the time until which the stream stays stalled. */
@@ -847,6 +850,25 @@ export class FpgaDriver implements DeviceDriver {
             if (req[k] === 0) req[k] = REQ_SNAPSHOT;
             if (k < lo) lo = k;
             if (k > hi) hi = k;
+          }
+          if (this.policy.prefetchPages.isUsed()) {
+            // The page-mask answer, as UVM's `prefetch_pages_mask` (uvm_perf_prefetch.c
+            // `uvm_perf_prefetch_get_hint_va_block`, zeroed first; uvm_va_block.c `uvm_va_block_get_prefetch_hint` adds
+            // its pages to the migration) [S2, S91]: each page clamped to the VMA like the range, resident ones skipped;
+            // migrateRuns moves every contiguous run with one migrateVma call.
+            const pm = this.prefetchMask;
+            pm.zero(blockStart);
+            this.policy.prefetchPages.call(q, pm);
+            if (pm.blockStart !== blockStart) throw new FpgaPolicyError("prefetchPages", "a tap must not move the mask to another block (zero() is the driver's)");
+            const pages = pm.pages;
+            for (let k = Math.max(pm.first, (vma.vmStart - blockStart) / PAGE_SIZE), ke = Math.min(pm.outer, (vma.vmEnd - blockStart) / PAGE_SIZE); k < ke; k++) {
+              if (pages[k] === 0 || mig[k] === 1 || (c >= 0 && this.card.isPageUsed(c, k))) continue;
+              mig[k] = 1;
+              any = true;
+              if (req[k] === 0) req[k] = REQ_SNAPSHOT;
+              if (k < lo) lo = k;
+              if (k > hi) hi = k;
+            }
           }
           if (any) {
             chunk = await this.ensureChunk(slot, blockStart);

@@ -32,6 +32,7 @@ import type { PageFaultEvent } from "@hmmsim/machine";
 import {
   ACCESS_READ,
   ACCESS_WRITE,
+  PrefetchPageMask,
   THRASHING_HINT_PIN,
   THRASHING_HINT_THROTTLE,
   defaultShouldMigrate,
@@ -65,6 +66,8 @@ export class ReplayableFaultService {
   private started = false;
   private batchSeq = 0;
   private readonly prefetch: PrefetchRange = { start: 0, end: 0 };
+  /** The prefetchPages hook's mask (prefetch_pages_mask), zeroed over the fault's block before each call. */
+  private readonly prefetchMask = new PrefetchPageMask();
   private readonly faultEvent: PageFaultEvent;
   /** The warps one batch replays (at most batchSize). */
   private readonly replayWarps: Int32Array;
@@ -351,6 +354,20 @@ export class ReplayableFaultService {
         for (let k = pageIndex(s), ke = (en - blockStart) / PAGE_SIZE; k < ke; k++) {
           if (c >= 0 && chunks.isPageUsed(c, k)) continue;
           ctx.migrate(k);
+        }
+        if (policy.prefetchPages.isUsed()) {
+          // uvm_perf_prefetch.c `uvm_perf_prefetch_get_hint_va_block` answers `prefetch_pages_mask` (zeroed first);
+          // uvm_va_block.c `uvm_va_block_get_prefetch_hint` adds its pages, wherever they lie in the block, to what
+          // the block migrates [S2, S91]. Clamped to the VMA like the range; resident pages skipped.
+          const pm = this.prefetchMask;
+          pm.zero(blockStart);
+          policy.prefetchPages.call(f, pm);
+          if (pm.blockStart !== blockStart) throw new GpuPolicyError("prefetchPages", "a tap must not move the mask to another block (zero() is the driver's)");
+          const pages = pm.pages;
+          for (let k = Math.max(pm.first, (vma.vmStart - blockStart) / PAGE_SIZE), ke = Math.min(pm.outer, (vma.vmEnd - blockStart) / PAGE_SIZE); k < ke; k++) {
+            if (pages[k] === 0 || (c >= 0 && chunks.isPageUsed(c, k))) continue;
+            ctx.migrate(k);
+          }
         }
       }
 

@@ -29,4 +29,4 @@ export {
   type BlockMasks,
   type PageRegion,
 } from "./bitmap-tree.js";
-export { BASIC_BLOCKS, randomRegion, sequentialLocalRegion, tbnLeaves, tbnRegion, traverseAndFillLpTree, type VariantMasks } from "./uvmsmart.js";
+export { BASIC_BLOCKS, randomPages, sequentialLocalRegion, tbnLeaves, tbnRegion, traverseAndFillLpTree, type VariantMasks } from "./uvmsmart.js";

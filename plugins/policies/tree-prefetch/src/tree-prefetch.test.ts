@@ -13,7 +13,7 @@ import {
   type DependencyContainer,
   type MachinePlugin,
 } from "@hmmsim/machine";
-import { BLOCK_SIZE, POLICY_STAGE_POLICY, Policy, type FaultQuery } from "@hmmsim/policy";
+import { BLOCK_SIZE, POLICY_STAGE_POLICY, Policy, PrefetchPageMask, type FaultQuery, type PolicyHooks } from "@hmmsim/policy";
 import { PLUGIN_NAME, POLICY_NAME, TreePrefetchPolicyPlugin, TreePrefetcher, treePrefetchPolicySpec, type TreePrefetchPolicySpec } from "./tree-prefetch.js";
 import { blockQuery, pages } from "./testing/block-query.js";
 
@@ -46,9 +46,35 @@ describe("TreePrefetcher", () => {
     const q = () => blockQuery({ page: 0, faulted: [16, 32] });
     expect(range(new TreePrefetcher(spec({ variant: "tbn" })), q())).toEqual([0, 64]);
     expect(range(new TreePrefetcher(spec({ variant: "sequential-local" })), q())).toEqual([0, 16]);
-    expect(range(new TreePrefetcher(spec({ variant: "random" }), { int: () => 1 }), q())).toEqual([0, 2]);
     expect(range(new TreePrefetcher(spec({ variant: "tree" })), q())).toEqual([0, 64]); // 48/64 > 51 %
-    expect(() => range(new TreePrefetcher(spec({ variant: "random" })), q())).toThrow(/random source/);
+  });
+
+  it("random answers with the page mask (faulted page + the draw, anywhere in the block), one draw per fault, none for the range", () => {
+    const draws = [300, 1, 16];
+    let drawn = 0;
+    const p = new TreePrefetcher(spec({ variant: "random" }), { int: (n) => (expect(n).toBe(512), drawn++, draws.shift()!) });
+    const q = blockQuery({ page: 0, faulted: [16, 32] });
+    expect(range(p, q)).toEqual([0, 1]); // the range stays the faulted page and draws nothing
+    expect(drawn).toBe(0);
+    const set = () => {
+      const m = new PrefetchPageMask();
+      m.zero(q.blockStart);
+      p.prefetchPages(q, m);
+      return Array.from(m.pages.keys()).filter((i) => m.test(i));
+    };
+    expect(set()).toEqual([0, 300]);
+    expect(set()).toEqual([0, 1]);
+    expect(set()).toEqual([0]); // 16 was faulted in this batch
+    expect(drawn).toBe(3);
+    const off = new TreePrefetcher(spec({ variant: "random", disableOnOversubscription: true }), { int: () => (drawn++, 7) });
+    off.deviceEvicted();
+    const m = new PrefetchPageMask();
+    m.zero(q.blockStart);
+    off.prefetchPages(q, m);
+    expect([m.weight, drawn]).toEqual([0, 3]); // latched off: no draw, no page
+    new TreePrefetcher(spec({ variant: "tree" })).prefetchPages(q, m); // other variants: nothing
+    expect(m.weight).toBe(0);
+    expect(() => new TreePrefetcher(spec({ variant: "random" }))).toThrow(/random source/);
   });
 
   it("disableOnOversubscription: no prefetch once free memory ran out or the device evicted, for good", () => {
@@ -129,7 +155,7 @@ describe("TreePrefetchPolicyPlugin", () => {
     const m = machine([POLICY_NAME, "other"]);
     const h = Policy.getHooks(m);
     expect(h.prefetchRange.taps.map((t) => [t.name, t.stage])).toEqual([[PLUGIN_NAME, POLICY_STAGE_POLICY]]);
-    expect([h.shouldMigrate.taps.length, h.selectVictim.taps.length]).toEqual([0, 0]);
+    expect([h.shouldMigrate.taps.length, h.selectVictim.taps.length, h.prefetchPages.taps.length]).toEqual([0, 0, 0]); // no random variant: no mask tap
     const q = blockQuery({ page: 37 });
     expect(h.prefetchRange.call({ start: q.address, end: q.address + 4096 }, q)).toEqual({ start: q.blockStart + 32 * 4096, end: q.blockStart + 48 * 4096 });
     const q1 = blockQuery({ page: 37, device: "gpu1" });
@@ -146,19 +172,36 @@ describe("TreePrefetchPolicyPlugin", () => {
     expect(h.prefetchRange.call({ start: q.address, end: q.address + 4096 }, q).end).toBe(q.address + 4096);
   });
 
-  it("the random variant draws from the machine's seeded Rng: same seed, same draws", () => {
-    const draws = (seed: number) => {
-      const h = Policy.getHooks(machine([POLICY_NAME], { variant: "random" }, seed));
-      const out: number[] = [];
-      for (let p = 1; p < 511; p += 2) {
-        const q = blockQuery({ page: p });
-        const r = h.prefetchRange.call({ start: q.address, end: q.address + 4096 }, q);
-        out.push((r.end - r.start) / 4096);
-      }
+  it("the random variant answers on prefetchPages, drawing from the machine's seeded Rng: same seed, same pages", () => {
+    /** What a driver does per faulted page it migrates: the range, then the mask zeroed over the block; the union. */
+    const serve = (h: PolicyHooks, mask: PrefetchPageMask, q: FaultQuery) => {
+      const r = h.prefetchRange.call({ start: q.address, end: q.address + 4096 }, q);
+      mask.zero(q.blockStart);
+      h.prefetchPages.call(q, mask);
+      const out = new Set<number>();
+      for (let a = r.start; a < r.end; a += 4096) out.add((a - q.blockStart) / 4096);
+      for (let i = mask.first; i < mask.outer; i++) if (mask.test(i)) out.add(i);
+      return [...out].sort((a, b) => a - b);
+    };
+    const answers = (seed: number) => {
+      const m = machine([POLICY_NAME, POLICY_NAME], { variant: "random" }, seed);
+      const h = Policy.getHooks(m);
+      expect([h.prefetchRange.taps.length, h.prefetchPages.taps.length]).toEqual([1, 1]);
+      const mask = new PrefetchPageMask();
+      const out: number[][] = [];
+      for (let p = 1; p < 511; p += 2) out.push(serve(h, mask, blockQuery({ page: p })));
+      // gpu1 runs the tree variant: the mask tap answers nothing for it
+      expect(serve(h, mask, blockQuery({ page: 37, device: "gpu1" }))).toEqual(pages(32, 48));
       return out;
     };
-    expect(draws(7)).toEqual(draws(7));
-    expect(draws(7).every((n) => n === 1 || n === 2)).toBe(true);
+    const a = answers(7);
+    expect(answers(7)).toEqual(a);
+    expect(answers(8)).not.toEqual(a);
+    const faulted = a.map((_, k) => 1 + 2 * k);
+    expect(a.every((s, k) => s.includes(faulted[k]!) && s.length <= 2)).toBe(true);
+    // The drawn page joins wherever it lies: far from the fault, not only as a neighbour (the old range answer).
+    const far = a.filter((s, k) => s.length === 2 && s.some((i) => Math.abs(i - faulted[k]!) > 1));
+    expect(far.length).toBeGreaterThan(a.length * 0.9);
   });
 
   it("policySpec: each field checked against UVM's bounds, every unknown field an issue", () => {

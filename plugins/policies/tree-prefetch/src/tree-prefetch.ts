@@ -14,10 +14,11 @@
  *    `over_sub` latch with `-hwprefetch_oversub 0`, `update_hardware_prefetcher_oversubscribed`).
  *
  * Each answer grows the waterfall's range to cover the faulted page's region; the driver clamps it to the block
- * and the VMA and skips resident pages.
+ * and the VMA and skips resident pages. Variant `random` answers on the `prefetchPages` hook instead: its page may
+ * lie anywhere in the block, which a range containing the faulted page cannot carry (uvmsmart.ts `randomPages`).
  */
 import { MachineTrace, packageVersion, type ComponentRef, type DeviceSpec, type Machine, type MachinePlugin, type SpecIssue } from "@hmmsim/machine";
-import { BLOCK_PAGES, BLOCK_SIZE, definePolicySpec, specRules, tapPolicy, type FaultQuery, type PrefetchRange } from "@hmmsim/policy";
+import { BLOCK_PAGES, BLOCK_SIZE, definePolicySpec, servedPolicies, specRules, tapPolicy, type FaultQuery, type PrefetchPageMask, type PrefetchRange } from "@hmmsim/policy";
 import {
   BitmapTree,
   PAGE_SIZE,
@@ -31,7 +32,7 @@ import {
   maxPrefetchRegion,
   type PageRegion,
 } from "./bitmap-tree.js";
-import { BASIC_BLOCKS, randomRegion, sequentialLocalRegion, tbnRegion } from "./uvmsmart.js";
+import { BASIC_BLOCKS, randomPages, sequentialLocalRegion, tbnRegion } from "./uvmsmart.js";
 
 export const PLUGIN_NAME = "TreePrefetchPolicyPlugin";
 /** The `policy` value of a machine-spec device this plugin serves. */
@@ -74,7 +75,7 @@ interface BlockPrefetchInfo {
 
 /**
  * One device's prefetcher: its spec, the per-block `prefetch_info`, the oversubscription latch, a scratch tree
- * and the random stream. `prefetchRange` is the hook's answer.
+ * and the random stream. `prefetchRange` and `prefetchPages` are the hooks' answers.
  */
 export class TreePrefetcher {
   /** UVMSmart's `over_sub`: set once the device ran out of memory (never cleared during a run). */
@@ -91,19 +92,29 @@ export class TreePrefetcher {
   constructor(
     readonly spec: Readonly<TreePrefetchPolicySpec>,
     private readonly rng: RandomSource | null = null,
-  ) {}
+  ) {
+    if (spec.variant === "random" && rng === null) throw new TypeError(`${POLICY_NAME}: variant "random" needs a random source (rng)`);
+  }
 
-  /** The region (page indices of the block) to migrate with `q`'s faulted page; {0, 0} for none. */
-  region(q: FaultQuery): PageRegion {
-    const none = { first: 0, outer: 0 };
+  /** May the prefetcher prefetch for `q` at all? (the oversubscription latch, the preferred location) */
+  private applies(q: FaultQuery): boolean {
     if (this.spec.disableOnOversubscription) {
       // UVMSmart's should_evict_page (buffer 0 %): the pages about to arrive no longer fit in free memory.
       if (q.deviceFreePages <= 0) this.oversubscribed = true;
-      if (this.oversubscribed) return none;
+      if (this.oversubscribed) return false;
     }
     // uvm_perf_prefetch.c `should_apply_prefetch_logic`: a preferred location other than this device stops
     // prefetching towards it (confidential-computing exceptions aside).
-    if (q.preferredLocation !== null && q.preferredLocation !== q.device) return none;
+    return q.preferredLocation === null || q.preferredLocation === q.device;
+  }
+
+  /**
+   * The region (page indices of the block) to migrate with `q`'s faulted page; {0, 0} for none. Variant `random`
+   * has no region (its page goes in the mask: `prefetchPages`) and draws nothing here.
+   */
+  region(q: FaultQuery): PageRegion {
+    const none = { first: 0, outer: 0 };
+    if (!this.applies(q)) return none;
     switch (this.spec.variant) {
       case "tree":
         return this.uvmRegion(q);
@@ -112,8 +123,7 @@ export class TreePrefetcher {
       case "sequential-local":
         return sequentialLocalRegion(q);
       case "random":
-        if (this.rng === null) throw new Error(`${POLICY_NAME}: variant "random" needs a random source`);
-        return randomRegion(q, this.rng.int(BLOCK_PAGES));
+        return none;
     }
   }
 
@@ -157,6 +167,15 @@ export class TreePrefetcher {
   }
 
   /**
+   * The page-mask tap (variant `random` only; the others answer with the range): one draw from the random stream
+   * per fault the prefetcher applies to, then the faulted page and the drawn one in `mask` (`randomPages`).
+   */
+  prefetchPages(q: FaultQuery, mask: PrefetchPageMask): void {
+    if (this.spec.variant !== "random" || !this.applies(q)) return;
+    randomPages(q, this.rng!.int(BLOCK_PAGES), mask);
+  }
+
+  /**
    * `last_migration_proc_id` changed: the block migrated to another processor (a CPU fault took pages back), so
    * `fault_migrations_to_last_proc` restarts from 0.
    */
@@ -194,8 +213,11 @@ export class TreePrefetchPolicyPlugin implements MachinePlugin {
       byDevice.set(device.name, p);
       return p;
     };
+    // The page-mask hook only when a device runs variant `random` (a tap costs every fault a call).
+    const random = servedPolicies(machine, POLICY_NAME).some((s) => treePrefetchPolicySpec.resolve(s.policySpec).variant === "random");
     const served = tapPolicy(machine, { name: PLUGIN_NAME, policy: POLICY_NAME, spec: make }, {
       prefetchRange: (range, fault, p) => p.prefetchRange(range, fault),
+      ...(random ? { prefetchPages: (fault: FaultQuery, mask: PrefetchPageMask, p: TreePrefetcher) => p.prefetchPages(fault, mask) } : {}),
     });
     if (served.length === 0) return;
     const trace = MachineTrace.getHooks(machine);

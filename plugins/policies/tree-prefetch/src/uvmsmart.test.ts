@@ -1,6 +1,7 @@
 // Worked examples of UVMSmart's prefetchers (gpu-sim.cc gmmu_t::do_hardware_prefetch, traverse_and_fill_lp_tree).
 import { describe, expect, it } from "vitest";
-import { BASIC_BLOCKS, randomRegion, sequentialLocalRegion, tbnRegion, traverseAndFillLpTree } from "./uvmsmart.js";
+import { PrefetchPageMask } from "@hmmsim/policy";
+import { BASIC_BLOCKS, randomPages, sequentialLocalRegion, tbnRegion, traverseAndFillLpTree } from "./uvmsmart.js";
 import { blockQuery, pages } from "./testing/block-query.js";
 
 const tbn = (o: Parameters<typeof blockQuery>[0]) => tbnRegion(blockQuery(o), new Uint8Array(BASIC_BLOCKS));
@@ -44,15 +45,25 @@ describe("sequential-local (-hardware_prefetch 2): the faulted page's 64 KiB bas
   });
 });
 
-describe("random (-hardware_prefetch 3): one random 4 KiB page of the large page", () => {
-  it("joins the range when it is the faulted page's neighbour and neither resident nor faulted", () => {
-    expect(randomRegion(blockQuery({ page: 37 }), 38)).toEqual({ first: 37, outer: 39 });
-    expect(randomRegion(blockQuery({ page: 37 }), 36)).toEqual({ first: 36, outer: 38 });
+describe("random (-hardware_prefetch 3): the faulted page plus one random 4 KiB page of the large page, as a mask", () => {
+  const rand = (o: Parameters<typeof blockQuery>[0], draw: number) => {
+    const m = new PrefetchPageMask();
+    const q = blockQuery(o);
+    m.zero(q.blockStart);
+    randomPages(q, draw, m);
+    return Array.from(m.pages.keys()).filter((i) => m.test(i));
+  };
+  it("the drawn page joins wherever it lies in the block, when neither resident nor faulted", () => {
+    expect(rand({ page: 37 }, 300)).toEqual([37, 300]); // far from the fault: the case a single range could not carry
+    expect(rand({ page: 37 }, 38)).toEqual([37, 38]);
+    expect(rand({ page: 37 }, 0)).toEqual([0, 37]);
+    expect(rand({ page: 37 }, 511)).toEqual([37, 511]);
   });
-  it("otherwise the faulted page alone (a single range cannot carry a page elsewhere)", () => {
-    expect(randomRegion(blockQuery({ page: 37 }), 300)).toEqual({ first: 37, outer: 38 });
-    expect(randomRegion(blockQuery({ page: 37, resident: [38] }), 38)).toEqual({ first: 37, outer: 38 });
-    expect(randomRegion(blockQuery({ page: 37, faulted: [38] }), 38)).toEqual({ first: 37, outer: 38 });
-    expect(randomRegion(blockQuery({ page: 40, vma: [40, 100] }), 39)).toEqual({ first: 40, outer: 41 });
+  it("otherwise the faulted page alone: drawn page resident, faulted in this batch, itself, or outside the VMA", () => {
+    expect(rand({ page: 37, resident: [300] }, 300)).toEqual([37]);
+    expect(rand({ page: 37, faulted: [300] }, 300)).toEqual([37]);
+    expect(rand({ page: 37 }, 37)).toEqual([37]);
+    expect(rand({ page: 40, vma: [40, 100] }, 39)).toEqual([40]);
+    expect(rand({ page: 40, vma: [40, 100] }, 100)).toEqual([40]);
   });
 });

@@ -9,12 +9,13 @@
  *    upwards;
  *  - `-hardware_prefetch 2` sequential-local: the faulted page's 64 KiB basic block (`get_faulty_pages(bb, 64K)`);
  *  - `-hardware_prefetch 3` random: the faulted 4 KiB page plus one page drawn uniformly from its large page
- *    (`rand() % (root->size / page_size)`), if that page is neither valid nor already requested.
+ *    (`rand() % (root->size / page_size)`), if that page is neither valid nor already requested — a page mask, not a
+ *    range (`randomPages`, on the `prefetchPages` hook).
  *
  * Pure functions over the FaultQuery's masks; the 2 MiB VA block plays the large page (UVMSmart builds one tree per
  * 2 MiB of each managed allocation from its start, `initialize_large_page`; hmmsim's blocks are 2 MiB-aligned).
  */
-import { BLOCK_PAGES, type FaultQuery } from "@hmmsim/policy";
+import { BLOCK_PAGES, type FaultQuery, type PrefetchPageMask } from "@hmmsim/policy";
 import { BIG_PAGE_PAGES, type PageRegion, maxPrefetchRegion } from "./bitmap-tree.js";
 
 /** Basic blocks (64 KiB, MIN_PREFETCH_SIZE) per large page (2 MiB, MAX_PREFETCH_SIZE): the TBN tree's leaves. */
@@ -87,18 +88,16 @@ export function tbnRegion(q: FaultQuery, valid: Uint8Array): PageRegion {
 }
 
 /**
- * `-hardware_prefetch 3` (RANDOM) for one faulted page: `draw` is the random page index in the large page
- * (`rand() % 512`; the plugin draws it from the machine's seeded Rng). UVMSmart adds it when it is neither valid
- * (resident) nor faulted in this turn. A single prefetch range must be contiguous with the faulted page, so the
- * drawn page joins only when it is the page's neighbour; otherwise the answer is the faulted page alone (see the
- * README: the hook cannot carry a page elsewhere in the block).
+ * `-hardware_prefetch 3` (RANDOM) for one faulted page, as a page mask (the `prefetchPages` hook): the faulted 4 KiB
+ * page, plus page `draw` of its large page (`rand() % (root->size / page_size)`; the plugin draws it from the
+ * machine's seeded Rng) when that page is neither valid (resident) nor requested in this turn (faulted), within the
+ * VMA-clamped block (gpu-sim.cc `gmmu_t::do_hardware_prefetch`, RANDOM [S90]). The drawn page may lie anywhere in
+ * the block: UVMSmart moves it as a transfer of its own, and the driver migrates each contiguous run of the mask
+ * (the faulted page's and the drawn page's) as one.
  */
-export function randomRegion(q: FaultQuery, draw: number): PageRegion {
-  const p = q.pageIndex;
+export function randomPages(q: FaultQuery, draw: number, mask: PrefetchPageMask): void {
+  mask.set(q.pageIndex);
   const max = maxPrefetchRegion(q);
-  const alone = { first: p, outer: p + 1 };
-  if (draw < max.first || draw >= max.outer || q.isResident(draw) || q.isFaulted(draw)) return alone;
-  if (draw === p - 1) return { first: draw, outer: p + 1 };
-  if (draw === p + 1) return { first: p, outer: draw + 1 };
-  return alone;
+  if (draw < max.first || draw >= max.outer || q.isResident(draw) || q.isFaulted(draw)) return;
+  mask.set(draw);
 }
