@@ -11,8 +11,8 @@
  *    the device's entries right itself);
  *  - a device access to a page it has not mapped (or a write to a page mapped read-only) is one device fault:
  *    charge one DEVICE_FAULT, ask the policy (`shouldMigrate` of @hmmsim/policy; no answer: migrate; it never asks
- *    `prefetchRange`: no prefetch), migrate that one page with migrateVmaSetup / copy over the link /
- *    migrateVmaPages / migrateVmaFinalize, then mirror it with hmmRangeFault in the documented read_begin /
+ *    `prefetchRange` or `prefetchPages`: no prefetch), migrate that one page with migrateVmaSetup / copy over the
+ *    link / migrateVmaPages / migrateVmaFinalize, then mirror it with hmmRangeFault in the documented read_begin /
  *    read_retry loop (mirrorRangeFault) and write the device page-table entry under the driver lock. A page the
  *    policy keeps in system memory (or that finds device memory full: this driver never evicts) is mapped
  *    remotely: each access to it crosses the link;

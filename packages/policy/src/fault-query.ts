@@ -1,5 +1,6 @@
 /**
- * What a migration policy is asked about one faulted page (`shouldMigrate`, `prefetchRange`), driver-neutral.
+ * What a migration policy is asked about one faulted page (`shouldMigrate`, `prefetchRange`, `prefetchPages`),
+ * driver-neutral.
  *
  * The fields are what NVIDIA UVM's perf heuristics read when a replayable fault is serviced
  * (kernel-open/nvidia-uvm, [S1–S4] in the references):

@@ -1,7 +1,7 @@
 /**
- * The answers and queries of the policy hooks beyond shouldMigrate / prefetchRange / selectVictim: NVIDIA UVM's
- * thrashing hints, its access-counter notifications, and the memory-advise hints a driver keeps per VA range.
- * Driver-neutral: a driver fills the queries and carries the answers out; a policy plugin computes them.
+ * The answers and queries of the policy hooks beyond shouldMigrate / prefetchRange / prefetchPages / selectVictim:
+ * NVIDIA UVM's thrashing hints, its access-counter notifications, and the memory-advise hints a driver keeps per VA
+ * range. Driver-neutral: a driver fills the queries and carries the answers out; a policy plugin computes them.
  */
 
 /**
