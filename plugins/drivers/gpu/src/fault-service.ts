@@ -10,9 +10,10 @@
  *    invalidate and the replay (UVM_FAULT_REPLAY_TYPE_START) of the batch's warps; with the default replay policy
  *    BATCH_FLUSH the buffer is flushed first and the flushed entries' warps replay too (`flushAndReplay`);
  *  - `serviceBlock`: service_fault_batch_block → uvm_va_block_service_locked: the policy hooks per distinct
- *    faulted page (thrashingPages once per block, then per page thrashingHint, shouldMigrate, prefetchRange) fill
- *    the block's service context (service-context.ts); a root chunk (memory-manager.ts), the migration
- *    (migrate-to-device.ts), the mirror and page-table update (block-map.ts).
+ *    faulted page (thrashingPages once per block, then per page thrashingHint, shouldMigrate, prefetchRange and,
+ *    when tapped, prefetchPages: UVM's prefetch_pages_mask, migrated with the range [S2, S91]) fill the block's
+ *    service context (service-context.ts); a root chunk (memory-manager.ts), the migration (migrate-to-device.ts),
+ *    the mirror and page-table update (block-map.ts).
  *
  * Thrashing hints, as service_fault_batch_block_locked carries them out for a GPU fault:
  *  - PIN: `thrashing_pin_mask` — the page stays where it is and is mapped (remotely, for a system page) with no
@@ -245,6 +246,14 @@ export class ReplayableFaultService {
     }
   }
 
+  /** The reused prefetchRange object, reset to the faulted page at `addr` (where the waterfall starts). */
+  private prefetchStart(addr: number): PrefetchRange {
+    const r = this.prefetch;
+    r.start = addr;
+    r.end = addr + PAGE_SIZE;
+    return r;
+  }
+
   /** Asks `thrashingHint` for the page in `f`; validates the answer (a policy error names the hook). */
   private thrashingHint(): ThrashingHint | undefined {
     const h = this.d.policy.thrashingHint.call(this.fault) as ThrashingHint | undefined | null;
@@ -336,15 +345,13 @@ export class ReplayableFaultService {
         }
         ctx.request(j, write ? PAGE_REQ_WRITE : PAGE_REQ_READ);
         if (resident) continue; // resident: only map it
-        const migrate = policy.shouldMigrate.call(f) ?? defaultShouldMigrate(f);
+        // No tap: the defaults (migrate; the faulted page alone), without a call.
+        const migrate = policy.shouldMigrate.isUsed() ? (policy.shouldMigrate.call(f) ?? defaultShouldMigrate(f)) : defaultShouldMigrate(f);
         if (!migrate) continue; // mapped remotely by the mirror step
-        const r = this.prefetch;
-        r.start = addr;
-        r.end = addr + PAGE_SIZE;
-        // The waterfall starts from the faulted page: with no tap it returns it unchanged (defaultPrefetchRange).
-        const out = policy.prefetchRange.call(r, f) as PrefetchRange | undefined;
         let s = addr;
         let en = addr + PAGE_SIZE;
+        // The waterfall starts from the faulted page: with no tap it returns it unchanged (defaultPrefetchRange).
+        const out = policy.prefetchRange.isUsed() ? (policy.prefetchRange.call(this.prefetchStart(addr), f) as PrefetchRange | undefined) : undefined;
         if (out && Number.isFinite(out.start) && Number.isFinite(out.end)) {
           s = Math.max(Math.min(out.start, addr), blockStart, vma.vmStart);
           en = Math.min(Math.max(out.end, addr + PAGE_SIZE), blockStart + VA_BLOCK_SIZE, vma.vmEnd);

@@ -434,15 +434,15 @@ export class GpuDriver implements DeviceDriver {
   }
 
   /**
-   * @internal A warp's translation of (space, addr): 0 = local hit path, 1 = remote, 2 = fault; cost in
-   * `translateCost`; for a remote entry, `translatePeer` is the peer's index (a peer device's page) or -1 (system memory).
+   * @internal A warp's translation of (space, addr) in the VA block at `slot` (`blocks.find`'s answer: -1 = no
+   * block): 0 = local hit path, 1 = remote, 2 = fault; cost in `translateCost`; for a remote entry,
+   * `translatePeer` is the peer's index (a peer device's page) or -1 (system memory).
    */
   translateCost = 0;
   /** @internal */
   translatePeer = -1;
   /** @internal */
-  translate(space: number, addr: number, write: boolean, slotHint: number): number {
-    const slot = slotHint >= 0 ? slotHint : this.blocks.find(space, addr);
+  translate(space: number, addr: number, write: boolean, slot: number): number {
     if (slot < 0) {
       this.tlb.misses++;
       this.translateCost = this.walk4kPs;
@@ -450,6 +450,13 @@ export class GpuDriver implements DeviceDriver {
     }
     const j = pageIndex(addr);
     const f = this.blocks.pte[slot * CHUNK_PAGES + j]!;
+    if ((f & GPU_PTE_VALID) === 0) {
+      // No entry: the TLB cannot hold it (a tag is dropped whenever its entry is cleared: block-map.ts), so this is
+      // the lookup's miss without the set scan, and a 4 KiB walk (a block with an invalid entry has no 2 MiB one).
+      this.tlb.misses++;
+      this.translateCost = this.walk4kPs;
+      return 2;
+    }
     const huge = this.blocks.localMapped[slot] === CHUNK_PAGES;
     const tag = huge ? tlbTag2m(space, Math.floor(addr / VA_BLOCK_SIZE) * CHUNK_PAGES) : tlbTag4k(space, Math.floor(addr / PAGE_SIZE));
     const ok = (f & GPU_PTE_VALID) !== 0 && (!write || (f & GPU_PTE_WRITE) !== 0);

@@ -42,6 +42,15 @@ export interface GpuKernelResult {
 
 const BUF = 4096;
 
+/** A warp's steps, as coded in a group (warp × OPS + op). */
+const OPS = 4;
+const OP_ISSUE = 0;
+const OP_TRANSLATE = 1;
+const OP_RAISE = 2;
+const OP_REMOTE = 3;
+/** Distinct times a group's steps are sorted among by linear search before a Map takes over. */
+const SCAN = 8;
+
 class ListSource implements AccessSource {
   private i = 0;
   constructor(private readonly list: AccessList) {}
@@ -86,6 +95,7 @@ export class KernelRun {
   private readonly maxTries: number;
   /** The most faults one access took before it completed, over the kernel so far. */
   worstFaultsPerAccess = 0;
+  /** Per warp, its steps as callbacks (for the engine, outside a group: start, a remote access's completion). */
   private readonly issueFn: (() => void)[];
   private readonly translateFn: (() => void)[];
   private readonly raiseFn: (() => void)[];
@@ -116,17 +126,13 @@ export class KernelRun {
     this.raiseFn = new Array<() => void>(warps);
     this.remoteFn = new Array<() => void>(warps);
     this.cTime = new Float64Array(warps);
-    this.cFn = new Array<() => void>(warps);
+    this.cOp = new Int32Array(warps);
+    this.cGroup = new Int32Array(warps);
     for (let w = 0; w < warps; w++) {
-      const issue = (): void => this.issue(w);
-      this.issueFn[w] = issue;
+      this.issueFn[w] = () => this.issue(w);
       this.translateFn[w] = () => this.translate(w);
-      this.raiseFn[w] = () => {
-        if (this.error === null) driver.raiseFault(space, this.addr[w]!, this.write[w] === 1, w, gen);
-      };
-      this.remoteFn[w] = () => {
-        if (this.error === null) driver.remoteAccess(this.write[w] === 1, issue, this.via[w]!);
-      };
+      this.raiseFn[w] = () => this.raise(w);
+      this.remoteFn[w] = () => this.remoteStep(w);
     }
   }
 
@@ -158,9 +164,9 @@ export class KernelRun {
    * events instead of one each.
    */
   replayGroup(warps: Int32Array, n: number, at: number): void {
-    const fns = new Array<() => void>(n);
-    for (let k = 0; k < n; k++) fns[k] = this.translateFn[warps[k]!]!;
-    this.driver.engine.schedule(at, () => this.runGroup(fns));
+    const ops = this.take(n);
+    for (let k = 0; k < n; k++) ops[k] = warps[k]! * OPS + OP_TRANSLATE;
+    this.driver.engine.schedule(at, () => this.runGroup(ops, n));
   }
 
   /**
@@ -183,53 +189,117 @@ export class KernelRun {
     this.replayThrottled(warps, n, at);
   }
 
-  // Coalescing. While a group runs (all synchronous, inside one engine event), the events its warps schedule are
+  // Coalescing. While a group runs (all synchronous, inside one engine event), the steps its warps schedule are
   // collected, then scheduled as one event per distinct time, in order of first appearance, each running its
-  // callbacks in the order they were scheduled. This is the order one event per callback gives in FIFO
-  // tie-breaking: nothing else can schedule between them (the group is one synchronous run), only times later than
-  // now are collected (a zero-cost step, possible with a zero-cycle spec, is scheduled at once), and callbacks due
-  // at one time ran back to back anyway.
+  // steps in the order they were scheduled. This is the order one event per step gives in FIFO tie-breaking:
+  // nothing else can schedule between them (the group is one synchronous run), only times later than now are
+  // collected (a zero-cost step, possible with a zero-cycle spec, is scheduled at once), and steps due at one time
+  // ran back to back anyway. A step is a code, warp × OPS + op (no closure per step, a typed array per group).
   private collecting = false;
   private readonly cTime: Float64Array;
-  private readonly cFn: (() => void)[];
+  private readonly cOp: Int32Array;
+  /** Scratch: each collected step's group (runGroup). */
+  private readonly cGroup: Int32Array;
   private cN = 0;
 
-  private sched(t: number, fn: () => void): void {
+  private sched(t: number, w: number, op: number): void {
     if (this.collecting && t > this.driver.engine.now && this.cN < this.cTime.length) {
       this.cTime[this.cN] = t;
-      this.cFn[this.cN++] = fn;
+      this.cOp[this.cN++] = w * OPS + op;
       return;
     }
+    const fn = op === OP_ISSUE ? this.issueFn[w]! : op === OP_TRANSLATE ? this.translateFn[w]! : op === OP_RAISE ? this.raiseFn[w]! : this.remoteFn[w]!;
     this.driver.engine.schedule(t, fn);
   }
 
-  private runGroup(fns: readonly (() => void)[]): void {
+  // Group arrays are pooled by power-of-two capacity: a group's array goes back to the pool once its steps ran (a
+  // fresh typed array per group, kilobytes each, costs an allocation outside the heap every event).
+  private readonly pool: Int32Array[][] = [];
+
+  private take(n: number): Int32Array {
+    const cls = n <= 1 ? 0 : 32 - Math.clz32(n - 1);
+    const free = this.pool[cls];
+    return free !== undefined && free.length > 0 ? free.pop()! : new Int32Array(1 << cls);
+  }
+
+  private release(ops: Int32Array): void {
+    const cls = 31 - Math.clz32(ops.length);
+    (this.pool[cls] ??= []).push(ops);
+  }
+
+  private runGroup(ops: Int32Array, len: number): void {
     this.collecting = true;
     try {
-      for (let k = 0; k < fns.length; k++) fns[k]!();
+      for (let k = 0; k < len; k++) {
+        const x = ops[k]!;
+        const w = (x / OPS) | 0;
+        switch (x - w * OPS) {
+          case OP_ISSUE:
+            this.issue(w);
+            break;
+          case OP_TRANSLATE:
+            this.translate(w);
+            break;
+          case OP_RAISE:
+            this.raise(w);
+            break;
+          default:
+            this.remoteStep(w);
+        }
+      }
     } finally {
       this.collecting = false;
+      this.release(ops);
     }
     const n = this.cN;
     if (n === 0) return;
     this.cN = 0;
     const e = this.driver.engine;
-    const t0 = this.cTime[0]!;
-    let same = true;
-    for (let k = 1; k < n && same; k++) same = this.cTime[k] === t0;
-    if (same) {
-      const g = this.cFn.slice(0, n);
-      e.schedule(t0, () => this.runGroup(g));
+    const times = this.cTime;
+    const t0 = times[0]!;
+    let k1 = 1; // the first step at another time than t0
+    while (k1 < n && times[k1] === t0) k1++;
+    if (k1 === n) {
+      const g = this.take(n);
+      g.set(this.cOp.subarray(0, n));
+      e.schedule(t0, () => this.runGroup(g, n));
       return;
     }
-    const groups = new Map<number, (() => void)[]>();
-    for (let k = 0; k < n; k++) {
-      const t = this.cTime[k]!;
-      let g = groups.get(t);
-      if (g === undefined) groups.set(t, (g = []));
-      g.push(this.cFn[k]!);
+    // Several times: give each step its time's group (times in order of first appearance; a short linear search,
+    // as a group's steps share a few times), count the steps per group, then fill a group each.
+    const tg = this.cGroup;
+    const at: number[] = [t0];
+    const counts: number[] = [k1];
+    let index: Map<number, number> | null = null; // past SCAN distinct times (varied compute times): a map
+    for (let k = 0; k < k1; k++) tg[k] = 0;
+    for (let k = k1; k < n; k++) {
+      const t = times[k]!;
+      let g = 0;
+      if (index === null) {
+        while (g < at.length && at[g] !== t) g++;
+      } else {
+        g = index.get(t) ?? at.length;
+      }
+      if (g === at.length) {
+        at.push(t);
+        counts.push(0);
+        if (index !== null) index.set(t, g);
+        else if (at.length > SCAN) index = new Map(at.map((x, i) => [x, i]));
+      }
+      counts[g]!++;
+      tg[k] = g;
     }
-    for (const [t, g] of groups) e.schedule(t, () => this.runGroup(g));
+    const groups = counts.map((c) => this.take(c));
+    const fill = counts.map(() => 0);
+    for (let k = 0; k < n; k++) {
+      const g = tg[k]!;
+      groups[g]![fill[g]!++] = this.cOp[k]!;
+    }
+    for (let g = 0; g < groups.length; g++) {
+      const ops = groups[g]!;
+      const len = counts[g]!;
+      e.schedule(at[g]!, () => this.runGroup(ops, len));
+    }
   }
 
   /** The kernel cannot go on (a fault that cannot be serviced): every warp stops at its next step. */
@@ -273,8 +343,18 @@ export class KernelRun {
       return;
     }
     const e = this.driver.engine;
-    if (c > 0) this.sched(e.now + c, this.translateFn[w]!);
+    if (c > 0) this.sched(e.now + c, w, OP_TRANSLATE);
     else this.translate(w);
+  }
+
+  /** The warp's access faulted: the GPU writes its fault-buffer entry. */
+  private raise(w: number): void {
+    if (this.error === null) this.driver.raiseFault(this.space, this.addr[w]!, this.write[w] === 1, w, this.gen);
+  }
+
+  /** The warp's access goes over the link (system memory or a peer's); it issues its next access when done. */
+  private remoteStep(w: number): void {
+    if (this.error === null) this.driver.remoteAccess(this.write[w] === 1, this.issueFn[w]!, this.via[w]!);
   }
 
   private translate(w: number): void {
@@ -300,11 +380,11 @@ export class KernelRun {
       this.tries[w] = 0;
     }
     if (r === 0) {
-      this.sched(t + d.memAccessPs, this.issueFn[w]!);
+      this.sched(t + d.memAccessPs, w, OP_ISSUE);
     } else if (r === 1) {
       this.remote++;
       this.via[w] = d.translatePeer;
-      this.sched(t, this.remoteFn[w]!);
+      this.sched(t, w, OP_REMOTE);
     } else {
       const n = ++this.tries[w]!;
       if (n > this.maxTries) {
@@ -312,7 +392,7 @@ export class KernelRun {
         return;
       }
       this.faults++;
-      this.sched(t, this.raiseFn[w]!);
+      this.sched(t, w, OP_RAISE);
     }
   }
 }

@@ -87,6 +87,8 @@ async function one(kind: "random" | "streaming", accesses: number): Promise<Benc
     extra: {
       faults,
       batches: st.deviceFaultBatches,
+      faultEntries: gpu.stats.faults,
+      flushedFaults: gpu.stats.flushedFaults,
       pagesTouched: touched,
       hostMs: Math.round(ms),
       simulatedMs: Math.round(r.simulatedPs / 1e9),
