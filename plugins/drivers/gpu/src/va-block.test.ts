@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CHUNK_PAGES } from "./root-chunks.js";
-import { VA_BLOCK_SIZE, VaBlocks } from "./va-block.js";
+import { BlockIndex, VA_BLOCK_SIZE, VaBlocks } from "./va-block.js";
 
 const B = VA_BLOCK_SIZE;
 
@@ -56,5 +56,19 @@ describe("VaBlocks (the device page table by 2 MiB VA block)", () => {
     expect(t.remotePfns(s)).toBe(a);
     expect(a.length).toBe(CHUNK_PAGES);
     expect(t.hostBytes - before).toBe(CHUNK_PAGES * 8);
+  });
+});
+
+describe("BlockIndex (the block key → slot table)", () => {
+  it("finds every key it stored, across growth, and no other, for keys up to 2^44", () => {
+    const ix = new BlockIndex(4);
+    const keys: number[] = [];
+    for (let i = 0; i < 5000; i++) keys.push(((i * 7919) % 65536) * 2 ** 27 + ((i * 104729) % 2 ** 27));
+    const uniq = [...new Set(keys)];
+    uniq.forEach((k, slot) => ix.add(k, slot));
+    expect(ix.size).toBe(uniq.length);
+    uniq.forEach((k, slot) => expect(ix.get(k)).toBe(slot));
+    expect(ix.get(2 ** 43 + 12345)).toBe(-1);
+    expect(ix.get(0)).toBe(uniq.indexOf(0));
   });
 });
