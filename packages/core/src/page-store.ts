@@ -405,6 +405,10 @@ export class PageStore {
     return v;
   }
   /** PMD-level mappings of the folio containing pfn (folio_entire_mapcount). */
+  /** The folio heads whose entire (PMD) mapcount is kept (for checkers: a read-only view). */
+  entireHeads(): IterableIterator<number> {
+    return this.entire.keys();
+  }
   entireMapcount(pfn: number): number {
     if (this.entire.size === 0) return 0;
     return this.entire.get(this.folioHead(pfn)) ?? 0;
