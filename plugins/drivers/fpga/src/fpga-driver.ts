@@ -1243,15 +1243,23 @@ export class FpgaDriver implements DeviceDriver {
 
   /**
    * mmu_interval_notifier_ops.invalidate (Coyote cyt_interval_invalidate, TaPaSCo svm_tlb_invalidate_range_start):
-   * our own migrations are skipped (MMU_NOTIFY_MIGRATE with owner == this device); otherwise under the driver lock:
-   * mmu_interval_set_seq, clear the mappings in the range and their TLB entries, and pay the card's TLB shootdown
-   * (the invalidation command and its completion interrupt) in the invalidating task.
+   * under the driver lock, mmu_interval_set_seq always; then, except for our own migrations (MMU_NOTIFY_MIGRATE with
+   * owner == this device, whose entries the migration itself handles), clear the mappings in the range and their TLB
+   * entries, and pay the card's TLB shootdown (the invalidation command and its completion interrupt) in the
+   * invalidating task.
    */
   private invalidate(space: number, sub: MmuIntervalNotifier, range: MmuNotifierRange<unknown>, curSeq: number): boolean {
-    if (range.event === MMU_NOTIFY_MIGRATE && range.owner === this.owner && !this.ownerShared) return true;
     if (!this.lock.tryLock()) throw new KernelRuleError("fpga_driver_lock_held_across_await", `${this.name}: the driver lock is held outside a synchronous section`);
     try {
+      // The sequence advances for every invalidation, our own migrations included: a fault's mirror loop that read
+      // a pfn before this migration (hmm_range_fault saw our device-private entry, say, and migrate_to_ram is now
+      // moving the page back) must retry, not map the old pfn. The schedule explorer's soak found that
+      // interleaving (seed 1105490124). UVM gets the same from its va_block lock, held by both the fault service
+      // and migrate_to_ram (uvm_hmm.c hmm_invalidate, "holding the lock prevents other threads invalidating PTEs").
       mmuIntervalSetSeq(sub, curSeq);
+      // Our own migrations clear or write the card's entries themselves (migrate_to_ram clears the page's entry;
+      // a migration to the card is mapped by the mirror loop that follows it): nothing to clear here.
+      if (range.event === MMU_NOTIFY_MIGRATE && range.owner === this.owner && !this.ownerShared) return true;
       let cleared = 0;
       this.mappings.forEachIn(space, range.start, range.end, (slot) => {
         if (this.mappings.mapped[slot] === 0) return;
