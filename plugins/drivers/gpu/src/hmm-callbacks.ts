@@ -134,13 +134,18 @@ export class HmmCallbacks {
    */
   invalidate(space: number, sub: MmuIntervalNotifier, range: MmuNotifierRange<unknown>, curSeq: number): boolean {
     const d = this.d;
-    // Our own migrations told us which pages move through src/dst: we update our mappings ourselves.
-    if (range.event === MMU_NOTIFY_MIGRATE && range.owner === d.owner && d.ownMigration > 0) return true;
     if (!d.lock.tryLock()) {
       throw new KernelRuleError("gpu_driver_lock_held_across_await", `${d.name}: the driver lock is held outside a synchronous section`);
     }
     try {
+      // The sequence advances for every invalidation, our own migrations included: a mirror pass that read a pfn
+      // before this migration (our device-private entry, which migrate_to_ram is now moving back, say) must retry,
+      // not map it. UVM gets this from its va_block lock, which the fault service and migrate_to_ram both hold
+      // (uvm_hmm.c hmm_invalidate: "holding the lock prevents other threads invalidating PTEs"); the FPGA driver's
+      // explorer found the interleaving under `npm run soak`.
       mmuIntervalSetSeq(sub, curSeq);
+      // Our own migrations told us which pages move through src/dst: we update our mappings ourselves.
+      if (range.event === MMU_NOTIFY_MIGRATE && range.owner === d.owner && d.ownMigration > 0) return true;
       const cleared = d.mapper.unmapRange(space, range.start, range.end);
       if (cleared > 0) {
         d.stats.invalidatedPtes += cleared;
