@@ -246,14 +246,6 @@ export class ReplayableFaultService {
     }
   }
 
-  /** The reused prefetchRange object, reset to the faulted page at `addr` (where the waterfall starts). */
-  private prefetchStart(addr: number): PrefetchRange {
-    const r = this.prefetch;
-    r.start = addr;
-    r.end = addr + PAGE_SIZE;
-    return r;
-  }
-
   /** Asks `thrashingHint` for the page in `f`; validates the answer (a policy error names the hook). */
   private thrashingHint(): ThrashingHint | undefined {
     const h = this.d.policy.thrashingHint.call(this.fault) as ThrashingHint | undefined | null;
@@ -345,13 +337,15 @@ export class ReplayableFaultService {
         }
         ctx.request(j, write ? PAGE_REQ_WRITE : PAGE_REQ_READ);
         if (resident) continue; // resident: only map it
-        // No tap: the defaults (migrate; the faulted page alone), without a call.
-        const migrate = policy.shouldMigrate.isUsed() ? (policy.shouldMigrate.call(f) ?? defaultShouldMigrate(f)) : defaultShouldMigrate(f);
+        const migrate = policy.shouldMigrate.call(f) ?? defaultShouldMigrate(f);
         if (!migrate) continue; // mapped remotely by the mirror step
+        const r = this.prefetch;
+        r.start = addr;
+        r.end = addr + PAGE_SIZE;
+        // The waterfall starts from the faulted page: with no tap it returns it unchanged (defaultPrefetchRange).
+        const out = policy.prefetchRange.call(r, f) as PrefetchRange | undefined;
         let s = addr;
         let en = addr + PAGE_SIZE;
-        // The waterfall starts from the faulted page: with no tap it returns it unchanged (defaultPrefetchRange).
-        const out = policy.prefetchRange.isUsed() ? (policy.prefetchRange.call(this.prefetchStart(addr), f) as PrefetchRange | undefined) : undefined;
         if (out && Number.isFinite(out.start) && Number.isFinite(out.end)) {
           s = Math.max(Math.min(out.start, addr), blockStart, vma.vmStart);
           en = Math.min(Math.max(out.end, addr + PAGE_SIZE), blockStart + VA_BLOCK_SIZE, vma.vmEnd);
