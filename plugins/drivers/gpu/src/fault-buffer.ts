@@ -34,7 +34,8 @@ export class FaultBuffer {
   /** The GPU writes an entry; false when the buffer is full (never, with one outstanding fault per warp). */
   push(addr: number, access: number, space: number, warp: number, gen: number): boolean {
     if (this.n === this.capacity) return false;
-    const i = (this.head + this.n) % this.capacity;
+    let i = this.head + this.n;
+    if (i >= this.capacity) i -= this.capacity;
     this.addr[i] = addr;
     this.access[i] = access;
     this.space[i] = space;
@@ -47,8 +48,8 @@ export class FaultBuffer {
   /** fetch_fault_buffer_entries(): moves up to `max` entries (arrival order) into `b`; returns how many. */
   fetch(b: FaultBatch, max: number): number {
     const k = Math.min(max, this.n, b.capacity);
-    for (let j = 0; j < k; j++) {
-      const i = (this.head + j) % this.capacity;
+    const cap = this.capacity;
+    for (let j = 0, i = this.head; j < k; j++, i = i + 1 === cap ? 0 : i + 1) {
       b.addr[j] = this.addr[i]!;
       b.access[j] = this.access[i]!;
       b.space[j] = this.space[i]!;
@@ -67,8 +68,8 @@ export class FaultBuffer {
    */
   flush(max: number, warps: Int32Array, gens: Int32Array): number {
     const k = Math.min(max, this.n, warps.length);
-    for (let j = 0; j < k; j++) {
-      const i = (this.head + j) % this.capacity;
+    const cap = this.capacity;
+    for (let j = 0, i = this.head; j < k; j++, i = i + 1 === cap ? 0 : i + 1) {
       warps[j] = this.warp[i]!;
       gens[j] = this.gen[i]!;
     }

@@ -104,6 +104,26 @@ export class ReplayableFaultService {
     if (this.wq.waiting > 0) this.wq.wakeUpOne();
   }
 
+  /**
+   * `raise` for the warps ws[0..n) of one kernel run, in order (a flushed group's retry: gpu-kernel.ts): warp w's
+   * entry is for addr[w] (a write when write[w] is 1). Wakes the service task as n raises would (a wake-up only
+   * schedules the waiter: it sees every entry).
+   */
+  raiseWarps(space: number, ws: Int32Array, n: number, addr: Float64Array, write: Uint8Array, gen: number): void {
+    const buf = this.buffer;
+    if (buf.capacity - buf.count < n) {
+      // Not all fit: one at a time, so the overflow error comes at the same entry.
+      for (let k = 0; k < n; k++) this.raise(space, addr[ws[k]!]!, write[ws[k]!] === 1, ws[k]!, gen);
+      return;
+    }
+    for (let k = 0; k < n; k++) {
+      const w = ws[k]!;
+      buf.push(Math.floor(addr[w]! / PAGE_SIZE) * PAGE_SIZE, write[w] === 1 ? ACCESS_WRITE : ACCESS_READ, space, w, gen);
+    }
+    this.d.stats.faults += n;
+    for (let k = 0; k < n && this.wq.waiting > 0; k++) this.wq.wakeUpOne();
+  }
+
   /** Starts the fault-service daemon task (once). */
   start(): void {
     if (this.started) return;

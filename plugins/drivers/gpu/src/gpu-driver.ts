@@ -434,7 +434,7 @@ export class GpuDriver implements DeviceDriver {
   }
 
   /**
-   * @internal A warp's translation of (space, addr) in the VA block at `slot` (`blocks.find`'s answer: -1 = no
+   * @internal A warp's translation of (space, addrs[w]) in the VA block at `slot` (`blocks.find`'s answer: -1 = no
    * block): 0 = local hit path, 1 = remote, 2 = fault; cost in `translateCost`; for a remote entry,
    * `translatePeer` is the peer's index (a peer device's page) or -1 (system memory).
    */
@@ -442,7 +442,10 @@ export class GpuDriver implements DeviceDriver {
   /** @internal */
   translatePeer = -1;
   /** @internal */
-  translate(space: number, addr: number, write: boolean, slot: number): number {
+  translate(space: number, addrs: Float64Array, w: number, write: boolean, slot: number): number {
+    // The address is read here from the kernel's per-warp array: passed as an argument (a double beyond 2^31, to a
+    // call the JIT does not inline) it would be boxed, a heap allocation per translation.
+    const addr = addrs[w]!;
     if (slot < 0) {
       this.tlb.misses++;
       this.translateCost = this.walk4kPs;

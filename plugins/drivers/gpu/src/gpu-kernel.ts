@@ -17,7 +17,9 @@ import { TASK_SIZE } from "@hmmsim/core";
 import type { AccessBuffer, AccessSource } from "@hmmsim/machine";
 import { GpuForwardProgressError, GpuInputError } from "./errors.js";
 import type { GpuDriver } from "./gpu-driver.js";
-import { VaBlocks } from "./va-block.js";
+import { pageIndex } from "./block-map.js";
+import { CHUNK_PAGES } from "./root-chunks.js";
+import { GPU_PTE_VALID, VaBlocks } from "./va-block.js";
 
 /** Accesses as plain objects (tests, small kernels). `computePs` defaults to 0. */
 export type AccessList = readonly { addr: number; write: boolean; computePs?: number }[];
@@ -42,12 +44,15 @@ export interface GpuKernelResult {
 
 const BUF = 4096;
 
-/** A warp's steps, as coded in a group (warp × OPS + op). */
-const OPS = 4;
+/** A warp's steps, as coded in a group (warp × OPS + op: warp << OP_BITS | op). */
+const OP_BITS = 2;
+const OPS = 1 << OP_BITS;
+const OP_MASK = OPS - 1;
 const OP_ISSUE = 0;
 const OP_TRANSLATE = 1;
 const OP_RAISE = 2;
 const OP_REMOTE = 3;
+
 /** Distinct times a group's steps are sorted among by linear search before a Map takes over. */
 const SCAN = 8;
 
@@ -86,8 +91,13 @@ export class KernelRun {
   private flushed0 = 0;
   private readonly addr: Float64Array;
   private readonly write: Uint8Array;
+  /**
+   * Per warp, the VA block of its last translation: its key and slot, and for a block that did not exist (slot -1)
+   * the block table's size then — blocks are never removed, so the answer holds until a block is added.
+   */
   private readonly key: Float64Array;
   private readonly slot: Int32Array;
+  private readonly keyBlocks: Float64Array;
   /** Faults of each warp's current access (forward progress: at most spec.maxFaultsPerAccess). */
   private readonly tries: Uint32Array;
   /** Per warp, for a remote access: the peer index holding the page (-1: system memory). */
@@ -118,6 +128,7 @@ export class KernelRun {
     this.write = new Uint8Array(warps);
     this.key = new Float64Array(warps).fill(-1);
     this.slot = new Int32Array(warps).fill(-1);
+    this.keyBlocks = new Float64Array(warps);
     this.tries = new Uint32Array(warps);
     this.via = new Int8Array(warps).fill(-1);
     this.maxTries = driver.spec.maxFaultsPerAccess;
@@ -186,7 +197,57 @@ export class KernelRun {
    * counted against maxFaultsPerAccess (it was never serviced; a warp behind a long queue may be flushed a few times).
    */
   replayFlushed(warps: Int32Array, n: number, at: number): void {
-    this.replayThrottled(warps, n, at);
+    const ws = this.take(n);
+    ws.set(warps.subarray(0, n));
+    this.driver.engine.schedule(at, () => this.retryFlushed(ws, n));
+  }
+
+  /**
+   * The warps of flushed fault entries translate again, in order, at the replay (a BATCH_FLUSH kernel's most
+   * frequent step: on a streaming kernel each page's warp faults about four times). This is runGroup over their
+   * translations; when none of their pages has a valid device entry yet — the usual case: the flush dropped them
+   * unserviced — every one takes translate's no-entry path (a TLB miss, a 4 KiB walk, a fault raised one walk later)
+   * and the group is done in bulk with the same effects: the counters, then one event raising the same entries in
+   * the same order (the event runGroup schedules for them). The dropped fault and the new one leave `tries` as it
+   * was (replayThrottled's decrement, translate's increment).
+   */
+  private retryFlushed(ws: Int32Array, n: number): void {
+    if (this.error !== null) return this.release(ws);
+    const d = this.driver;
+    let bulk = d.walk4kPs > 0;
+    for (let k = 0; k < n && bulk; k++) bulk = this.noEntry(ws[k]!);
+    if (!bulk) {
+      const tries = this.tries;
+      for (let k = 0; k < n; k++) {
+        const w = ws[k]!;
+        if (tries[w]! > 0) tries[w]!--;
+        ws[k] = w * OPS + OP_TRANSLATE;
+      }
+      this.runGroup(ws, n);
+      return;
+    }
+    d.tlb.misses += n;
+    this.faults += n;
+    d.engine.schedule(d.engine.now + d.walk4kPs, () => this.raiseGroup(ws, n));
+  }
+
+  /** runGroup of n OP_RAISE steps: the warps ws[0..n) write their fault entries, in order. */
+  private raiseGroup(ws: Int32Array, n: number): void {
+    if (this.error === null) this.driver.faults.raiseWarps(this.space, ws, n, this.addr, this.write, this.gen);
+    this.release(ws);
+  }
+
+  /** Would translate(w) find no valid device entry for the warp's access (its no-entry path)? No side effect but the block cache. */
+  private noEntry(w: number): boolean {
+    // The warp's last translation was of this access (it faulted and waits), so the block cache holds its key.
+    const d = this.driver;
+    let slot = this.slot[w]!;
+    if (slot < 0 && this.keyBlocks[w] !== d.blocks.size) {
+      slot = d.blocks.findKey(this.key[w]!);
+      this.slot[w] = slot;
+      this.keyBlocks[w] = d.blocks.size;
+    }
+    return slot < 0 || (d.blocks.pte[slot * CHUNK_PAGES + pageIndex(this.addr[w]!)]! & GPU_PTE_VALID) === 0;
   }
 
   // Coalescing. While a group runs (all synchronous, inside one engine event), the steps its warps schedule are
@@ -232,8 +293,8 @@ export class KernelRun {
     try {
       for (let k = 0; k < len; k++) {
         const x = ops[k]!;
-        const w = (x / OPS) | 0;
-        switch (x - w * OPS) {
+        const w = x >> OP_BITS;
+        switch (x & OP_MASK) {
           case OP_ISSUE:
             this.issue(w);
             break;
@@ -363,15 +424,16 @@ export class KernelRun {
     const a = this.addr[w]!;
     const write = this.write[w] === 1;
     const key = VaBlocks.key(this.space, a);
-    let slot = this.key[w] === key ? this.slot[w]! : -1;
-    if (slot < 0) {
+    let slot: number;
+    if (this.key[w] === key && (this.slot[w]! >= 0 || this.keyBlocks[w] === d.blocks.size)) {
+      slot = this.slot[w]!;
+    } else {
       slot = d.blocks.findKey(key);
-      if (slot >= 0) {
-        this.key[w] = key;
-        this.slot[w] = slot;
-      }
+      this.key[w] = key;
+      this.slot[w] = slot;
+      this.keyBlocks[w] = d.blocks.size;
     }
-    const r = d.translate(this.space, a, write, slot);
+    const r = d.translate(this.space, this.addr, w, write, slot);
     const e = d.engine;
     const t = e.now + d.translateCost;
     if (r === 0 || r === 1) {
