@@ -253,13 +253,14 @@ function hmmVmaHandleAbsentPmd(w: HmmVmaWalk, addr: number, end: number, pmd: nu
 
 /**
  * hmm_vma_handle_pte() for every entry but the common one (present, not special), which the PMD loop inlines: entry
- * `j` of `table`, the page at base + j * PAGE_SIZE. The entry and its address are read and computed here, not
- * passed: a PTE or an address is a double beyond 2^31, and a double argument to a call the JIT does not inline is
- * boxed (a heap allocation per page — a device mirror walks its device-private entries through here).
+ * `j` of `table`, the page at start + (j - j0) * PAGE_SIZE. The entry and its address are read and computed here,
+ * not passed: a PTE or an address is a double beyond 2^31, and a double computed by the caller and passed to a call
+ * the JIT does not inline is boxed (a heap allocation per page — a device mirror walks its device-private entries
+ * through here); `start` and `end` arrive boxed already.
  */
-function hmmVmaHandlePte(w: HmmVmaWalk, table: Float64Array, j: number, base: number, end: number, i: number): number {
+function hmmVmaHandlePte(w: HmmVmaWalk, table: Float64Array, j: number, j0: number, start: number, end: number, i: number): number {
   const pte = table[j]!;
-  const addr = base + j * PAGE_SIZE;
+  const addr = start + (j - j0) * PAGE_SIZE;
   const pfns = w.pfns;
   const req = pfns[i]!;
   let newPfnFlags = 0;
@@ -359,7 +360,6 @@ function hmmVmaWalkPmd(dir: PmdTable, index: number, start: number, end: number,
   const i0 = ((start - w.range.start) / PAGE_SIZE) | 0;
   const j0 = (start / PAGE_SIZE) & (PTES_PER_TABLE - 1);
   const jEnd = (j0 + (end - start) / PAGE_SIZE) | 0;
-  const base = start - j0 * PAGE_SIZE; // the address of entry 0 of the table
   for (let j = j0, i = i0; j < jEnd; ) {
     // The fast run: present, non-special pages that need no fault (snapshot, or already as requested).
     const stop = mayFault ? fillPresentRunFaulting(table, pfns, j, jEnd, i, perPage ? -1 : needRo, needRw, w) : fillPresentRun(table, pfns, j, jEnd, i);
@@ -374,7 +374,7 @@ function hmmVmaWalkPmd(dir: PmdTable, index: number, start: number, end: number,
       const required = perPage ? hmmPteNeedFault(w, pfns[i]!, cpuFlags) : cpuFlags === HMM_PFN_VALID ? needRo : needRw;
       return hmmRecordFault(w, start + (j - j0) * PAGE_SIZE, end, required);
     }
-    const r = hmmVmaHandlePte(w, table, j, base, end, i);
+    const r = hmmVmaHandlePte(w, table, j, j0, start, end, i);
     if (r !== 0) return r;
     j++;
     i++;

@@ -20,6 +20,29 @@ describe("FaultBuffer (the GPU's replayable fault buffer)", () => {
     expect(buf.count).toBe(0);
   });
 
+  it("unflush puts back the entries the last flush dropped, across the wrap, in order; never over entries", () => {
+    const buf = new FaultBuffer(4);
+    const b = new FaultBatch(4);
+    for (let i = 0; i < 3; i++) buf.push(i * P, 0, 0, i, 1);
+    buf.fetch(b, 2); // head at slot 2
+    buf.push(3 * P, 1, 0, 3, 1);
+    buf.push(4 * P, 0, 0, 4, 1); // slot 0 (wrapped)
+    const warps = new Int32Array(4);
+    const gens = new Int32Array(4);
+    expect(buf.flush(3, warps, gens)).toBe(3);
+    expect([...warps.subarray(0, 3)]).toEqual([2, 3, 4]);
+    expect(buf.count).toBe(0);
+    const pushes = buf.pushes;
+    buf.unflush(3);
+    expect(buf.pushes).toBe(pushes); // nothing written
+    expect(buf.fetch(b, 4)).toBe(3);
+    expect([...b.warp.subarray(0, 3)]).toEqual([2, 3, 4]);
+    expect([...b.addr.subarray(0, 3)]).toEqual([2 * P, 3 * P, 4 * P]);
+    expect(b.access[1]).toBe(1);
+    buf.push(5 * P, 0, 0, 5, 1);
+    expect(() => buf.unflush(1)).toThrow(RangeError);
+  });
+
   it("fetch takes at most the batch's capacity", () => {
     const buf = new FaultBuffer(8);
     for (let i = 0; i < 8; i++) buf.push(i * P, 0, 0, i, 1);

@@ -17,6 +17,8 @@ export class FaultBuffer {
   private readonly gen: Int32Array;
   private head = 0;
   private n = 0;
+  /** Entries written so far. */
+  pushes = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -42,7 +44,23 @@ export class FaultBuffer {
     this.warp[i] = warp;
     this.gen[i] = gen;
     this.n++;
+    this.pushes++;
     return true;
+  }
+
+  /** Where the oldest entry is (a ring index). */
+  get headIndex(): number {
+    return this.head;
+  }
+
+  /**
+   * Puts back the `k` entries the last `flush` dropped, as they were: only while the buffer is empty and nothing
+   * was written or read since (the caller checks headIndex and pushes), so their slots still hold them.
+   */
+  unflush(k: number): void {
+    if (this.n !== 0 || k > this.capacity) throw new RangeError(`unflush(${k}) with ${this.n} entries in the buffer`);
+    this.head = (this.head - k + this.capacity) % this.capacity;
+    this.n = k;
   }
 
   /** fetch_fault_buffer_entries(): moves up to `max` entries (arrival order) into `b`; returns how many. */

@@ -78,6 +78,11 @@ export class ReplayableFaultService {
   /** BATCH_FLUSH: the warps (and their kernel-run generations) of the entries a flush dropped. */
   private readonly flushedWarps: Int32Array;
   private readonly flushedGens: Int32Array;
+  /** The last flush (its number, the buffer's head and write count after it) whose entries raiseWarps may put back; -1: none. */
+  private flushSeq = 0;
+  private parked = -1;
+  private parkedHead = 0;
+  private parkedPushes = 0;
 
   constructor(private readonly d: GpuDriver) {
     const s = d.spec;
@@ -109,8 +114,18 @@ export class ReplayableFaultService {
    * entry is for addr[w] (a write when write[w] is 1). Wakes the service task as n raises would (a wake-up only
    * schedules the waiter: it sees every entry).
    */
-  raiseWarps(space: number, ws: Int32Array, n: number, addr: Float64Array, write: Uint8Array, gen: number): void {
+  raiseWarps(space: number, ws: Int32Array, n: number, addr: Float64Array, write: Uint8Array, gen: number, flush: number): void {
     const buf = this.buffer;
+    if (flush >= 0 && flush === this.parked && buf.count === 0 && buf.headIndex === this.parkedHead && buf.pushes === this.parkedPushes) {
+      // These are the entries of the last flush, all of them in their order (flushAndReplay), and the buffer has not
+      // been written or read since: the entries the warps write are the ones the flush dropped, still in their
+      // slots. Putting them back is writing them again.
+      this.parked = -1;
+      buf.unflush(n);
+      this.d.stats.faults += n;
+      for (let k = 0; k < n && this.wq.waiting > 0; k++) this.wq.wakeUpOne();
+      return;
+    }
     if (buf.capacity - buf.count < n) {
       // Not all fit: one at a time, so the overflow error comes at the same entry.
       for (let k = 0; k < n; k++) this.raise(space, addr[ws[k]!]!, write[ws[k]!] === 1, ws[k]!, gen);
@@ -238,7 +253,14 @@ export class ReplayableFaultService {
     const ws = this.flushedWarps;
     let nr = 0;
     for (let j = 0; j < k; j++) if (this.flushedGens[j] === run.gen) ws[nr++] = ws[j]!; // a finished kernel's warp: dropped
-    if (nr > 0) run.replayFlushed(ws, nr, at);
+    // All of them the running kernel's: raiseWarps may put them back as they are (`parked`).
+    let flush = -1;
+    if (nr === k) {
+      flush = this.parked = ++this.flushSeq;
+      this.parkedHead = this.buffer.headIndex;
+      this.parkedPushes = this.buffer.pushes;
+    }
+    if (nr > 0) run.replayFlushed(ws, nr, at, flush);
   }
 
   /**

@@ -195,11 +195,13 @@ export class KernelRun {
   /**
    * Replays warps whose fault entries a BATCH_FLUSH flush dropped unserviced, at `at`: the dropped fault is not
    * counted against maxFaultsPerAccess (it was never serviced; a warp behind a long queue may be flushed a few times).
+   * `flush`: the fault service's number for the flush when these are all its entries, in order (raiseWarps may then
+   * put the entries back instead of writing them again), else -1.
    */
-  replayFlushed(warps: Int32Array, n: number, at: number): void {
+  replayFlushed(warps: Int32Array, n: number, at: number, flush = -1): void {
     const ws = this.take(n);
     ws.set(warps.subarray(0, n));
-    this.driver.engine.schedule(at, () => this.retryFlushed(ws, n));
+    this.driver.engine.schedule(at, () => this.retryFlushed(ws, n, flush));
   }
 
   /**
@@ -211,7 +213,7 @@ export class KernelRun {
    * the same order (the event runGroup schedules for them). The dropped fault and the new one leave `tries` as it
    * was (replayThrottled's decrement, translate's increment).
    */
-  private retryFlushed(ws: Int32Array, n: number): void {
+  private retryFlushed(ws: Int32Array, n: number, flush: number): void {
     if (this.error !== null) return this.release(ws);
     const d = this.driver;
     let bulk = d.walk4kPs > 0;
@@ -228,12 +230,12 @@ export class KernelRun {
     }
     d.tlb.misses += n;
     this.faults += n;
-    d.engine.schedule(d.engine.now + d.walk4kPs, () => this.raiseGroup(ws, n));
+    d.engine.schedule(d.engine.now + d.walk4kPs, () => this.raiseGroup(ws, n, flush));
   }
 
-  /** runGroup of n OP_RAISE steps: the warps ws[0..n) write their fault entries, in order. */
-  private raiseGroup(ws: Int32Array, n: number): void {
-    if (this.error === null) this.driver.faults.raiseWarps(this.space, ws, n, this.addr, this.write, this.gen);
+  /** runGroup of n OP_RAISE steps: the warps ws[0..n) write their fault entries, in order (`flush`: raiseWarps). */
+  private raiseGroup(ws: Int32Array, n: number, flush: number): void {
+    if (this.error === null) this.driver.faults.raiseWarps(this.space, ws, n, this.addr, this.write, this.gen, flush);
     this.release(ws);
   }
 
@@ -263,7 +265,13 @@ export class KernelRun {
   private readonly cGroup: Int32Array;
   private cN = 0;
 
-  private sched(t: number, w: number, op: number): void {
+  /**
+   * Schedules the warp's step `op` at (now + d1) + d2. Delays, not the time, are passed: a delay is a small integer
+   * number of ps (a tagged small integer), a time beyond 2^31 ps a double, boxed — a heap allocation per step —
+   * whenever the JIT does not inline this.
+   */
+  private sched(d1: number, w: number, op: number, d2 = 0): void {
+    const t = this.driver.engine.now + d1 + d2;
     if (this.collecting && t > this.driver.engine.now && this.cN < this.cTime.length) {
       this.cTime[this.cN] = t;
       this.cOp[this.cN++] = w * OPS + op;
@@ -403,8 +411,7 @@ export class KernelRun {
       if (this.error === null) this.finishWarp();
       return;
     }
-    const e = this.driver.engine;
-    if (c > 0) this.sched(e.now + c, w, OP_TRANSLATE);
+    if (c > 0) this.sched(c, w, OP_TRANSLATE);
     else this.translate(w);
   }
 
@@ -434,19 +441,18 @@ export class KernelRun {
       this.keyBlocks[w] = d.blocks.size;
     }
     const r = d.translate(this.space, this.addr, w, write, slot);
-    const e = d.engine;
-    const t = e.now + d.translateCost;
+    const cost = d.translateCost;
     if (r === 0 || r === 1) {
       const n = this.tries[w]!;
       if (n > this.worstFaultsPerAccess) this.worstFaultsPerAccess = n;
       this.tries[w] = 0;
     }
     if (r === 0) {
-      this.sched(t + d.memAccessPs, w, OP_ISSUE);
+      this.sched(cost, w, OP_ISSUE, d.memAccessPs);
     } else if (r === 1) {
       this.remote++;
       this.via[w] = d.translatePeer;
-      this.sched(t, w, OP_REMOTE);
+      this.sched(cost, w, OP_REMOTE);
     } else {
       const n = ++this.tries[w]!;
       if (n > this.maxTries) {
@@ -454,7 +460,7 @@ export class KernelRun {
         return;
       }
       this.faults++;
-      this.sched(t, w, OP_RAISE);
+      this.sched(cost, w, OP_RAISE);
     }
   }
 }
