@@ -17,8 +17,7 @@ export class FaultBuffer {
   private readonly gen: Int32Array;
   private head = 0;
   private n = 0;
-  /** Entries written so far. */
-  pushes = 0;
+  private writes = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -44,8 +43,13 @@ export class FaultBuffer {
     this.warp[i] = warp;
     this.gen[i] = gen;
     this.n++;
-    this.pushes++;
+    this.writes++;
     return true;
+  }
+
+  /** Entries written so far. */
+  get pushes(): number {
+    return this.writes;
   }
 
   /** Where the oldest entry is (a ring index). */

@@ -122,18 +122,15 @@ export class ReplayableFaultService {
       // slots. Putting them back is writing them again.
       this.parked = -1;
       buf.unflush(n);
-      this.d.stats.faults += n;
-      for (let k = 0; k < n && this.wq.waiting > 0; k++) this.wq.wakeUpOne();
-      return;
-    }
-    if (buf.capacity - buf.count < n) {
+    } else if (buf.capacity - buf.count < n) {
       // Not all fit: one at a time, so the overflow error comes at the same entry.
       for (let k = 0; k < n; k++) this.raise(space, addr[ws[k]!]!, write[ws[k]!] === 1, ws[k]!, gen);
       return;
-    }
-    for (let k = 0; k < n; k++) {
-      const w = ws[k]!;
-      buf.push(Math.floor(addr[w]! / PAGE_SIZE) * PAGE_SIZE, write[w] === 1 ? ACCESS_WRITE : ACCESS_READ, space, w, gen);
+    } else {
+      for (let k = 0; k < n; k++) {
+        const w = ws[k]!;
+        buf.push(Math.floor(addr[w]! / PAGE_SIZE) * PAGE_SIZE, write[w] === 1 ? ACCESS_WRITE : ACCESS_READ, space, w, gen);
+      }
     }
     this.d.stats.faults += n;
     for (let k = 0; k < n && this.wq.waiting > 0; k++) this.wq.wakeUpOne();

@@ -97,7 +97,7 @@ export class KernelRun {
    */
   private readonly key: Float64Array;
   private readonly slot: Int32Array;
-  private readonly keyBlocks: Float64Array;
+  private readonly keyBlocks: Int32Array;
   /** Faults of each warp's current access (forward progress: at most spec.maxFaultsPerAccess). */
   private readonly tries: Uint32Array;
   /** Per warp, for a remote access: the peer index holding the page (-1: system memory). */
@@ -128,7 +128,7 @@ export class KernelRun {
     this.write = new Uint8Array(warps);
     this.key = new Float64Array(warps).fill(-1);
     this.slot = new Int32Array(warps).fill(-1);
-    this.keyBlocks = new Float64Array(warps);
+    this.keyBlocks = new Int32Array(warps);
     this.tries = new Uint32Array(warps);
     this.via = new Int8Array(warps).fill(-1);
     this.maxTries = driver.spec.maxFaultsPerAccess;
@@ -242,14 +242,19 @@ export class KernelRun {
   /** Would translate(w) find no valid device entry for the warp's access (its no-entry path)? No side effect but the block cache. */
   private noEntry(w: number): boolean {
     // The warp's last translation was of this access (it faulted and waits), so the block cache holds its key.
-    const d = this.driver;
-    let slot = this.slot[w]!;
-    if (slot < 0 && this.keyBlocks[w] !== d.blocks.size) {
-      slot = d.blocks.findKey(this.key[w]!);
-      this.slot[w] = slot;
-      this.keyBlocks[w] = d.blocks.size;
-    }
-    return slot < 0 || (d.blocks.pte[slot * CHUNK_PAGES + pageIndex(this.addr[w]!)]! & GPU_PTE_VALID) === 0;
+    const slot = this.blockSlot(w, this.key[w]!);
+    return slot < 0 || (this.driver.blocks.pte[slot * CHUNK_PAGES + pageIndex(this.addr[w]!)]! & GPU_PTE_VALID) === 0;
+  }
+
+  /** The slot of VA block `key` (-1: none yet) for warp w, through the warp's block cache (`key`, `slot`, `keyBlocks`). */
+  private blockSlot(w: number, key: number): number {
+    const blocks = this.driver.blocks;
+    if (this.key[w] === key && (this.slot[w]! >= 0 || this.keyBlocks[w] === blocks.size)) return this.slot[w]!;
+    const slot = blocks.findKey(key);
+    this.key[w] = key;
+    this.slot[w] = slot;
+    this.keyBlocks[w] = blocks.size;
+    return slot;
   }
 
   // Coalescing. While a group runs (all synchronous, inside one engine event), the steps its warps schedule are
@@ -430,16 +435,7 @@ export class KernelRun {
     const d = this.driver;
     const a = this.addr[w]!;
     const write = this.write[w] === 1;
-    const key = VaBlocks.key(this.space, a);
-    let slot: number;
-    if (this.key[w] === key && (this.slot[w]! >= 0 || this.keyBlocks[w] === d.blocks.size)) {
-      slot = this.slot[w]!;
-    } else {
-      slot = d.blocks.findKey(key);
-      this.key[w] = key;
-      this.slot[w] = slot;
-      this.keyBlocks[w] = d.blocks.size;
-    }
+    const slot = this.blockSlot(w, VaBlocks.key(this.space, a));
     const r = d.translate(this.space, this.addr, w, write, slot);
     const cost = d.translateCost;
     if (r === 0 || r === 1) {
